@@ -1,0 +1,5 @@
+"""``python -m astrolatent`` runs the command line."""
+
+from astrolatent.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The ``astrolatent`` command line: a thin Typer shell over the library.
+
+Each area of the tool has its own module here with a ``register(app)`` function. Library
+errors (:class:`~astrolatent.errors.AstrolatentError`) become one red line on stderr and
+the error's exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from astrolatent.cli import analysis, data, pid, training
+from astrolatent.errors import AstrolatentError
+
+app = typer.Typer(
+    name="astrolatent",
+    help="Learn compact representations of astronomical data and measure what they know.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (data, training, analysis, pid):
+    module.register(app)
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point of the ``astrolatent`` script."""
+    try:
+        app()
+    except AstrolatentError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,148 @@
+"""CLI commands of the analysis area: ``mi``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import typer
+
+from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.errors import ConfigError, InputFileError
+
+MIN_ROWS = 20
+_FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".fts": "fits",
+    ".fits.gz": "fits",
+}
+
+
+def _table_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in sorted(_FORMATS.items(), key=lambda item: -len(item[0])):
+        if name.endswith(suffix):
+            return fmt
+    raise InputFileError(path, f"unsupported table format; use one of {', '.join(_FORMATS)}")
+
+
+def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
+    """Read the numeric scalar ``columns`` of a CSV, Parquet or FITS table as float arrays.
+
+    Missing values become NaN. Raises InputFileError naming the file and the column.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    fmt = _table_format(path)
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            from astropy.table import Table
+
+            table = Table.read(path, format="fits")
+            missing = [c for c in columns if c not in table.colnames]
+            if missing:
+                raise InputFileError(path, f"column(s) {missing} not found; available: {table.colnames}")
+            wide = [c for c in columns if table[c].ndim > 1]
+            if wide:
+                raise InputFileError(path, f"column(s) {wide} hold arrays; pass scalar columns")
+            frame = table[columns].to_pandas()
+    except (OSError, ValueError) as exc:
+        raise InputFileError(path, f"cannot read as a {fmt} table: {exc}") from exc
+
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFileError(path, f"column(s) {missing} not found; available: {list(frame.columns)}")
+    out = {}
+    for name in columns:
+        series = frame[name]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise InputFileError(path, f"column {name!r} is not numeric (dtype {series.dtype})")
+        out[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def mi_command(
+    table: Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")],
+    x: Annotated[str, typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable.")],
+    y: Annotated[str, typer.Option("--y", help="Label column(s), comma-separated.")],
+    estimator: Annotated[
+        Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")
+    ] = "ksg",
+    conditional: Annotated[
+        str | None, typer.Option(help="Column(s) to condition on: I(X;Y|Z) (ksg or gmm).")
+    ] = None,
+    n_neighbors: Annotated[int, typer.Option(help="k of the KSG estimator.")] = 3,
+    n_bootstrap: Annotated[int, typer.Option(help="Half-sampling replicates for the error (0: none).")] = 30,
+    n_permutations: Annotated[int, typer.Option(help="Permutations for the p-value (0: none).")] = 100,
+    sigma: Annotated[
+        float, typer.Option(help="Clip labels beyond this many standard deviations (0: no clipping).")
+    ] = 5.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Mutual information (nats) between columns of a table, with error bar, p-value and r_I.
+
+    Rows with a non-finite x, and rows whose label or conditioning columns are NaN, a
+    sentinel (-9999, 9999) or beyond --sigma standard deviations, are dropped first.
+    """
+    from rich.table import Table
+
+    from astrolatent.analysis.mi import clean_labels, mutual_information
+
+    x_cols, y_cols, z_cols = parse_columns(x), parse_columns(y), parse_columns(conditional)
+    if not x_cols or not y_cols:
+        raise ConfigError("--x and --y each need at least one column name")
+    data = read_columns(table, list(dict.fromkeys(x_cols + y_cols + z_cols)))
+    xs = np.column_stack([data[c] for c in x_cols])
+    labels = np.column_stack([data[c] for c in y_cols + z_cols])
+    cleaned = clean_labels(labels, sigma=sigma if sigma > 0 else None)
+    keep = cleaned.mask & np.isfinite(xs).all(axis=1)
+    n_kept = int(keep.sum())
+    if n_kept < MIN_ROWS:
+        raise InputFileError(
+            table,
+            f"only {n_kept} of {keep.size} rows are usable for columns {x_cols + y_cols + z_cols} "
+            f"after dropping NaN, sentinel and clipped values; need at least {MIN_ROWS}",
+        )
+    result = mutual_information(
+        xs[keep],
+        labels[keep, : len(y_cols)],
+        estimator=estimator,
+        n_neighbors=n_neighbors,
+        n_bootstrap=n_bootstrap,
+        n_permutations=n_permutations,
+        random_state=seed,
+        conditional=labels[keep, len(y_cols) :] if z_cols else None,
+    )
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    what = f"I({', '.join(x_cols)} ; {', '.join(y_cols)}" + (f" | {', '.join(z_cols)})" if z_cols else ")")
+    out = Table(title=f"{what} in nats, {table.name}")
+    for header in ("estimator", "n", "MI", "error", "p-value", "r_I"):
+        out.add_column(header, justify="right")
+    out.add_row(
+        result.estimator,
+        str(result.n),
+        f"{result.mi:.4f}",
+        f"{result.mi_err:.4f}",
+        f"{result.p_value:.3g}",
+        f"{result.r_info:.3f}",
+    )
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("mi")(mi_command)

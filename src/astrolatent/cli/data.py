@@ -1,0 +1,293 @@
+"""CLI commands for data: ``simulate spectra``, ``ingest``, ``info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from astrolatent.cli.common import console, echo_json
+from astrolatent.errors import ConfigError
+
+simulate_app = typer.Typer(
+    help="Generate synthetic data with known ground truth.", no_args_is_help=True
+)
+
+
+def progress_bar(description: str, *, disable: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
+
+
+@simulate_app.command("spectra")
+def simulate_spectra(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder for the FITS files and the label/truth tables.")
+    ],
+    n: Annotated[int, typer.Option("--n", help="Number of spectra.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    resolution: Annotated[
+        str, typer.Option(help="low (0.5 A, 6,251 px) or harps (0.01 A, 312,501 px).")
+    ] = "low",
+    n_objects: Annotated[
+        int | None, typer.Option(help="Number of stars (fewer than --n gives repeat spectra).")
+    ] = None,
+    tellurics: Annotated[
+        bool, typer.Option(help="Add telluric lines fixed in the observer frame.")
+    ] = True,
+    ccd_gap: Annotated[
+        bool, typer.Option(help="Blank the HARPS CCD gap (5303.6-5338.0 A).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
+    from astrolatent.simulate.spectra import SpectrumSimulationConfig, write_spectra
+
+    config = SpectrumSimulationConfig.from_dict(
+        {
+            "n": n,
+            "resolution": resolution,
+            "n_objects": n_objects,
+            "tellurics": tellurics,
+            "ccd_gap": ccd_gap,
+            "random_state": seed,
+        },
+        source="simulate spectra options",
+    )
+    with progress_bar("simulating", disable=as_json) as bar:
+        task = bar.add_task("simulating", total=n)
+        output = write_spectra(out_dir, config, progress=lambda k: bar.advance(task, k))
+    payload = {
+        "out_dir": str(output.out_dir),
+        "n_files": len(output.files),
+        "labels": str(output.labels),
+        "truth": str(output.truth),
+    }
+    if as_json:
+        echo_json(payload)
+    else:
+        console.print(
+            f"wrote {len(output.files)} spectra to {output.out_dir} (labels: {output.labels.name}, truth: {output.truth.name})"
+        )
+
+
+def _parse_grid(value: str | None):
+    from astrolatent.data.preprocess import GridConfig
+
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) not in (3, 4):
+        raise ConfigError(f"--grid {value!r}: expected START,STOP,STEP[,linear|log]")
+    try:
+        start, stop, step = (float(p) for p in parts[:3])
+    except ValueError:
+        raise ConfigError(f"--grid {value!r}: START, STOP and STEP must be numbers") from None
+    scale = parts[3].strip() if len(parts) == 4 else "linear"
+    return GridConfig.from_dict(
+        {"start": start, "stop": stop, "step": step, "scale": scale}, source="--grid"
+    )
+
+
+def ingest(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="FITS files, folders, or .txt lists of paths.", show_default=False),
+    ] = None,
+    store: Annotated[
+        Path, typer.Option("--store", help="Store directory (created, or resumed if it exists).")
+    ] = ...,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Reader name (default: identified from the first file)."),
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="harps or gaia-xp-apogee.")] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="Ingest configuration (YAML/JSON) to start from."),
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Label table (CSV/Parquet/FITS) to join on --id-column.")
+    ] = None,
+    id_column: Annotated[str, typer.Option(help="Id column of the label table.")] = "id",
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            help="Target grid START,STOP,STEP[,linear|log] in Angstrom (log: step in dex)."
+        ),
+    ] = None,
+    pad_to: Annotated[
+        int | None, typer.Option(help="Zero-pad every spectrum to this many pixels.")
+    ] = None,
+    min_median: Annotated[
+        float | None, typer.Option(help="Reject spectra whose median flux is <= this.")
+    ] = None,
+    dtype: Annotated[str | None, typer.Option(help="float32 or float16.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786) to run on a cluster."),
+    ] = None,
+    rows_per_task: Annotated[
+        int | None, typer.Option(help="Rows per task (advanced; default from chunk size).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Rebuild a store made from other inputs or preprocessing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Read spectrum files, preprocess them, and write a chunked store (resumable).
+
+    Exit code 0: every file was used; 5: finished, but some files were quarantined.
+    """
+    from astrolatent.data import presets
+    from astrolatent.data.ingest import IngestConfig
+    from astrolatent.data.ingest import ingest as run_ingest
+
+    base: dict = {}
+    if config_file is not None:
+        base = IngestConfig.load(config_file).to_dict()
+    if preset is not None:
+        p = presets.get(preset)
+        base.update(
+            {
+                "format": p.reader,
+                "reader_options": p.reader_options,
+                "preprocess": p.preprocess.to_dict(),
+                "preset": preset,
+            }
+        )
+        if not inputs:
+            inputs = p.default_inputs()
+    if not inputs:
+        raise ConfigError(
+            "no input given: name FITS files or folders, or use a preset that ships its data (--preset gaia-xp-apogee)"
+        )
+    pre = dict(base.get("preprocess", {}))
+    overrides = {
+        "grid": _parse_grid(grid),
+        "pad_to": pad_to,
+        "min_median": min_median,
+        "dtype": dtype,
+    }
+    pre.update(
+        {
+            k: (v.to_dict() if hasattr(v, "to_dict") else v)
+            for k, v in overrides.items()
+            if v is not None
+        }
+    )
+    base.update(
+        {
+            "format": fmt or base.get("format"),
+            "preprocess": pre,
+            "labels": str(labels) if labels else base.get("labels"),
+            "id_column": id_column,
+            "workers": workers,
+            "scheduler": scheduler,
+            "rows_per_task": rows_per_task,
+        }
+    )
+    config = IngestConfig.from_dict(base, source="ingest options")
+    with progress_bar("ingesting", disable=as_json) as bar:
+        task = bar.add_task("ingesting", total=None)
+        summary = run_ingest(
+            inputs,
+            store,
+            config,
+            overwrite=overwrite,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    payload = summary.to_dict()
+    if as_json:
+        echo_json(payload)
+    else:
+        console.print(
+            f"store {summary.store}: {summary.n_ok} spectra accepted, {summary.n_rejected} rejected, "
+            f"{summary.n_quarantined} quarantined, from {summary.n_files} files in {summary.wall_seconds:.1f} s"
+            + (
+                f" ({summary.n_tasks_skipped} of {summary.n_tasks} tasks resumed)"
+                if summary.n_tasks_skipped
+                else ""
+            )
+        )
+        if summary.label_report:
+            r = summary.label_report
+            console.print(
+                f"labels: {r['n_matched']} spectra labelled; {r['n_unlabelled']} accepted spectra without labels; "
+                f"{r['n_unknown_ids']} label rows with unknown ids"
+            )
+        if summary.n_quarantined:
+            console.print(
+                f"[yellow]see `astrolatent info {summary.store}` for the quarantined files and reasons[/]"
+            )
+    if summary.n_quarantined:
+        raise typer.Exit(5)
+
+
+def info(
+    store: Annotated[Path, typer.Argument(help="Store directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts, grid, preprocessing and label coverage of a store."""
+    from astrolatent.data.store import SpectrumStore
+
+    payload = SpectrumStore(store).info()
+    if as_json:
+        echo_json(payload)
+        return
+    table = Table(title=f"store {payload['path']}", show_header=False)
+    table.add_row("spectra accepted", str(payload["n_spectra"]))
+    table.add_row("objects", str(payload["n_objects"]))
+    table.add_row("rejected", str(payload["n_rejected"]))
+    table.add_row("quarantined", str(payload["n_quarantined"]))
+    table.add_row(
+        "pixels per spectrum",
+        f"{payload['length']:,} ({payload['dtype']}, chunks {payload['chunks']})",
+    )
+    lo, hi = payload["wavelength_range"]
+    table.add_row("wavelength", f"{lo:.2f}-{hi:.2f} A")
+    table.add_row("format / preset", f"{payload['format']} / {payload['preset']}")
+    cov = ", ".join(f"{k} ({v})" for k, v in payload["label_coverage"].items()) or "none"
+    table.add_row("labels (spectra with a value)", cov)
+    console.print(table)
+    _print_reasons("rejected", [(r["id"], r["reason"]) for r in payload["rejected"]])
+    _print_reasons("quarantined", [(q["file"], q["reason"]) for q in payload["quarantined"]])
+
+
+def _print_reasons(title: str, rows: list[tuple[str, str]], limit: int = 20) -> None:
+    if not rows:
+        return
+    table = Table(title=f"{title} ({len(rows)})")
+    table.add_column("id / file")
+    table.add_column("reason")
+    for name, reason in rows[:limit]:
+        table.add_row(name, reason)
+    if len(rows) > limit:
+        table.add_row(f"... {len(rows) - limit} more", "(--json lists all)")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to the main app."""
+    app.add_typer(simulate_app, name="simulate")
+    app.command()(ingest)
+    app.command()(info)

@@ -1,0 +1,59 @@
+"""Typed configuration shared by every stage: pydantic models saved beside each output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from astrolatent.errors import ConfigError
+
+
+class Config(BaseModel):
+    """Base of every configuration: strict (unknown keys are errors), frozen, serialisable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the configuration as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix in {".yaml", ".yml"}:
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        else:
+            text = json.dumps(self.to_dict(), indent=2)
+        path.write_text(text)
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "configuration") -> Self:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"{source}: {problems}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a configuration written by :meth:`save` (or by hand) from YAML or JSON."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read configuration ({exc.strerror})") from None
+        try:
+            data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path))

@@ -1,0 +1,1 @@
+"""Spectra from archive files into a chunked store: readers -> preprocess -> store -> datasets."""

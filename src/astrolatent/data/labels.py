@@ -1,0 +1,69 @@
+"""Joining a label table to the stored spectra on an id column, with a full report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from astrolatent.data.store import RESERVED_COLUMNS
+from astrolatent.errors import LabelError
+from astrolatent.tables import read_table
+
+_SHOW = 20
+
+
+def load_labels(path: str | Path, id_column: str) -> pd.DataFrame:
+    """Read a label table and index it by ``id_column`` (ids as stripped strings)."""
+    frame = read_table(path)
+    if id_column not in frame.columns:
+        raise LabelError(
+            f"{path}: id column {id_column!r} not found (columns: {', '.join(map(str, frame.columns))})"
+        )
+    ids = frame[id_column].astype(str).str.strip()
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise LabelError(
+            f"{path}: {dup.nunique()} id(s) appear more than once, e.g. {', '.join(dup.unique()[:5])}"
+        )
+    frame = frame.drop(columns=[id_column])
+    clash = [c for c in frame.columns if c in RESERVED_COLUMNS]
+    if clash:
+        raise LabelError(
+            f"{path}: label column(s) {', '.join(clash)} clash with astrolatent's metadata; rename them"
+        )
+    frame.index = pd.Index(ids, name="id")
+    return frame
+
+
+def join_labels(
+    meta: pd.DataFrame, labels: pd.DataFrame, *, source: str
+) -> tuple[pd.DataFrame, dict]:
+    """Left-join labels onto the metadata by id; report what did not match.
+
+    Returns the joined table and a report with ``n_label_rows``, ``n_matched``,
+    ``unknown_ids`` (labels whose id is not a stored spectrum), ``unlabelled`` (accepted
+    spectra with no label row); the id lists are cut at 20 with their full counts given.
+    """
+    clash = [c for c in labels.columns if c in meta.columns]
+    if clash:
+        raise LabelError(
+            f"{source}: label column(s) {', '.join(clash)} already come from the spectrum files"
+        )
+    ids = meta["id"].astype(str)
+    known = set(ids)
+    unknown = [i for i in labels.index if i not in known]
+    joined = meta.join(labels, on="id")
+    ok = meta["status"] == "ok"
+    has = ids.isin(labels.index)
+    unlabelled = ids[ok & ~has].tolist()
+    report = {
+        "source": source,
+        "n_label_rows": len(labels),
+        "n_matched": int((ok & has).sum()),
+        "n_unknown_ids": len(unknown),
+        "unknown_ids": unknown[:_SHOW],
+        "n_unlabelled": len(unlabelled),
+        "unlabelled": unlabelled[:_SHOW],
+    }
+    return joined, report

@@ -1,0 +1,86 @@
+"""1D spectra stored in the primary HDU with a linear or log-linear wavelength WCS.
+
+Wavelength of pixel p (1-based): ``CRVAL1 + CDELT1 * (p - CRPIX1)`` (``CD1_1`` may stand
+for ``CDELT1``). With ``DC-FLAG = 1`` (IRAF) or ``log10_wavelength=True`` that value is
+log10 of the wavelength. ``CUNIT1`` gives the unit (Angstrom when absent). An error array
+may follow in an extension named ``ERR``, ``ERROR``, ``SIGMA`` or ``UNCERTAINTY``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astrolatent.data.readers import Reader, open_fits, register, to_angstrom
+from astrolatent.data.spectrum import Spectrum
+from astrolatent.errors import InputFileError
+
+_ERR_EXTENSIONS = ("ERR", "ERROR", "SIGMA", "UNCERTAINTY")
+
+
+@register
+class WCS1DReader(Reader):
+    name = "wcs-1d"
+    priority = 30
+
+    def __init__(self, log10_wavelength: bool | None = None) -> None:
+        self.log10_wavelength = log10_wavelength
+
+    @classmethod
+    def identify(cls, hdul: fits.HDUList) -> bool:
+        header = hdul[0].header
+        return (
+            header.get("NAXIS") == 1
+            and "CRVAL1" in header
+            and ("CDELT1" in header or "CD1_1" in header)
+        )
+
+    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
+        path = Path(path)
+        if start > 0 or (stop is not None and stop < 1):
+            return []
+        with open_fits(path) as hdul:
+            header = hdul[0].header
+            if header.get("NAXIS") != 1:
+                raise InputFileError(
+                    path, f"primary HDU has NAXIS={header.get('NAXIS')}, expected a 1D spectrum"
+                )
+            try:
+                crval = float(header["CRVAL1"])
+                cdelt = float(header["CDELT1"] if "CDELT1" in header else header["CD1_1"])
+            except KeyError:
+                raise InputFileError(
+                    path, "missing CRVAL1 or CDELT1/CD1_1 (no wavelength solution)"
+                ) from None
+            crpix = float(header.get("CRPIX1", 1.0))
+            try:
+                flux = np.array(hdul[0].data, dtype=np.float64).ravel()
+            except Exception as exc:
+                raise InputFileError(
+                    path, f"cannot read data, file truncated or corrupt ({exc})"
+                ) from None
+            pixels = np.arange(1, flux.size + 1, dtype=np.float64)
+            coord = crval + cdelt * (pixels - crpix)
+            is_log = self.log10_wavelength
+            if is_log is None:
+                is_log = int(header.get("DC-FLAG", 0)) == 1
+            wave = 10.0**coord if is_log else coord
+            wave = to_angstrom(wave, header.get("CUNIT1"), path=path, what="CUNIT1")
+            err = None
+            for ext in _ERR_EXTENSIONS:
+                if ext in hdul:
+                    err = np.array(hdul[ext].data, dtype=np.float64).ravel()
+                    break
+            obj = str(header.get("OBJECT", "")).strip()
+        return [
+            Spectrum(
+                id=path.name.split(".fits")[0],
+                wave=wave,
+                flux=flux,
+                err=err,
+                object=obj,
+                source=str(path),
+            )
+        ]

@@ -1,0 +1,187 @@
+"""The spectrum store: a chunked, compressed Zarr group plus a Parquet metadata table.
+
+Layout of a store directory::
+
+    STORE/zarr.json            Zarr v3 group; attributes hold the format version, the
+                               reader and preprocessing configuration and the plan fingerprint
+    STORE/wave                 (L,) float64, wavelength of every stored pixel in Angstrom
+    STORE/flux                 (N, L) float32 or float16, normalised flux (0 where invalid)
+    STORE/valid                (N, L) bool, True where the pixel counts (weight 1)
+    STORE/err                  (N, L) optional normalised 1-sigma errors
+    STORE/parts/*.parquet      per-task metadata, written last by each task (resume marker)
+    STORE/metadata.parquet     one row per stored row: row, id, object, file, checksum,
+                               scale, snr, n_valid, status, reason, and the labels
+    STORE/quarantine.parquet   files that could not be used, with the reason
+    STORE/summary.json         counts written by the last ingestion
+
+Why Zarr and not HDF5: several processes (a local pool or Dask workers on a cluster) write
+disjoint row blocks of the same arrays at once without a lock, each chunk is its own object
+so a killed writer can only leave whole-task work to redo, and readers open it lazily from
+every data-loader worker. HDF5 needs a single writer (or MPI) for the same.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from astrolatent.errors import StoreError
+
+FORMAT_VERSION = 1
+#: Metadata columns astrolatent writes itself; label columns may not use these names.
+RESERVED_COLUMNS = (
+    "row",
+    "id",
+    "object",
+    "file",
+    "checksum",
+    "scale",
+    "snr",
+    "n_valid",
+    "status",
+    "reason",
+)
+STATUSES = ("ok", "rejected", "quarantined")
+
+
+class SpectrumStore:
+    """Read access to a finished store. Opening is cheap; arrays are read lazily by row.
+
+    Safe to open in every data-loader worker (nothing is loaded until asked for).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / "zarr.json").is_file():
+            raise StoreError(
+                f"{self.path}: not a spectrum store (no zarr.json); create one with `astrolatent ingest`"
+            )
+        if not (self.path / "metadata.parquet").is_file():
+            raise StoreError(
+                f"{self.path}: ingestion has not finished (no metadata.parquet); re-run `astrolatent ingest` to resume"
+            )
+        self._group = zarr.open_group(str(self.path), mode="r")
+        version = self.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise StoreError(
+                f"{self.path}: store format version {version}, this astrolatent reads {FORMAT_VERSION}"
+            )
+
+    @classmethod
+    def open(cls, path: str | Path) -> SpectrumStore:
+        return cls(path)
+
+    @cached_property
+    def attrs(self) -> dict:
+        return dict(self._group.attrs)
+
+    @property
+    def flux(self) -> zarr.Array:
+        return self._group["flux"]
+
+    @property
+    def valid(self) -> zarr.Array:
+        return self._group["valid"]
+
+    @property
+    def err(self) -> zarr.Array | None:
+        return self._group["err"] if "err" in self._group else None
+
+    @cached_property
+    def wave(self) -> np.ndarray:
+        """Wavelength of every pixel in Angstrom, shape ``(L,)``."""
+        return np.asarray(self._group["wave"][:])
+
+    @property
+    def length(self) -> int:
+        return int(self.flux.shape[1])
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.flux.shape[0])
+
+    @cached_property
+    def metadata(self) -> pd.DataFrame:
+        """One row per stored row (ok, rejected and quarantined), indexed 0..n_rows-1."""
+        return pd.read_parquet(self.path / "metadata.parquet")
+
+    @property
+    def labels(self) -> list[str]:
+        """Names of the label columns in :attr:`metadata`."""
+        return list(self.attrs.get("labels", []))
+
+    def accepted_rows(self) -> np.ndarray:
+        """Row indices of the accepted spectra (status ``ok``), sorted."""
+        meta = self.metadata
+        return meta.loc[meta["status"] == "ok", "row"].to_numpy(np.int64)
+
+    def read(self, rows: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Flux (float32) and validity mask of the given rows, shapes ``(len(rows), L)``.
+
+        Rows are returned in the order asked for.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros((0, self.length), np.float32), np.zeros((0, self.length), bool)
+        order = np.argsort(rows, kind="stable")
+        uniq, inverse = np.unique(rows[order], return_inverse=True)
+        flux = np.asarray(self.flux.get_orthogonal_selection((uniq, slice(None))), dtype=np.float32)
+        valid = np.asarray(self.valid.get_orthogonal_selection((uniq, slice(None))))
+        back = np.empty_like(order)
+        back[order] = np.arange(rows.size)
+        idx = inverse[back]
+        return flux[idx], valid[idx]
+
+    def info(self) -> dict:
+        """Summary of the store (the payload of ``astrolatent info --json``)."""
+        meta = self.metadata
+        rejected = meta[meta["status"] == "rejected"]
+        quarantine = self.quarantine()
+        labels = self.labels
+        return {
+            "path": str(self.path),
+            "n_spectra": int((meta["status"] == "ok").sum()),
+            "n_rows": self.n_rows,
+            "length": self.length,
+            "dtype": str(self.flux.dtype),
+            "chunks": list(self.flux.chunks),
+            "has_errors": self.err is not None,
+            "wavelength_range": [float(self.wave[0]), float(self.wave[-1])],
+            "format": self.attrs.get("reader"),
+            "preset": self.attrs.get("preset"),
+            "preprocess": self.attrs.get("preprocess"),
+            "n_objects": int(meta.loc[meta["status"] == "ok", "object"].nunique()),
+            "n_rejected": len(rejected),
+            "rejected": [{"id": r.id, "reason": r.reason} for r in rejected.itertuples()],
+            "n_quarantined": len(quarantine),
+            "quarantined": quarantine.to_dict(orient="records"),
+            "labels": labels,
+            "label_coverage": {
+                name: int(meta.loc[meta["status"] == "ok", name].notna().sum()) for name in labels
+            },
+            "label_report": self.attrs.get("label_report"),
+        }
+
+    def quarantine(self) -> pd.DataFrame:
+        """Files (or table rows) that could not be used: columns ``file``, ``reason``."""
+        path = self.path / "quarantine.parquet"
+        if not path.is_file():
+            return pd.DataFrame({"file": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
+        return pd.read_parquet(path)
+
+
+def write_json_atomic(path: Path, payload: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+
+
+def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)

@@ -1,0 +1,50 @@
+"""One root exception with specific subclasses.
+
+Library code raises these; the CLI turns them into one clear red line and an exit code.
+Third-party errors (astropy, zarr, pandas) are translated at the boundary where they occur,
+so that every message names the file or option and the problem.
+"""
+
+from __future__ import annotations
+
+
+class AstrolatentError(Exception):
+    """Root of every error astrolatent raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(AstrolatentError, ValueError):
+    """An option or configuration value is impossible or inconsistent."""
+
+    exit_code = 2
+
+
+class InputFileError(AstrolatentError):
+    """An input file cannot be used: unreadable, not the expected format, or bad content.
+
+    The message always starts with the file path.
+    """
+
+    exit_code = 3
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnknownFormatError(InputFileError):
+    """No registered reader recognises the file."""
+
+
+class LabelError(AstrolatentError):
+    """A label table is missing, malformed, or does not match the spectra."""
+
+    exit_code = 3
+
+
+class StoreError(AstrolatentError):
+    """A spectrum store is missing, incomplete, or inconsistent with the requested operation."""
+
+    exit_code = 4

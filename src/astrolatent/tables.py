@@ -1,0 +1,62 @@
+"""Reading user tables (CSV, Parquet, FITS) into pandas, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from astrolatent.errors import InputFileError
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.txt``), Parquet (``.parquet``, ``.pq``) or FITS table.
+
+    FITS tables keep scalar columns only (array columns are dropped); byte strings are
+    decoded and stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
+            from astropy.table import Table
+
+            table = Table.read(path, format="fits")
+            scalar = [c for c in table.colnames if table[c].ndim == 1]
+            frame = table[scalar].to_pandas()
+            for col in frame.columns:
+                if frame[col].dtype == object:
+                    frame[col] = frame[col].map(
+                        lambda v: v.decode().strip() if isinstance(v, bytes) else v
+                    )
+            return frame
+        if name.endswith((".csv", ".txt", ".csv.gz")):
+            return pd.read_csv(path)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read table ({type(exc).__name__}: {exc})") from None
+    raise InputFileError(path, "unknown table format (use .csv, .parquet or .fits)")
+
+
+def numeric_columns(
+    frame: pd.DataFrame, columns: Sequence[str], *, source: str | Path
+) -> np.ndarray:
+    """The named columns as a float64 array ``(n, len(columns))``; errors name the column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFileError(
+            source,
+            f"missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))})",
+        )
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        if values.isna().all() and frame[col].notna().any():
+            raise InputFileError(source, f"column {col!r} is not numeric")
+        out[:, j] = values.to_numpy(np.float64, na_value=np.nan)
+    return out
