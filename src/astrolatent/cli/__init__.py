@@ -8,12 +8,14 @@ the error's exit code.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from astrolatent.cli import analysis, data, pid, training
 from astrolatent.errors import AstrolatentError
+from astrolatent.logsetup import configure as configure_logging
 
 app = typer.Typer(
     name="astrolatent",
@@ -24,6 +26,17 @@ app = typer.Typer(
 )
 for module in (data, training, analysis, pid):
     module.register(app)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="-v: progress details, -vv: debug.")
+    ] = 0,
+) -> None:
+    """Learn compact representations of astronomical data and measure what they know."""
+    configure_logging(verbose)
+
 
 err_console = Console(stderr=True)
 

@@ -186,10 +186,14 @@ def _fingerprint(files: list[Path], config: IngestConfig) -> str:
 
 
 def file_checksum(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
     return h.hexdigest()
 
 

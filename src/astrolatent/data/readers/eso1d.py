@@ -90,7 +90,12 @@ def write_eso1d(
     if err is not None:
         arrays.append(("ERR", "E", ">f4", err))
     cols = [
-        fits.Column(name=name, format=f"{n}{code}", unit="Angstrom" if name == "WAVE" else None, array=np.zeros((1, n), dtype[1:]))
+        fits.Column(
+            name=name,
+            format=f"{n}{code}",
+            unit="Angstrom" if name == "WAVE" else None,
+            array=np.zeros((1, n), dtype[1:]),
+        )
         for name, code, dtype, _ in arrays
     ]
     table_header = fits.BinTableHDU.from_columns(cols).header
@@ -99,7 +104,9 @@ def write_eso1d(
     primary["OBJECT"] = object_name
     for key, value in (header or {}).items():
         primary[key] = value
-    body = b"".join(np.ascontiguousarray(values, dtype=dtype).tobytes() for _, _, dtype, values in arrays)
+    body = b"".join(
+        np.ascontiguousarray(values, dtype=dtype).tobytes() for _, _, dtype, values in arrays
+    )
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(primary.tostring().encode("ascii"))

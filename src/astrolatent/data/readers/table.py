@@ -75,11 +75,7 @@ class TableReader(Reader):
         hdu = _table_hdu(hdul)
         if hdu is None:
             return False
-        return any(
-            col.format.repeat > 1
-            for col in hdu.columns
-            if col.name.upper() == "FLUX"
-        )
+        return any(col.format.repeat > 1 for col in hdu.columns if col.name.upper() == "FLUX")
 
     def count(self, path: Path) -> int:
         with open_fits(path) as hdul:
