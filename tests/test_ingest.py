@@ -177,3 +177,13 @@ def test_kill_and_resume_gives_the_same_store(tmp_path):
     assert summary["n_tasks_skipped"] >= 10 and summary["n_ok"] == 80
     ingest([folder], tmp_path / "clean", IngestConfig(rows_per_task=1))
     _assert_same_store(tmp_path / "killed", tmp_path / "clean")
+
+
+def test_label_columns_that_clash_with_metadata_are_renamed(eso_folder, tmp_path):
+    ids = sorted(p.name.removesuffix(".fits") for p in eso_folder.glob("*.fits"))
+    pd.DataFrame({"id": ids, "snr": 50.0, "object": "x", "logg": 4.0}).to_csv(tmp_path / "l.csv", index=False)
+    summary = ingest([eso_folder], tmp_path / "s", IngestConfig(labels=str(tmp_path / "l.csv")))
+    assert summary.label_report["renamed"] == {"snr": "snr_label", "object": "object_label"}
+    store = SpectrumStore(tmp_path / "s")
+    assert store.labels == ["snr_label", "object_label", "logg"]
+    assert store.metadata["object"].str.startswith("STAR").all()  # the files' own values are kept

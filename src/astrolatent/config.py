@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -12,10 +12,27 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from astrolatent.errors import ConfigError
 
 
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )
+
+
 class Config(BaseModel):
-    """Base of every configuration: strict (unknown keys are errors), frozen, serialisable."""
+    """Base of every configuration: strict (unknown keys are errors), frozen, serialisable.
+
+    Invalid values raise :class:`~astrolatent.errors.ConfigError` naming the field, whether
+    the configuration is built directly, from a dict or from a file.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(f"{type(self).__name__}: {_problems(exc)}") from None
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -36,11 +53,7 @@ class Config(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: {problems}") from None
+            raise ConfigError(f"{source}: {_problems(exc)}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Self:

@@ -27,11 +27,6 @@ def load_labels(path: str | Path, id_column: str) -> pd.DataFrame:
             f"{path}: {dup.nunique()} id(s) appear more than once, e.g. {', '.join(dup.unique()[:5])}"
         )
     frame = frame.drop(columns=[id_column])
-    clash = [c for c in frame.columns if c in RESERVED_COLUMNS]
-    if clash:
-        raise LabelError(
-            f"{path}: label column(s) {', '.join(clash)} clash with astrolatent's metadata; rename them"
-        )
     frame.index = pd.Index(ids, name="id")
     return frame
 
@@ -41,15 +36,21 @@ def join_labels(
 ) -> tuple[pd.DataFrame, dict]:
     """Left-join labels onto the metadata by id; report what did not match.
 
-    Returns the joined table and a report with ``n_label_rows``, ``n_matched``,
-    ``unknown_ids`` (labels whose id is not a stored spectrum), ``unlabelled`` (accepted
-    spectra with no label row); the id lists are cut at 20 with their full counts given.
+    Label columns whose names the metadata already uses (``object``, ``snr``, ...) are
+    renamed ``<name>_label``. Returns the joined table and a report with ``n_label_rows``,
+    ``n_matched``, ``unknown_ids`` (labels whose id is not a stored spectrum),
+    ``unlabelled`` (accepted spectra with no label row) and ``renamed``; the id lists are
+    cut at 20 with their full counts given.
     """
-    clash = [c for c in labels.columns if c in meta.columns]
-    if clash:
+    renamed = {
+        c: f"{c}_label" for c in labels.columns if c in meta.columns or c in RESERVED_COLUMNS
+    }
+    taken = [new for new in renamed.values() if new in meta.columns or new in labels.columns]
+    if taken:
         raise LabelError(
-            f"{source}: label column(s) {', '.join(clash)} already come from the spectrum files"
+            f"{source}: cannot rename clashing label column(s): {', '.join(taken)} exist already"
         )
+    labels = labels.rename(columns=renamed)
     ids = meta["id"].astype(str)
     known = set(ids)
     unknown = [i for i in labels.index if i not in known]
@@ -65,5 +66,6 @@ def join_labels(
         "unknown_ids": unknown[:_SHOW],
         "n_unlabelled": len(unlabelled),
         "unlabelled": unlabelled[:_SHOW],
+        "renamed": renamed,
     }
     return joined, report

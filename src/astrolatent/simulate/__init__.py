@@ -1,0 +1,28 @@
+"""Generators of synthetic data with known ground truth.
+
+Interpretation tools are only trustworthy if they recover what was planted:
+
+* :mod:`astrolatent.simulate.spectra`: stellar spectra (blackbody continuum, reddening,
+  absorption lines at real wavelengths that depend on Teff, log g and [Fe/H], rotation,
+  radial velocity, tellurics, noise), written as ESO 1D FITS files plus a labels table with
+  hidden factors left out and a negative control added;
+* :mod:`astrolatent.simulate.lines`: the line list and line model they use.
+"""
+
+from astrolatent.simulate.spectra import (
+    SimulatedSpectra,
+    SimulationOutput,
+    SpectrumSimulationConfig,
+    draw_truth,
+    simulate_spectra,
+    write_spectra,
+)
+
+__all__ = [
+    "SimulatedSpectra",
+    "SimulationOutput",
+    "SpectrumSimulationConfig",
+    "draw_truth",
+    "simulate_spectra",
+    "write_spectra",
+]
