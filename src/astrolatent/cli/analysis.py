@@ -52,7 +52,9 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
             table = Table.read(path, format="fits")
             missing = [c for c in columns if c not in table.colnames]
             if missing:
-                raise InputFileError(path, f"column(s) {missing} not found; available: {table.colnames}")
+                raise InputFileError(
+                    path, f"column(s) {missing} not found; available: {table.colnames}"
+                )
             wide = [c for c in columns if table[c].ndim > 1]
             if wide:
                 raise InputFileError(path, f"column(s) {wide} hold arrays; pass scalar columns")
@@ -62,7 +64,9 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
 
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputFileError(path, f"column(s) {missing} not found; available: {list(frame.columns)}")
+        raise InputFileError(
+            path, f"column(s) {missing} not found; available: {list(frame.columns)}"
+        )
     out = {}
     for name in columns:
         series = frame[name]
@@ -74,19 +78,24 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
 
 def mi_command(
     table: Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")],
-    x: Annotated[str, typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable.")],
+    x: Annotated[
+        str, typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable.")
+    ],
     y: Annotated[str, typer.Option("--y", help="Label column(s), comma-separated.")],
-    estimator: Annotated[
-        Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")
-    ] = "ksg",
+    estimator: Annotated[Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")] = "ksg",
     conditional: Annotated[
         str | None, typer.Option(help="Column(s) to condition on: I(X;Y|Z) (ksg or gmm).")
     ] = None,
     n_neighbors: Annotated[int, typer.Option(help="k of the KSG estimator.")] = 3,
-    n_bootstrap: Annotated[int, typer.Option(help="Half-sampling replicates for the error (0: none).")] = 30,
-    n_permutations: Annotated[int, typer.Option(help="Permutations for the p-value (0: none).")] = 100,
+    n_bootstrap: Annotated[
+        int, typer.Option(help="Half-sampling replicates for the error (0: none).")
+    ] = 30,
+    n_permutations: Annotated[
+        int, typer.Option(help="Permutations for the p-value (0: none).")
+    ] = 100,
     sigma: Annotated[
-        float, typer.Option(help="Clip labels beyond this many standard deviations (0: no clipping).")
+        float,
+        typer.Option(help="Clip labels beyond this many standard deviations (0: no clipping)."),
     ] = 5.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -128,7 +137,9 @@ def mi_command(
     if as_json:
         echo_json(result.to_dict())
         return
-    what = f"I({', '.join(x_cols)} ; {', '.join(y_cols)}" + (f" | {', '.join(z_cols)})" if z_cols else ")")
+    what = f"I({', '.join(x_cols)} ; {', '.join(y_cols)}" + (
+        f" | {', '.join(z_cols)})" if z_cols else ")"
+    )
     out = Table(title=f"{what} in nats, {table.name}")
     for header in ("estimator", "n", "MI", "error", "p-value", "r_I"):
         out.add_column(header, justify="right")
@@ -146,3 +157,72 @@ def mi_command(
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.command("mi")(mi_command)
+    app.command("analyze")(analyze_command)
+
+
+def analyze_command(
+    run: Annotated[Path, typer.Argument(help="Run directory (after `astrolatent encode RUN`).")],
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated labels (default: every numeric label).")
+    ] = None,
+    estimator: Annotated[Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")] = "ksg",
+    n_bootstrap: Annotated[int, typer.Option(help="Half-sampling replicates for error bars.")] = 20,
+    n_permutations: Annotated[int, typer.Option(help="Label permutations for p-values.")] = 100,
+    max_samples: Annotated[
+        int, typer.Option(help="Spectra used per label (random subsample).")
+    ] = 5000,
+    split: Annotated[
+        Literal["threshold", "gap"],
+        typer.Option(help="Informative-dim cut: fixed thresholds or largest gap."),
+    ] = "threshold",
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the PCA baseline and ceiling.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
+) -> None:
+    """What each latent dimension knows: informative dims, MI with labels, baseline, traversals."""
+    from astrolatent.analysis.study import AnalyzeConfig, analyze_run
+
+    config = AnalyzeConfig.from_dict(
+        {
+            "labels": parse_columns(labels) or None,
+            "estimator": estimator,
+            "n_bootstrap": n_bootstrap,
+            "n_permutations": n_permutations,
+            "max_samples": max_samples,
+            "split": split,
+            "pca_baseline": not no_baseline,
+            "random_state": seed,
+        },
+        source="analyze options",
+    )
+    with console.status("analysing") as status:
+        summary = analyze_run(run, config, progress=lambda msg: status.update(msg))
+    if as_json:
+        echo_json(summary)
+        return
+    inf = summary["informative"]
+    console.print(
+        f"{summary['n_latent']} latent dims; informative by dispersion {inf['dispersion']['dims']}, "
+        f"by KL rate {inf['kl']['dims']}, both {inf['agreed']}"
+    )
+    from rich.table import Table
+
+    table = Table(title="best latent per label")
+    for col in ("label", "best dim", "MI (nats)", "r_I", "p (FWER)", "PCA best r_I", "ceiling r"):
+        table.add_column(col)
+    pca = summary.get("baseline_pca", {}).get("labels", {})
+    ceiling = summary.get("ceiling", {})
+    for name, b in summary["labels"].items():
+        table.add_row(
+            name,
+            str(b["best_dim"]),
+            f"{b['mi']:.3f} ± {b['mi_err']:.3f}",
+            f"{b['r_info']:.2f}",
+            f"{b['p_value_fwer']:.3g}",
+            f"{pca[name]['r_info']:.2f}" if name in pca else "-",
+            f"{ceiling[name]['r']:.2f}" if name in ceiling else "-",
+        )
+    console.print(table)
+    console.print(f"results in {Path(run) / 'analysis'}")

@@ -1,0 +1,414 @@
+"""``analyze``: what a trained run's latents know, with error bars and significance.
+
+Reads ``RUN/latents.parquet`` (written by ``astrolatent encode``), the run's store (for the
+PCA baseline and the ceiling) and its model (for traversals), and writes ``RUN/analysis/``:
+
+- ``summary.json`` (the contract other tools read: informative dims by both methods, per-label
+  MI per latent with errors and p-values, disentanglement scores, the PCA baseline);
+- ``mi_per_dim.csv`` (every label x latent, for the latents and the PCA baseline),
+  ``dimensions.csv`` (per-dim dispersion and KL rate), ``traversals.json``;
+- figures: dispersion and KL bars, MI heat maps in the published form (plug-in histogram MI
+  per bin count, each row normalised by its max) and ours (KSG MI with FWER-significant
+  cells marked), best-latent scatter plots per label, traversal plots.
+
+Significance: with the KSG estimator, p-values come from label permutations and are
+corrected for testing every latent by the max-statistic method (``p_value_fwer``); with
+the other estimators each latent is tested on its own and Bonferroni-corrected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from astrolatent.analysis.baseline import label_ceiling, pca_scores
+from astrolatent.analysis.dimensions import count_informative, dispersion, kl_rate, redundancy
+from astrolatent.analysis.disentangle import disentanglement_scores
+from astrolatent.analysis.mi import (
+    REFERENCE_BINS,
+    clean_labels,
+    histogram_mi_table,
+    mutual_information,
+    normalise_rows,
+)
+from astrolatent.analysis.mi.columns import mi_columns
+from astrolatent.analysis.traversal import traverse
+from astrolatent.config import Config
+from astrolatent.errors import ConfigError
+from astrolatent.report import figures
+
+log = logging.getLogger(__name__)
+
+#: Label columns that are bookkeeping, not physics, and are never analysed by default.
+_NOT_LABELS = ("row", "id", "object", "split", "gaiaedr3_source_id", "medflux")
+
+
+class AnalyzeConfig(Config):
+    """Options of ``astrolatent analyze`` (saved as ``RUN/analysis/config.yaml``)."""
+
+    labels: list[str] | None = None
+    estimator: Literal["ksg", "gmm", "hist"] = "ksg"
+    n_neighbors: int = Field(default=3, ge=1)
+    n_bootstrap: int = Field(default=20, ge=0)
+    n_permutations: int = Field(default=100, ge=0)
+    max_samples: int = Field(default=5000, ge=50)
+    clip_sigma: float | None = 5.0
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    dispersion_threshold: float = Field(default=0.02, gt=0)
+    split: Literal["threshold", "gap"] = "threshold"
+    pca_baseline: bool = True
+    ceiling_components: int = Field(default=40, ge=1)
+    traversal_sigma: float = Field(default=3.0, gt=0)
+    traversal_steps: int = Field(default=9, ge=3)
+    random_state: int = 0
+
+
+def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``mu`` and ``logvar`` arrays (n, D) from a latents table."""
+    mu_cols = sorted((c for c in latents.columns if c.startswith("mu_")), key=lambda c: int(c[3:]))
+    lv_cols = [f"logvar_{c[3:]}" for c in mu_cols]
+    if not mu_cols or any(c not in latents.columns for c in lv_cols):
+        raise ConfigError(
+            "the latents table needs mu_0..mu_{D-1} and logvar_0..logvar_{D-1} columns"
+        )
+    return latents[mu_cols].to_numpy(float), latents[lv_cols].to_numpy(float)
+
+
+def default_labels(latents: pd.DataFrame) -> list[str]:
+    """Numeric label columns of a latents table (everything but ids, latents and errors)."""
+    out = []
+    for c in latents.columns:
+        if c.startswith(("mu_", "logvar_")) or c in _NOT_LABELS or c.endswith("_err"):
+            continue
+        if pd.api.types.is_numeric_dtype(latents[c]) and latents[c].notna().sum() > 0:
+            out.append(c)
+    return out
+
+
+def label_block(
+    codes: np.ndarray,
+    table: pd.DataFrame,
+    labels: list[str],
+    config: AnalyzeConfig,
+    rng: np.random.Generator,
+) -> tuple[dict, pd.DataFrame]:
+    """Per-label MI of every column of ``codes`` (n, D): the ``labels`` block of summary.json."""
+    block: dict = {}
+    rows = []
+    d = codes.shape[1]
+    for name in labels:
+        values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+        cleaned = clean_labels(values, sigma=config.clip_sigma)
+        keep = np.flatnonzero(cleaned.mask)
+        if keep.size > config.max_samples:
+            keep = np.sort(rng.choice(keep, config.max_samples, replace=False))
+        if keep.size < 50:
+            log.warning("label %s: only %d usable values, skipped", name, keep.size)
+            continue
+        x, y = codes[keep], values[keep]
+        if config.estimator == "ksg":
+            res = mi_columns(
+                x,
+                y,
+                n_neighbors=config.n_neighbors,
+                n_bootstrap=config.n_bootstrap,
+                n_permutations=config.n_permutations,
+                random_state=int(rng.integers(2**32)),
+            )
+            per_dim = res.per_dim()
+        else:
+            per_dim = []
+            for j in range(d):
+                r = mutual_information(
+                    x[:, j],
+                    y,
+                    estimator=config.estimator,
+                    n_bootstrap=config.n_bootstrap,
+                    n_permutations=config.n_permutations,
+                    random_state=int(rng.integers(2**32)),
+                )
+                per_dim.append(
+                    {
+                        "dim": j,
+                        "mi": r.mi,
+                        "mi_err": r.mi_err,
+                        "r_info": r.r_info,
+                        "p_value": r.p_value,
+                        "p_value_fwer": min(1.0, r.p_value * d),
+                    }
+                )
+        mi = np.array([p["mi"] for p in per_dim])
+        order = np.argsort(mi)[::-1]
+        best = per_dim[order[0]]
+        block[name] = {
+            "n": int(keep.size),
+            "hygiene": cleaned.to_dict(),
+            "best_dim": int(order[0]),
+            "mi": best["mi"],
+            "mi_err": best["mi_err"],
+            "r_info": best["r_info"],
+            "p_value": best["p_value"],
+            "p_value_fwer": best["p_value_fwer"],
+            "significant": bool(best["p_value_fwer"] < config.alpha),
+            "gap_to_second": float(mi[order[0]] - mi[order[1]]) if d > 1 else None,
+            "second_dim": int(order[1]) if d > 1 else None,
+            "significant_dims": [p["dim"] for p in per_dim if p["p_value_fwer"] < config.alpha],
+            "per_dim": per_dim,
+        }
+        rows.extend({"label": name, **p} for p in per_dim)
+    return block, pd.DataFrame(rows)
+
+
+def _all_finite_rows(table: pd.DataFrame, labels: list[str]) -> np.ndarray:
+    values = table[labels].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    return np.flatnonzero(np.isfinite(values).all(axis=1))
+
+
+def analyze_latents(
+    latents: pd.DataFrame,
+    config: AnalyzeConfig,
+    out_dir: Path,
+    *,
+    spectra_scores: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]] | None = None,
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
+    wave: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Analyse a latents table; write tables and figures to ``out_dir``; return the summary.
+
+    spectra_scores(rows, k): principal-component scores (len(rows), k) and explained
+    variance of the spectra behind ``latents`` rows (the PCA baseline and ceiling are skipped
+    without it); decode(z (m, D)) -> spectra (m, L) with ``wave`` (L,) and ``valid`` (L,)
+    enables traversals.
+    """
+    step = progress or (lambda _msg: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(config.random_state)
+    mu, logvar = latent_matrices(latents)
+    n, d = mu.shape
+    labels = config.labels or default_labels(latents)
+    missing = [c for c in labels if c not in latents.columns]
+    if missing:
+        raise ConfigError(
+            f"label(s) {', '.join(missing)} not in the latents table (labels there: {', '.join(default_labels(latents))})"
+        )
+    config.save(out_dir / "config.yaml")
+
+    step("counting informative dimensions")
+    dims = count_informative(mu, logvar, threshold=config.dispersion_threshold, split=config.split)
+    informative = dims.to_dict()
+    agreed = informative["agreed"]
+    chosen = agreed or informative["dispersion"]["dims"]
+    sub = rng.choice(n, min(n, config.max_samples), replace=False)
+    if len(chosen) >= 2:
+        informative["redundancy"] = redundancy(
+            mu[sub][:, chosen],
+            list(range(len(chosen))),
+            n_neighbors=config.n_neighbors,
+            random_state=config.random_state,
+        ).to_dict()
+        informative["redundancy"]["dims"] = chosen
+    pd.DataFrame(
+        {
+            "dim": range(d),
+            "mad": dispersion(mu),
+            "mean_abs_dev": dispersion(mu, method="meanad"),
+            "kl_rate": kl_rate(mu, logvar),
+        }
+    ).to_csv(out_dir / "dimensions.csv", index=False)
+    figures.save(
+        figures.informative_bars(
+            {"dispersion": informative["dispersion"]["scores"], "kl": informative["kl"]["scores"]},
+            {
+                "dispersion": informative["dispersion"]["threshold"],
+                "kl": informative["kl"]["threshold"],
+            },
+            {"dispersion": informative["dispersion"]["dims"], "kl": informative["kl"]["dims"]},
+        ),
+        out_dir / "informative_dims",
+    )
+
+    step("mutual information with labels")
+    block, table = label_block(mu, latents, labels, config, rng)
+    table.to_csv(out_dir / "mi_per_dim.csv", index=False)
+    _mi_figures(mu, latents, block, config, out_dir, prefix="latent")
+
+    summary: dict = {"n_latent": d, "n_spectra": n, "informative": informative, "labels": block}
+    analysed = list(block)
+    both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
+    if len(analysed) and both.size >= 100 and len(chosen) >= 1:
+        step("disentanglement scores")
+        codes = mu[both][:, chosen] if len(chosen) >= 2 else mu[both]
+        summary["disentanglement"] = {
+            "dims": chosen if len(chosen) >= 2 else list(range(d)),
+            "labels": analysed,
+            **disentanglement_scores(
+                codes,
+                latents.iloc[both][analysed].to_numpy(float),
+                random_state=config.random_state,
+            ),
+        }
+
+    if spectra_scores is not None and config.pca_baseline:
+        step("PCA baseline and ceiling")
+        k = max(d, config.ceiling_components)
+        scores, evr = spectra_scores(np.arange(n), k)
+        pca_block, pca_table = label_block(
+            scores[:, :d], latents, analysed, config, np.random.default_rng(config.random_state)
+        )
+        pca_table.to_csv(out_dir / "mi_per_dim_pca.csv", index=False)
+        baseline: dict = {
+            "n_components": d,
+            "explained_variance_ratio": evr[:d].tolist(),
+            "labels": pca_block,
+        }
+        if both.size >= 100:
+            baseline["disentanglement"] = disentanglement_scores(
+                scores[both][:, : max(2, len(chosen))],
+                latents.iloc[both][analysed].to_numpy(float),
+                random_state=config.random_state,
+            )
+        summary["baseline_pca"] = baseline
+        ceiling = {}
+        for name in analysed:
+            values = pd.to_numeric(latents[name], errors="coerce").to_numpy(float)
+            ok = np.flatnonzero(clean_labels(values, sigma=config.clip_sigma).mask)
+            if ok.size > config.max_samples:
+                ok = np.sort(rng.choice(ok, config.max_samples, replace=False))
+            ceiling[name] = {
+                "r": label_ceiling(
+                    scores[ok][:, : config.ceiling_components],
+                    values[ok],
+                    random_state=config.random_state,
+                ),
+                "n_components": min(k, config.ceiling_components),
+                "n": int(ok.size),
+            }
+        summary["ceiling"] = ceiling
+
+    if decode is not None and wave is not None and chosen:
+        step("latent traversals")
+        sweeps = traverse(
+            decode,
+            mu,
+            chosen,
+            wave,
+            n_sigma=config.traversal_sigma,
+            steps=config.traversal_steps,
+            valid=valid,
+        )
+        (out_dir / "traversals.json").write_text(
+            json.dumps([t.to_dict() for t in sweeps], indent=2)
+        )
+        for t in sweeps:
+            figures.save(
+                figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
+                out_dir / f"traversal_dim{t.dim}",
+            )
+        summary["traversals"] = {str(t.dim): t.top for t in sweeps}
+
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _mi_figures(
+    mu: np.ndarray,
+    latents: pd.DataFrame,
+    block: dict,
+    config: AnalyzeConfig,
+    out_dir: Path,
+    *,
+    prefix: str,
+) -> None:
+    if not block:
+        return
+    names = list(block)
+    ours = np.array([[p["mi"] for p in block[k]["per_dim"]] for k in names])
+    marks = np.array(
+        [[p["p_value_fwer"] < config.alpha for p in block[k]["per_dim"]] for k in names]
+    )
+    figures.save(
+        figures.mi_heatmap(
+            np.clip(ours, 0, None),
+            names,
+            title=f"KSG mutual information (nats); dots: significant at FWER {config.alpha}",
+            colorbar="MI (nats)",
+            marks=marks,
+        ),
+        out_dir / f"{prefix}_mi_ksg",
+    )
+    for name in names:
+        values = pd.to_numeric(latents[name], errors="coerce").to_numpy(float)
+        keep = clean_labels(values, sigma=config.clip_sigma).mask
+        table = normalise_rows(histogram_mi_table(mu[keep], values[keep]))
+        figures.save(
+            figures.mi_heatmap(
+                table,
+                [f"{b} bins" for b in REFERENCE_BINS],
+                title=f"{name}: plug-in histogram MI, rows normalised by their max (published form)",
+                colorbar="MI / max over dims",
+            ),
+            out_dir / f"{prefix}_mi_hist_{name}",
+        )
+        b = block[name]
+        figures.save(
+            figures.label_scatter(
+                mu[keep, b["best_dim"]],
+                values[keep],
+                xlabel=f"mu_{b['best_dim']}",
+                ylabel=name,
+                title=f"{name}: best latent {b['best_dim']}, r_I = {b['r_info']:.2f}",
+            ),
+            out_dir / f"scatter_{name}",
+        )
+
+
+def analyze_run(
+    run_dir: str | Path, config: AnalyzeConfig, *, progress: Callable[[str], None] | None = None
+) -> dict:
+    """Analyse a trained run (``RUN/latents.parquet`` from ``astrolatent encode``)."""
+    from astrolatent.data.store import SpectrumStore
+    from astrolatent.training.encode import decode, load_model
+
+    run_dir = Path(run_dir)
+    path = run_dir / "latents.parquet"
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run `astrolatent encode {run_dir}` first")
+    latents = pd.read_parquet(path)
+    model, train_config = load_model(run_dir)
+    store = SpectrumStore(train_config.store)
+
+    def spectra_scores(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        store_rows = latents["row"].to_numpy(np.int64)[rows]
+        base = pca_scores(store, store_rows, n_components=min(k, store_rows.size, store.length))
+        return base.scores, base.explained_variance_ratio
+
+    static = np.asarray(
+        store.valid.get_orthogonal_selection((store.accepted_rows()[:64], slice(None)))
+    ).any(axis=0)
+    return analyze_latents(
+        latents,
+        config,
+        run_dir / "analysis",
+        spectra_scores=spectra_scores,
+        decode=lambda z: decode(model, z),
+        wave=store.wave,
+        valid=static,
+        progress=progress,
+    )

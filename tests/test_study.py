@@ -1,0 +1,66 @@
+"""``analyze`` on latents with planted factors: counts, best latents, significance, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astrolatent.analysis.study import AnalyzeConfig, analyze_latents
+from astrolatent.errors import ConfigError
+
+
+def _planted(n=1500, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    teff = rng.uniform(4000, 7000, n)
+    rv = rng.uniform(-100, 100, n)
+    hidden = rng.normal(size=n)
+    mu = rng.normal(0, 0.004, (n, d))  # collapsed dims sit at the prior's centre
+    logvar = np.full((n, d), -0.002) + rng.normal(0, 0.001, (n, d))
+    mu[:, 2] = (teff - 5500) / 900 + rng.normal(0, 0.2, n)
+    mu[:, 5] = np.abs(rv) / 60 + rng.normal(0, 0.1, n)  # non-monotonic: Pearson misses the sign
+    mu[:, 6] = hidden
+    logvar[:, [2, 5, 6]] = -4.0
+    table = pd.DataFrame({f"mu_{j}": mu[:, j] for j in range(d)} | {f"logvar_{j}": logvar[:, j] for j in range(d)})
+    table["id"] = [f"s{i}" for i in range(n)]
+    table["teff"], table["rv"], table["control"] = teff, rv, rng.uniform(0, 1, n)
+    return table, mu
+
+
+def test_planted_factors_are_found_and_the_control_is_not(tmp_path):
+    table, mu = _planted()
+    wave = np.linspace(4000, 5000, 200)
+    basis = np.random.default_rng(1).normal(size=(8, 200))
+    spectra = mu @ basis + np.random.default_rng(2).normal(0, 0.01, (len(mu), 200))
+
+    def scores(rows, k):
+        centred = spectra[rows] - spectra[rows].mean(0)
+        u, s, vt = np.linalg.svd(centred, full_matrices=False)
+        return (u * s)[:, :k], (s**2 / np.sum(s**2))[:k]
+
+    config = AnalyzeConfig(n_bootstrap=6, n_permutations=40, ceiling_components=8)
+    summary = analyze_latents(table, config, tmp_path, spectra_scores=scores, decode=lambda z: z @ basis, wave=wave)
+    assert summary["informative"]["dispersion"]["dims"] == [2, 5, 6]
+    assert summary["informative"]["kl"]["dims"] == [2, 5, 6]
+    assert summary["informative"]["agreed"] == [2, 5, 6]
+    labels = summary["labels"]
+    assert labels["teff"]["best_dim"] == 2 and labels["teff"]["r_info"] >= 0.8 and labels["teff"]["significant"]
+    assert labels["rv"]["best_dim"] == 5 and labels["rv"]["r_info"] >= 0.8
+    assert abs(np.corrcoef(mu[:, 5], table["rv"])[0, 1]) < 0.1  # what Pearson would have said
+    assert labels["control"]["significant_dims"] == []
+    assert labels["teff"]["mi_err"] > 0 and 0 < labels["teff"]["p_value"] < 0.05
+    assert set(summary["baseline_pca"]["labels"]) == {"teff", "rv", "control"}
+    assert summary["ceiling"]["teff"]["r"] > 0.9
+    assert summary["disentanglement"]["mig"] > summary["baseline_pca"]["disentanglement"]["mig"]
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["labels"]["teff"]["per_dim"][2]["dim"] == 2
+    for name in ("informative_dims.png", "latent_mi_ksg.png", "latent_mi_hist_teff.png", "scatter_rv.png", "traversal_dim2.png", "mi_per_dim.csv"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_unknown_label_is_a_clear_error(tmp_path):
+    table, _ = _planted(n=200)
+    with pytest.raises(ConfigError, match="label\\(s\\) logg not in the latents table"):
+        analyze_latents(table, AnalyzeConfig(labels=["logg"]), tmp_path)
