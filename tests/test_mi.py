@@ -399,13 +399,13 @@ def test_cli_column_errors(cli, frame, tmp_path, args, match):
 def test_cli_file_errors(cli, frame, tmp_path):
     result = invoke(cli, str(tmp_path / "missing.csv"), "--x", "a", "--y", "b")
     assert isinstance(result.exception, InputFileError)
-    assert "missing.csv: no such file" in str(result.exception)
+    assert "missing.csv: file not found" in str(result.exception)
 
     odd = tmp_path / "table.xlsx"
     odd.write_text("a,b\n")
     result = invoke(cli, str(odd), "--x", "a", "--y", "b")
     assert isinstance(result.exception, InputFileError)
-    assert "unsupported table format" in str(result.exception)
+    assert "unknown table format '.xlsx'" in str(result.exception)
 
     few = tmp_path / "few.csv"
     frame.head(12).to_csv(few, index=False)

@@ -10,25 +10,9 @@ import typer
 
 from astrolatent.cli.common import console, echo_json, parse_columns
 from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.tables import read_table
 
 MIN_ROWS = 20
-_FORMATS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".fits": "fits",
-    ".fit": "fits",
-    ".fts": "fits",
-    ".fits.gz": "fits",
-}
-
-
-def _table_format(path: Path) -> str:
-    name = path.name.lower()
-    for suffix, fmt in sorted(_FORMATS.items(), key=lambda item: -len(item[0])):
-        if name.endswith(suffix):
-            return fmt
-    raise InputFileError(path, f"unsupported table format; use one of {', '.join(_FORMATS)}")
 
 
 def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
@@ -38,30 +22,7 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
     """
     import pandas as pd
 
-    if not path.is_file():
-        raise InputFileError(path, "no such file")
-    fmt = _table_format(path)
-    try:
-        if fmt == "csv":
-            frame = pd.read_csv(path)
-        elif fmt == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            from astropy.table import Table
-
-            table = Table.read(path, format="fits")
-            missing = [c for c in columns if c not in table.colnames]
-            if missing:
-                raise InputFileError(
-                    path, f"column(s) {missing} not found; available: {table.colnames}"
-                )
-            wide = [c for c in columns if table[c].ndim > 1]
-            if wide:
-                raise InputFileError(path, f"column(s) {wide} hold arrays; pass scalar columns")
-            frame = table[columns].to_pandas()
-    except (OSError, ValueError) as exc:
-        raise InputFileError(path, f"cannot read as a {fmt} table: {exc}") from exc
-
+    frame = read_table(path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputFileError(

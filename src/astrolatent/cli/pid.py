@@ -7,42 +7,14 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from astrolatent.cli.common import console, echo_json, parse_columns
 from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.tables import read_table
 
 _METHODS = "variational, gaussian, gaussian_dep, imin, broja, ccs"
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV, Parquet or FITS table (chosen by extension) into a DataFrame.
-
-    FITS: the first table extension; array-valued columns are left out.
-    """
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    suffix = suffixes[-1] if suffixes else ""
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".fits", ".fit", ".fts"):
-            from astropy.table import Table as AstropyTable
-
-            data = AstropyTable.read(path, format="fits")
-            return data[[c for c in data.colnames if data[c].ndim == 1]].to_pandas()
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputFileError(path, f"cannot read the table: {exc}") from exc
-    raise InputFileError(
-        path, f"unknown table format {suffix or '(no extension)'!r}; use .csv, .parquet or .fits"
-    )
 
 
 def register(app: typer.Typer) -> None:
