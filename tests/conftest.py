@@ -12,7 +12,9 @@ from astrolatent.data.readers.eso1d import write_eso1d
 LOW_WAVE = 3785.0 + 0.5 * np.arange(6251)
 
 
-def absorption_spectrum(wave: np.ndarray, *, level: float = 1000.0, rv: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def absorption_spectrum(
+    wave: np.ndarray, *, level: float = 1000.0, rv: float = 0.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A flat continuum with a few Gaussian lines, Doppler shifted by rv (km/s), with noise."""
     rng = np.random.default_rng(seed)
     flux = np.full(wave.size, level)

@@ -7,7 +7,13 @@ import pytest
 
 from astrolatent.data import presets
 from astrolatent.data.ingest import IngestConfig, ingest
-from astrolatent.data.preprocess import GridConfig, PreprocessConfig, Processed, Rejected, preprocess
+from astrolatent.data.preprocess import (
+    GridConfig,
+    PreprocessConfig,
+    Processed,
+    Rejected,
+    preprocess,
+)
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.data.store import SpectrumStore
@@ -36,7 +42,14 @@ def test_harps_full_resolution_file_through_ingest(tmp_path):
     flux[(wave > 5305) & (wave < 5337)] = 0.0  # the CCD gap holds no signal
     folder = tmp_path / "in"
     folder.mkdir()
-    write_eso1d(folder / "ADP.1.fits", wave, flux, np.full(wave.size, 20.0), arcfile="ADP.1.fits", object_name="HD 1")
+    write_eso1d(
+        folder / "ADP.1.fits",
+        wave,
+        flux,
+        np.full(wave.size, 20.0),
+        arcfile="ADP.1.fits",
+        object_name="HD 1",
+    )
     store_dir = tmp_path / "store"
     ingest([folder], store_dir, IngestConfig.from_preset("harps"))
     store = SpectrumStore(store_dir)
@@ -48,13 +61,24 @@ def test_harps_full_resolution_file_through_ingest(tmp_path):
     scale = store.metadata.loc[0, "scale"]
     in_window = (wave >= 3785.0 - 1e-6) & (wave <= 6910.0 + 1e-6)
     assert scale == pytest.approx(np.median(flux[in_window][expected_valid[7_589:-7_590]]))
-    np.testing.assert_allclose(f[0, 7_589:-7_590][expected_valid[7_589:-7_590]], (flux[in_window] / scale)[expected_valid[7_589:-7_590]], rtol=1e-6)
+    np.testing.assert_allclose(
+        f[0, 7_589:-7_590][expected_valid[7_589:-7_590]],
+        (flux[in_window] / scale)[expected_valid[7_589:-7_590]],
+        rtol=1e-6,
+    )
     assert f[0, ~expected_valid].max() == 0.0
     assert 95 < store.metadata.loc[0, "snr"] < 105
 
 
 def _spec(wave, flux, err=None, bad=None):
-    return Spectrum(id="s", wave=np.asarray(wave, float), flux=np.asarray(flux, float), err=err, bad=bad, source="mem.fits")
+    return Spectrum(
+        id="s",
+        wave=np.asarray(wave, float),
+        flux=np.asarray(flux, float),
+        err=err,
+        bad=bad,
+        source="mem.fits",
+    )
 
 
 def test_median_is_taken_over_valid_pixels_only():
@@ -103,12 +127,17 @@ def test_resampling_interp_and_flux_conserving():
     flux = 1.0 + 0.001 * (src - 4000)
     grid = GridConfig(start=4100.0, stop=4900.0, step=2.0)
     for mode in ("auto", "interp", "flux-conserving"):
-        out = preprocess(_spec(src, flux), PreprocessConfig(grid=grid, normalise="none", resample=mode))
+        out = preprocess(
+            _spec(src, flux), PreprocessConfig(grid=grid, normalise="none", resample=mode)
+        )
         np.testing.assert_allclose(out.flux, 1.0 + 0.001 * (grid.wavelengths() - 4000), rtol=1e-5)
     # flux-conserving keeps the integral of a narrow line that linear interpolation would alias
     line = 1.0 + 50 * np.exp(-0.5 * ((src - 4500.3) / 0.6) ** 2)
     coarse = GridConfig(start=4400.0, stop=4600.0, step=5.0)
-    fc = preprocess(_spec(src, line), PreprocessConfig(grid=coarse, normalise="none", resample="flux-conserving"))
+    fc = preprocess(
+        _spec(src, line),
+        PreprocessConfig(grid=coarse, normalise="none", resample="flux-conserving"),
+    )
     true_area = np.trapezoid(line - 1, src)
     assert np.sum((fc.flux - 1) * 5.0) == pytest.approx(true_area, rel=0.02)
 
@@ -116,7 +145,9 @@ def test_resampling_interp_and_flux_conserving():
 def test_log_grid_and_partial_coverage_masked():
     grid = GridConfig(start=4000.0, stop=6000.0, step=1e-4, scale="log")
     src = 10 ** (np.log10(4500.0) + 1e-4 * np.arange(2000))
-    out = preprocess(_spec(src, np.ones(src.size)), PreprocessConfig(grid=grid, min_valid_fraction=0.1))
+    out = preprocess(
+        _spec(src, np.ones(src.size)), PreprocessConfig(grid=grid, min_valid_fraction=0.1)
+    )
     wave = grid.wavelengths()
     inside = (wave >= src[0] - 1e-6) & (wave <= src[-1] + 1e-6)
     np.testing.assert_array_equal(out.valid, inside)
@@ -125,7 +156,10 @@ def test_log_grid_and_partial_coverage_masked():
 def test_wrong_units_give_a_coverage_error():
     grid = GridConfig(start=3785.0, stop=6910.0, step=0.5)
     nm = np.linspace(378.5, 691.0, 500)  # nanometres mistaken for Angstrom
-    with pytest.raises(InputFileError, match=r"mem.fits: wavelength coverage 378.5-691 A does not overlap the grid 3785-6910 A \(wrong units"):
+    with pytest.raises(
+        InputFileError,
+        match=r"mem.fits: wavelength coverage 378.5-691 A does not overlap the grid 3785-6910 A \(wrong units",
+    ):
         preprocess(_spec(nm, np.ones(500)), PreprocessConfig(grid=grid))
 
 

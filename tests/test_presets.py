@@ -31,7 +31,17 @@ def test_gaia_preset_on_a_subsample_of_the_real_table(gaia_file, tmp_path):
         fits.HDUList([fits.PrimaryHDU(), sub]).writeto(tmp_path / "gaia-sub.fits")
         teff = np.asarray(hdul[1].data["teff"][:200], float)
         flux = np.asarray(hdul[1].data["flux"][:200], float)
-    result = runner.invoke(app, ["ingest", str(tmp_path / "gaia-sub.fits"), "--preset", "gaia-xp-apogee", "--store", str(tmp_path / "s")])
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(tmp_path / "gaia-sub.fits"),
+            "--preset",
+            "gaia-xp-apogee",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(runner.invoke(app, ["info", str(tmp_path / "s"), "--json"]).output)
     assert info["length"] == 343 and info["wavelength_range"] == [3360.0, 10200.0]
@@ -50,7 +60,19 @@ def test_gaia_preset_on_a_subsample_of_the_real_table(gaia_file, tmp_path):
 
 @pytest.mark.slow
 def test_gaia_preset_full_table_needs_no_input_path(gaia_file, tmp_path):
-    result = runner.invoke(app, ["ingest", "--preset", "gaia-xp-apogee", "--store", str(tmp_path / "s"), "--workers", "2", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--preset",
+            "gaia-xp-apogee",
+            "--store",
+            str(tmp_path / "s"),
+            "--workers",
+            "2",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = SpectrumStore(tmp_path / "s").info()
     assert info["n_rows"] == 40_226

@@ -23,7 +23,9 @@ def _planted(n=1500, d=8, seed=0):
     mu[:, 5] = np.abs(rv) / 60 + rng.normal(0, 0.1, n)  # non-monotonic: Pearson misses the sign
     mu[:, 6] = hidden
     logvar[:, [2, 5, 6]] = -4.0
-    table = pd.DataFrame({f"mu_{j}": mu[:, j] for j in range(d)} | {f"logvar_{j}": logvar[:, j] for j in range(d)})
+    table = pd.DataFrame(
+        {f"mu_{j}": mu[:, j] for j in range(d)} | {f"logvar_{j}": logvar[:, j] for j in range(d)}
+    )
     table["id"] = [f"s{i}" for i in range(n)]
     table["teff"], table["rv"], table["control"] = teff, rv, rng.uniform(0, 1, n)
     return table, mu
@@ -37,16 +39,22 @@ def test_planted_factors_are_found_and_the_control_is_not(tmp_path):
 
     def scores(rows, k):
         centred = spectra[rows] - spectra[rows].mean(0)
-        u, s, vt = np.linalg.svd(centred, full_matrices=False)
+        u, s, _vt = np.linalg.svd(centred, full_matrices=False)
         return (u * s)[:, :k], (s**2 / np.sum(s**2))[:k]
 
     config = AnalyzeConfig(n_bootstrap=6, n_permutations=40, ceiling_components=8)
-    summary = analyze_latents(table, config, tmp_path, spectra_scores=scores, decode=lambda z: z @ basis, wave=wave)
+    summary = analyze_latents(
+        table, config, tmp_path, spectra_scores=scores, decode=lambda z: z @ basis, wave=wave
+    )
     assert summary["informative"]["dispersion"]["dims"] == [2, 5, 6]
     assert summary["informative"]["kl"]["dims"] == [2, 5, 6]
     assert summary["informative"]["agreed"] == [2, 5, 6]
     labels = summary["labels"]
-    assert labels["teff"]["best_dim"] == 2 and labels["teff"]["r_info"] >= 0.8 and labels["teff"]["significant"]
+    assert (
+        labels["teff"]["best_dim"] == 2
+        and labels["teff"]["r_info"] >= 0.8
+        and labels["teff"]["significant"]
+    )
     assert labels["rv"]["best_dim"] == 5 and labels["rv"]["r_info"] >= 0.8
     assert abs(np.corrcoef(mu[:, 5], table["rv"])[0, 1]) < 0.1  # what Pearson would have said
     assert labels["control"]["significant_dims"] == []
@@ -56,7 +64,14 @@ def test_planted_factors_are_found_and_the_control_is_not(tmp_path):
     assert summary["disentanglement"]["mig"] > summary["baseline_pca"]["disentanglement"]["mig"]
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["labels"]["teff"]["per_dim"][2]["dim"] == 2
-    for name in ("informative_dims.png", "latent_mi_ksg.png", "latent_mi_hist_teff.png", "scatter_rv.png", "traversal_dim2.png", "mi_per_dim.csv"):
+    for name in (
+        "informative_dims.png",
+        "latent_mi_ksg.png",
+        "latent_mi_hist_teff.png",
+        "scatter_rv.png",
+        "traversal_dim2.png",
+        "mi_per_dim.csv",
+    ):
         assert (tmp_path / name).is_file(), name
 
 

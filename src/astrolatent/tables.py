@@ -41,7 +41,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except Exception as exc:
         raise InputFileError(path, f"cannot read table ({type(exc).__name__}: {exc})") from None
     suffix = "".join(path.suffixes[-2:]) if name.endswith(".gz") else path.suffix
-    raise InputFileError(path, f"unknown table format {suffix or '(no extension)'!r}; use .csv, .parquet or .fits")
+    raise InputFileError(
+        path, f"unknown table format {suffix or '(no extension)'!r}; use .csv, .parquet or .fits"
+    )
 
 
 def numeric_columns(

@@ -79,6 +79,8 @@ def label_ceiling(
     # layer resets it): on a small busy machine the thread pool is 20-40x slower.
     with threadpool_limits(limits=1):
         for train, test in KFold(n_splits, shuffle=True, random_state=random_state).split(features):
-            model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.1, random_state=random_state)
+            model = HistGradientBoostingRegressor(
+                max_iter=200, learning_rate=0.1, random_state=random_state
+            )
             pred[test] = model.fit(features[train], y[train]).predict(features[test])
     return float(np.corrcoef(pred, y)[0, 1])

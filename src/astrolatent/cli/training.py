@@ -1,9 +1,271 @@
-"""CLI commands of the training area."""
+"""CLI commands of the training area: ``train``, ``encode``, ``reconstruct``."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.errors import ConfigError
+
+
+def _quiet_lightning() -> None:
+    """Lightning's info lines (GPU available, tips...) are noise on this CLI."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _read_overrides(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    import json
+
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
+    return data
+
+
+def train(
+    store: Annotated[Path, typer.Argument(help="Spectrum store made by `astrolatent ingest`.")],
+    run: Annotated[
+        Path, typer.Option("--run", help="Run directory (created; --resume to continue one).")
+    ],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (default: from the spectrum length), harps-full, lowres or gaia-xp."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML/JSON file of options merged over the preset (e.g. a run's config.yaml).",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many optimiser steps.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop after this many minutes of training (over resumes).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run from its last checkpoint.")
+    ] = False,
+    devices: Annotated[
+        str | None,
+        typer.Option(
+            help="Processes per node: a number, or auto (all GPUs; read from torchrun/SLURM)."
+        ),
+    ] = None,
+    num_nodes: Annotated[
+        int | None, typer.Option(help="Number of nodes (default: from the launcher).")
+    ] = None,
+    accelerator: Annotated[str | None, typer.Option(help="auto, cpu, gpu, cuda or mps.")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="32 or bf16-mixed (16-mixed on old GPUs).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the training summary as JSON.")
+    ] = False,
+) -> None:
+    """Train the spectrum VAE on a store (one CPU to many GPUs) and write a run directory.
+
+    Several GPUs on one machine: all visible GPUs are used (--devices N to choose).
+    torchrun: torchrun --no-python --nnodes M --nproc_per_node N astrolatent train STORE --run RUN.
+    SLURM: srun one task per GPU (--ntasks-per-node = GPUs per node) running this command.
+    Devices and nodes are read from torchrun/SLURM; optim.batch_size is per process.
+    """
+    from astrolatent.training.fit import env_global_rank, fit
+
+    overrides = _read_overrides(config)
+    launch = {}
+    if devices is not None:
+        launch["devices"] = devices if devices == "auto" else _positive_int(devices, "--devices")
+    if num_nodes is not None:
+        launch["num_nodes"] = _positive_int(str(num_nodes), "--num-nodes")
+    if accelerator is not None:
+        launch["accelerator"] = accelerator
+    if precision is not None:
+        launch["precision"] = precision
+    if launch:
+        if resume:
+            raise ConfigError(
+                "--devices/--num-nodes/--accelerator/--precision cannot change on --resume"
+            )
+        overrides = dict(overrides or {})
+        overrides["trainer"] = {**overrides.get("trainer", {}), **launch}
+    _quiet_lightning()
+
+    def progress(info: dict) -> None:
+        if bar is not None:
+            total = info["max_steps"] or None
+            done = info["step"]
+            if total is None and info["max_seconds"]:
+                total, done = info["max_seconds"], min(info["seconds"], info["max_seconds"])
+            loss = "" if info["loss"] is None else f"loss {info['loss']:.4g}"
+            val = "" if info["val_loss"] is None else f"  val {info['val_loss']:.4g}"
+            bar.update(
+                task,
+                total=total,
+                completed=done,
+                description=f"training  step {info['step']}  {loss}{val}",
+            )
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
+    bar = (
+        None
+        if as_json or not rank_zero
+        else Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+    )
+    with warnings.catch_warnings():
+        # a torch/Lightning deprecation inside Lightning's loader handling; nothing to act on
+        warnings.filterwarnings(
+            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+        )
+        if bar is not None:
+            with bar:
+                task = bar.add_task("training", total=None)
+                summary = fit(
+                    store,
+                    run,
+                    overrides,
+                    preset=preset,
+                    max_steps=max_steps,
+                    max_minutes=max_minutes,
+                    resume=resume,
+                    progress=progress,
+                )
+        else:
+            summary = fit(
+                store,
+                run,
+                overrides,
+                preset=preset,
+                max_steps=max_steps,
+                max_minutes=max_minutes,
+                resume=resume,
+            )
+    payload = summary.to_dict()
+    if not rank_zero:
+        return
+    if as_json:
+        echo_json(payload)
+        return
+    val = "n/a" if summary.final_val_loss is None else f"{summary.final_val_loss:.4g}"
+    train_loss = "n/a" if summary.final_train_loss is None else f"{summary.final_train_loss:.4g}"
+    resumed = (
+        f" (resumed at step {summary.resumed_from_step})"
+        if summary.resumed_from_step is not None
+        else ""
+    )
+    console.print(
+        f"trained [bold]{summary.preset}[/] for {summary.steps} steps{resumed} "
+        f"({summary.samples:,} samples, {summary.epochs:.1f} epochs, {summary.samples_per_second:.0f} samples/s on {summary.device}); "
+        f"stopped by {summary.stopped_by}",
+        highlight=False,
+    )
+    active = (
+        ""
+        if summary.n_active_latents is None
+        else f"; {summary.n_active_latents}/{summary.latent_dim} latents active (KL > 0.05 nats)"
+    )
+    console.print(f"loss: train {train_loss}, validation {val}{active}", highlight=False)
+    console.print(f"run directory: {run}", highlight=False)
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a positive integer or auto") from None
+    if value < 1:
+        raise ConfigError(f"{option} {value}: must be at least 1")
+    return value
+
+
+def encode(
+    run: Annotated[Path, typer.Argument(help="Training run directory.")],
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Store to encode (default: the run's own).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output Parquet file (default RUN/latents.parquet)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Spectra per forward pass.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Write the latent means and log variances of every spectrum to RUN/latents.parquet."""
+    from astrolatent.training.encode import encode as encode_store
+
+    result = encode_store(run, store, out=out, batch_size=batch_size, device=device)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    console.print(
+        f"encoded {result.n_spectra:,} spectra into {result.latent_dim} latents in {result.seconds:.1f} s -> {result.path}",
+        highlight=False,
+    )
+
+
+def reconstruct(
+    run: Annotated[Path, typer.Argument(help="Training run directory.")],
+    ids: Annotated[str, typer.Option("--ids", help="Comma-separated spectrum ids.")],
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="Store holding the spectra (default: the run's own)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output .npz (default RUN/reconstructions.npz).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Decode given spectra: writes wave, flux, valid, recon, mu, logvar and l1 to an .npz file."""
+    from astrolatent.training.encode import reconstruct as reconstruct_ids
+
+    wanted = parse_columns(ids)
+    result = reconstruct_ids(run, wanted, store)
+    path = result.save(out if out is not None else Path(run) / "reconstructions.npz")
+    payload = {"path": str(path), "ids": result.ids, "l1": [float(v) for v in result.l1]}
+    if as_json:
+        echo_json(payload)
+        return
+    from rich.table import Table
+
+    table = Table("id", "masked L1", title=f"reconstructions -> {path}")
+    for i, v in zip(result.ids, result.l1, strict=True):
+        table.add_row(i, f"{v:.4g}")
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("train")(train)
+    app.command("encode")(encode)
+    app.command("reconstruct")(reconstruct)

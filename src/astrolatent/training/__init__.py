@@ -1,0 +1,1 @@
+"""Training the spectrum VAE: configuration, data module, Lightning module, fit, encode."""

@@ -1,0 +1,379 @@
+"""Typed training configuration and the presets that fill it in for a store.
+
+A :class:`TrainConfig` says everything that decides what a run computes: the architecture,
+the loss and its KL schedule, the optimiser, the data split and sampling, and the budget.
+It is saved as ``RUN/config.yaml`` and a run directory is reproducible from it.
+
+Presets (``harps-full``, ``lowres``, ``gaia-xp``) give the defaults; ``auto`` picks one
+from the store's spectrum length. A user's ``--config`` file is a partial mapping merged
+over the preset (``{"loss": {"beta": 0.002}, "optim": {"batch_size": 64}}``), and the
+budget options override both. How the defaults were chosen is recorded in
+``docs/training-calibration.md``.
+
+What ``beta`` means depends on how the two loss terms are averaged, so the config names the
+averaging explicitly (``loss.kl_reduction``): ``mean`` averages the KL over latent dims (as
+published, so each dim's nat costs ``beta / latent_dim``), ``sum`` adds them (each nat costs
+``beta``, whatever the latent size). The reconstruction term is always a mean over the valid
+pixels of each spectrum, so ``beta`` is "loss units per nat" on that per-pixel scale.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from astrolatent.config import Config
+from astrolatent.errors import ConfigError
+from astrolatent.models.vae import (
+    HARPS_LENGTH,
+    ArchitectureConfig,
+    KLReduction,
+    ReconstructionKind,
+)
+
+FORMAT_VERSION = 1
+
+
+class LossConfig(Config):
+    """Reconstruction + annealed KL.
+
+    ``reconstruction``: ``l1`` (published), ``mse``, or ``ivar`` (inverse-variance weighted
+    squared error, needs the store's errors). ``kl_reduction``: see the module docstring.
+    The KL weight is 0 for the first ``kl_start`` optimiser steps, rises linearly to ``beta``
+    at ``kl_end`` and stays there.
+    """
+
+    reconstruction: ReconstructionKind = "l1"
+    kl_reduction: KLReduction = "sum"
+    beta: float = Field(default=1e-3, ge=0.0)
+    kl_start: int = Field(default=200, ge=0)
+    kl_end: int = Field(default=1000, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LossConfig:
+        if self.kl_end < self.kl_start:
+            raise ValueError(f"kl_end={self.kl_end} must not be before kl_start={self.kl_start}")
+        return self
+
+
+class OptimConfig(Config):
+    """Adam with optional weight decay; ``batch_size`` is per process."""
+
+    lr: float = Field(default=1e-3, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    batch_size: int = Field(default=32, ge=1)
+    grad_clip: float | None = Field(default=None, gt=0.0)
+
+
+class DataConfig(Config):
+    """Split and sampling.
+
+    The validation set is a seeded random set of OBJECTS (no object in both sets) holding
+    about ``val_fraction`` of the spectra (0 = no validation). ``balance_objects`` draws
+    training spectra with weight 1/(number of spectra of the object). ``shuffle="chunks"``
+    shuffles the order of store chunks and the rows within windows of ``shuffle_window``
+    chunks, so each batch touches few chunks (cheap reads); ``"full"`` is a plain
+    permutation. ``num_workers="auto"``: none on CPU (they would take cores from the
+    model), up to 4 per process on GPUs.
+    """
+
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    split_seed: int | None = None
+    balance_objects: bool = False
+    shuffle: Literal["chunks", "full"] = "chunks"
+    shuffle_window: int = Field(default=8, ge=1)
+    num_workers: int | Literal["auto"] = "auto"
+    cache_chunks: int = Field(default=12, ge=1)
+    val_batch_size: int | None = Field(default=None, ge=1)
+    max_val_batches: int | None = Field(default=None, ge=1)
+
+
+class TrainerConfig(Config):
+    """Budget, validation, checkpoints, precision and devices.
+
+    The run stops at ``max_steps`` optimiser steps or after ``max_minutes`` of training
+    (counted over resumes), whichever comes first, or when the validation loss has not
+    improved for ``early_stopping_patience`` validations after the KL warm-up. ``devices``
+    and ``num_nodes`` are filled from the launcher (torchrun, SLURM) when left ``auto``.
+    """
+
+    max_steps: int | None = Field(default=None, gt=0)
+    max_minutes: float | None = Field(default=10.0, gt=0.0)
+    val_every: int = Field(default=200, ge=1)
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    checkpoint_every: int = Field(default=200, ge=1)
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    compile: bool = False
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = "auto"
+    num_nodes: int | Literal["auto"] = "auto"
+    deterministic: bool = False
+    seed: int = 0
+    log_every: int = Field(default=10, ge=1)
+    tensorboard: bool = False
+
+    @model_validator(mode="after")
+    def _budget(self) -> TrainerConfig:
+        if self.max_steps is None and self.max_minutes is None:
+            raise ValueError("give a budget: max_steps, max_minutes, or both")
+        return self
+
+
+class TrainConfig(Config):
+    """Everything a training run needs; saved as ``RUN/config.yaml``."""
+
+    format_version: int = FORMAT_VERSION
+    preset: str
+    store: str | None = None
+    store_fingerprint: str | None = None
+    architecture: ArchitectureConfig
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @property
+    def nat_cost(self) -> float:
+        """Loss units per nat of KL (in one latent dim) at full weight."""
+        if self.loss.kl_reduction == "mean":
+            return self.loss.beta / self.architecture.latent_dim
+        return self.loss.beta
+
+
+# ---------------------------------------------------------------------------------------
+# Presets
+# ---------------------------------------------------------------------------------------
+
+_ARCH_KEYS = {"latent_dim", "base_channels", "max_channels", "double_every", "min_bottleneck"}
+
+#: Each preset: a description, how to build its architecture, and its default sections.
+#: The values of ``lowres`` and ``gaia-xp`` come from the calibration runs in
+#: docs/training-calibration.md; ``harps-full`` keeps the published settings.
+PRESETS: dict[str, dict[str, Any]] = {
+    "harps-full": {
+        "description": "published HARPS layout: 327,680 px, 15 conv layers, 512 x 20, 128 latents",
+        "architecture": {"latent_dim": 128},
+        "loss": {
+            "reconstruction": "l1",
+            "kl_reduction": "mean",
+            "beta": 0.3,
+            "kl_start": 5000,
+            "kl_end": 20000,
+        },
+        "optim": {"lr": 1e-4, "batch_size": 32},
+        "data": {"balance_objects": True},
+        "trainer": {
+            "max_steps": 1_500_000,
+            "max_minutes": None,
+            "val_every": 5000,
+            "checkpoint_every": 1000,
+            "log_every": 50,
+        },
+    },
+    "lowres": {
+        "description": "spectra of ~1,000-50,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents",
+        "architecture": {"latent_dim": 16},
+        "loss": {
+            "reconstruction": "l1",
+            "kl_reduction": "sum",
+            "beta": 1e-3,
+            "kl_start": 200,
+            "kl_end": 1000,
+        },
+        "optim": {"lr": 1e-3, "batch_size": 32},
+        "data": {},
+        "trainer": {"max_minutes": 10.0, "val_every": 200, "checkpoint_every": 200},
+    },
+    "gaia-xp": {
+        "description": "short smooth spectra (< 1,024 px, e.g. Gaia XP's 343 px): depth follows the length, 16 latents",
+        "architecture": {"latent_dim": 16},
+        "loss": {
+            "reconstruction": "l1",
+            "kl_reduction": "sum",
+            "beta": 1e-3,
+            "kl_start": 500,
+            "kl_end": 2500,
+        },
+        "optim": {"lr": 1e-3, "batch_size": 64},
+        "data": {},
+        "trainer": {"max_minutes": 10.0, "val_every": 500, "checkpoint_every": 500},
+    },
+}
+
+
+def available_presets() -> list[str]:
+    return ["auto", *sorted(PRESETS)]
+
+
+def auto_preset(length: int) -> str:
+    """The preset ``auto`` picks for spectra of ``length`` pixels."""
+    if length == HARPS_LENGTH:
+        return "harps-full"
+    if length < 1024:
+        return "gaia-xp"
+    return "lowres"
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _architecture(preset: str, length: int, spec: dict) -> ArchitectureConfig:
+    spec = dict(spec)
+    if "channels" in spec or "kernels" in spec:
+        # a full layout (e.g. from a saved config.yaml)
+        spec.setdefault("input_length", length)
+        arch = ArchitectureConfig.from_dict(spec, source="architecture")
+        if arch.input_length != length:
+            raise ConfigError(
+                f"architecture.input_length={arch.input_length} but the store's spectra have {length} px"
+            )
+        return arch
+    unknown = set(spec) - _ARCH_KEYS - {"input_length"}
+    if unknown:
+        raise ConfigError(
+            f"architecture: unknown option(s) {', '.join(sorted(unknown))}; give a full layout "
+            f"(channels, kernels, ...) or some of {', '.join(sorted(_ARCH_KEYS))}"
+        )
+    if spec.get("input_length", length) != length:
+        raise ConfigError(
+            f"architecture.input_length={spec['input_length']} but the store's spectra have {length} px"
+        )
+    if preset == "harps-full":
+        if length != HARPS_LENGTH:
+            raise ConfigError(
+                f"preset 'harps-full' takes spectra of exactly {HARPS_LENGTH:,} px (the published "
+                f"layout, no padding) but the store's spectra have {length:,} px; use preset "
+                f"{auto_preset(length)!r} (or 'auto'), whose depth follows the length and which pads"
+            )
+        extra = set(spec) - {"latent_dim", "input_length"}
+        if extra:
+            raise ConfigError(
+                f"preset 'harps-full' has a fixed layout; only latent_dim may change, not {', '.join(sorted(extra))}"
+            )
+        return ArchitectureConfig.harps_full(latent_dim=int(spec.get("latent_dim", 128)))
+    kwargs = {k: v for k, v in spec.items() if k in _ARCH_KEYS}
+    try:
+        return ArchitectureConfig.for_length(length, **kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"architecture: {exc}") from None
+
+
+def scale_kl_schedule(loss: dict, max_steps: int | None) -> dict:
+    """Shrink a preset's KL warm-up for short runs: it must end by half of ``max_steps``."""
+    if max_steps is None:
+        return loss
+    end = int(loss.get("kl_end", 0))
+    if end <= max_steps // 2 or end == 0:
+        return loss
+    factor = (max_steps // 2) / end
+    out = dict(loss)
+    out["kl_start"] = math.floor(int(loss.get("kl_start", 0)) * factor)
+    out["kl_end"] = max(out["kl_start"], max_steps // 2)
+    return out
+
+
+def make_config(
+    length: int,
+    *,
+    preset: str | None = None,
+    overrides: dict | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    store: str | None = None,
+    store_fingerprint: str | None = None,
+) -> TrainConfig:
+    """The resolved configuration for spectra of ``length`` pixels.
+
+    Order of precedence: budget arguments > ``overrides`` (a partial mapping, e.g. read from
+    ``--config``) > the preset (``auto``/None picks one from the length). The KL warm-up of
+    the preset is shrunk to end by half of ``max_steps`` when the run is shorter than
+    that, unless the overrides set ``kl_start``/``kl_end`` themselves.
+    """
+    overrides = dict(overrides or {})
+    if max_steps is not None and max_steps <= 0:
+        raise ConfigError(f"max_steps={max_steps} must be a positive number of steps")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ConfigError(f"max_minutes={max_minutes} must be positive")
+    from_file = overrides.pop("preset", None)
+    name = preset if preset not in (None, "auto") else from_file
+    if name in (None, "auto"):
+        name = auto_preset(length)
+    if name not in PRESETS:
+        raise ConfigError(
+            f"unknown preset {name!r}; available presets: {', '.join(available_presets())}"
+        )
+    base = PRESETS[name]
+    for key in ("format_version",):
+        overrides.pop(key, None)
+    unknown = set(overrides) - {
+        "architecture",
+        "loss",
+        "optim",
+        "data",
+        "trainer",
+        "store",
+        "store_fingerprint",
+    }
+    if unknown:
+        raise ConfigError(
+            f"unknown configuration section(s) {', '.join(sorted(unknown))}; expected "
+            "architecture, loss, optim, data, trainer"
+        )
+    for section in ("architecture", "loss", "optim", "data", "trainer"):
+        if section in overrides and not isinstance(overrides[section], dict):
+            raise ConfigError(f"configuration section {section!r} must be a mapping")
+    merged = _deep_merge(
+        {k: base[k] for k in ("architecture", "loss", "optim", "data", "trainer")}, overrides
+    )
+    trainer = dict(merged["trainer"])
+    user_trainer = overrides.get("trainer", {})
+    # a budget given as an argument replaces the preset's; a step budget alone also lifts
+    # the preset's time budget (not one the user's file sets)
+    if max_steps is not None:
+        trainer["max_steps"] = max_steps
+        if max_minutes is None and "max_minutes" not in user_trainer:
+            trainer["max_minutes"] = None
+    if max_minutes is not None:
+        trainer["max_minutes"] = max_minutes
+    merged["trainer"] = trainer
+    user_loss = overrides.get("loss", {})
+    if "kl_start" not in user_loss and "kl_end" not in user_loss:
+        merged["loss"] = scale_kl_schedule(merged["loss"], trainer.get("max_steps"))
+    arch = _architecture(name, length, merged.pop("architecture"))
+    payload = {
+        "preset": name,
+        "store": store if store is not None else overrides.get("store"),
+        "store_fingerprint": store_fingerprint
+        if store_fingerprint is not None
+        else overrides.get("store_fingerprint"),
+        "architecture": arch.to_dict(),
+        **merged,
+    }
+    return TrainConfig.from_dict(payload, source=f"training configuration (preset {name!r})")
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PRESETS",
+    "DataConfig",
+    "LossConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainerConfig",
+    "auto_preset",
+    "available_presets",
+    "make_config",
+    "scale_kl_schedule",
+]

@@ -1,0 +1,377 @@
+"""Inference with a trained run: latents for a store, reconstructions, decoding latents.
+
+* :func:`load_model` -> ``(model, config)`` from ``RUN/model.pt`` (or, for a run killed
+  before it finished, from ``RUN/checkpoints/last.ckpt`` and ``RUN/config.yaml``);
+* :func:`encode` writes ``RUN/latents.parquet``: one row per accepted spectrum with ``id``,
+  ``object``, ``row``, ``split`` (train/val/"" when the spectrum was not in the run's
+  store), ``mu_0..mu_{D-1}``, ``logvar_0..logvar_{D-1}`` and the store's label columns,
+  streamed batch by batch (memory does not grow with the store);
+* :func:`reconstruct` returns input and decoded spectra for given ids;
+* :func:`decode` turns arbitrary latent vectors into spectra (for traversals, the explorer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from astrolatent.data.store import SpectrumStore
+from astrolatent.errors import ConfigError, StoreError
+from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
+from astrolatent.training.config import FORMAT_VERSION, TrainConfig
+from astrolatent.training.datamodule import StoreBatchDataset
+from astrolatent.training.fit import CONFIG_FILE, LAST_CKPT, MODEL_FILE, SPLIT_FILE
+
+log = logging.getLogger(__name__)
+
+LATENTS_FILE = "latents.parquet"
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(
+    run_dir: str | Path, *, device: str | torch.device | None = "cpu"
+) -> tuple[SpectrumVAE, TrainConfig]:
+    """The trained model (in eval mode) and the run's configuration.
+
+    Reads ``RUN/model.pt``; when a run was killed before writing it, the model comes from
+    the last checkpoint instead. Raises :class:`ConfigError` if the run holds neither or
+    was written by an incompatible astrolatent.
+    """
+    run_dir = Path(run_dir)
+    model_path = run_dir / MODEL_FILE
+    if model_path.is_file():
+        payload = torch.load(model_path, map_location="cpu", weights_only=True)
+        version = payload.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"{model_path}: model format version {version}, this astrolatent reads {FORMAT_VERSION}"
+            )
+        config = TrainConfig.from_dict(payload["config"], source=str(model_path))
+        state = payload["state_dict"]
+    elif (run_dir / LAST_CKPT).is_file() and (run_dir / CONFIG_FILE).is_file():
+        config = TrainConfig.load(run_dir / CONFIG_FILE)
+        ckpt = torch.load(run_dir / LAST_CKPT, map_location="cpu", weights_only=True)
+        state = {
+            k.removeprefix("model."): v
+            for k, v in ckpt["state_dict"].items()
+            if k.startswith("model.")
+        }
+        log.warning(
+            "%s has no %s (unfinished run); using the checkpoint of step %s",
+            run_dir,
+            MODEL_FILE,
+            ckpt.get("global_step"),
+        )
+    else:
+        raise ConfigError(
+            f"{run_dir}: not a training run (no {MODEL_FILE}); train one with `astrolatent train`"
+        )
+    model = SpectrumVAE(config.architecture)
+    model.load_state_dict(state)
+    model.eval()
+    return model.to(_device(device)), config
+
+
+def _resolve_model(
+    run_or_model: str | Path | SpectrumVAE, device: str | torch.device | None
+) -> SpectrumVAE:
+    if isinstance(run_or_model, SpectrumVAE):
+        return run_or_model
+    model, _ = load_model(run_or_model, device=device)
+    return model
+
+
+def _open_store(
+    run_dir: Path, config: TrainConfig, store: str | Path | None
+) -> tuple[SpectrumStore, bool]:
+    """The store to encode and whether it is the run's own (unchanged) store."""
+    if store is None:
+        if config.store is None:
+            raise StoreError(f"{run_dir}: the run does not record its store; pass --store")
+        path = Path(config.store)
+        if not path.exists():
+            raise StoreError(f"{path}: the run's store is gone; pass --store")
+        opened = SpectrumStore(path)
+        if config.store_fingerprint and opened.attrs.get("fingerprint") != config.store_fingerprint:
+            raise StoreError(
+                f"{path}: the store has changed since the run was trained (fingerprint differs); "
+                "pass --store explicitly to encode it anyway"
+            )
+        return opened, True
+    path = Path(store)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store; create one with `astrolatent ingest`")
+    opened = SpectrumStore(path)
+    same = (
+        config.store_fingerprint is not None
+        and opened.attrs.get("fingerprint") == config.store_fingerprint
+    )
+    if opened.length != config.architecture.input_length:
+        raise StoreError(
+            f"{path}: spectra of {opened.length} px, but the model was trained on "
+            f"{config.architecture.input_length} px; ingest with the same grid (preset) as the training store"
+        )
+    return opened, same
+
+
+@dataclass
+class EncodeResult:
+    """What :func:`encode` wrote."""
+
+    path: str
+    store: str
+    n_spectra: int
+    latent_dim: int
+    same_store: bool
+    columns: list[str]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batches(rows: np.ndarray, chunk_rows: int, batch_size: int) -> list[np.ndarray]:
+    """Sorted rows cut into batches that align with store chunks where possible."""
+    size = max(1, batch_size)
+    if chunk_rows > size:
+        size = chunk_rows  # reading a whole chunk once beats reading it several times
+    return [rows[i : i + size] for i in range(0, rows.size, size)]
+
+
+@torch.inference_mode()
+def encode(
+    run_dir: str | Path,
+    store: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> EncodeResult:
+    """Write the latent means and log variances of every accepted spectrum to Parquet.
+
+    Args:
+        run_dir: a training run.
+        store: the store to encode (default: the run's own store, which must be unchanged).
+        out: output file (default ``RUN/latents.parquet``), written atomically.
+        batch_size: spectra per forward pass.
+        device: ``auto`` (GPU if available), ``cpu``, ``cuda``...
+        progress: called as ``progress(done, total)`` after each batch.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} must be at least 1")
+    model, config = load_model(run_dir, device=_device(device))
+    store_obj, same = _open_store(run_dir, config, store)
+    meta = store_obj.metadata
+    ok = meta[meta["status"] == "ok"].sort_values("row")
+    if ok.empty:
+        raise StoreError(f"{store_obj.path}: the store holds no accepted spectra")
+    split = pd.Series("", index=ok.index, dtype=object)
+    if same and (run_dir / SPLIT_FILE).is_file():
+        s = pd.read_parquet(run_dir / SPLIT_FILE).set_index("row")["split"]
+        split = ok["row"].map(s).fillna("").astype(str)
+    labels = [c for c in store_obj.labels if c in ok.columns]
+    d = model.latent_dim
+    mu_cols = [f"mu_{i}" for i in range(d)]
+    lv_cols = [f"logvar_{i}" for i in range(d)]
+    path = Path(out) if out is not None else run_dir / LATENTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    dataset = StoreBatchDataset(store_obj.path, cache_chunks=2)
+    dev = next(model.parameters()).device
+    rows = ok["row"].to_numpy(np.int64)
+    writer: pq.ParquetWriter | None = None
+    done = 0
+    try:
+        for batch_rows in _batches(rows, int(store_obj.flux.chunks[0]), batch_size):
+            data = dataset.read(batch_rows)
+            mus, lvs = [], []
+            for lo in range(0, batch_rows.size, batch_size):
+                flux = torch.from_numpy(data["flux"][lo : lo + batch_size]).to(dev)
+                mu, logvar = model.encode(flux)
+                mus.append(mu.float().cpu().numpy())
+                lvs.append(logvar.float().cpu().numpy())
+            mu_arr, lv_arr = np.concatenate(mus), np.concatenate(lvs)
+            sel = ok.iloc[done : done + batch_rows.size]
+            frame = pd.DataFrame(
+                {
+                    "id": sel["id"].astype(str).to_numpy(),
+                    "object": sel["object"].fillna("").astype(str).to_numpy(),
+                    "row": batch_rows,
+                    "split": split.iloc[done : done + batch_rows.size].to_numpy(),
+                }
+            )
+            frame = pd.concat(
+                [
+                    frame,
+                    pd.DataFrame(mu_arr, columns=mu_cols),
+                    pd.DataFrame(lv_arr, columns=lv_cols),
+                    sel[labels].reset_index(drop=True),
+                ],
+                axis=1,
+            )
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                meta_kv = {
+                    b"astrolatent": json.dumps(
+                        {
+                            "run": str(run_dir),
+                            "store": str(store_obj.path),
+                            "store_fingerprint": store_obj.attrs.get("fingerprint"),
+                            "latent_dim": d,
+                        }
+                    ).encode()
+                }
+                schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta_kv})
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(writer.schema))
+            done += batch_rows.size
+            if progress is not None:
+                progress(done, rows.size)
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.replace(path)
+    return EncodeResult(
+        path=str(path),
+        store=str(store_obj.path),
+        n_spectra=int(done),
+        latent_dim=d,
+        same_store=same,
+        columns=["id", "object", "row", "split", *mu_cols, *lv_cols, *labels],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+@torch.inference_mode()
+def decode(
+    run_or_model: str | Path | SpectrumVAE,
+    z: np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = "cpu",
+) -> np.ndarray:
+    """Decoded spectra ``(k, L)`` (float32, the store's normalised flux) for latents ``z (k, D)``."""
+    model = _resolve_model(run_or_model, device)
+    z = np.asarray(z, dtype=np.float32)
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or z.shape[1] != model.latent_dim:
+        raise ConfigError(f"z must have shape (k, {model.latent_dim}), got {z.shape}")
+    dev = next(model.parameters()).device
+    out = [
+        model.decode(torch.from_numpy(z[i : i + batch_size]).to(dev)).float().cpu().numpy()
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, model.input_length), np.float32)
+
+
+@dataclass
+class Reconstruction:
+    """Input and decoded spectra of some stored spectra (rows in the order asked).
+
+    ``wave (L,)`` in Angstrom; ``flux``, ``valid``, ``recon`` ``(k, L)`` (recon decodes
+    the latent mean); ``mu``, ``logvar`` ``(k, D)``; ``l1`` the masked mean |flux - recon|
+    per spectrum.
+    """
+
+    ids: list[str]
+    rows: np.ndarray
+    wave: np.ndarray
+    flux: np.ndarray
+    valid: np.ndarray
+    recon: np.ndarray
+    mu: np.ndarray
+    logvar: np.ndarray
+    l1: np.ndarray
+
+    def save(self, path: str | Path) -> Path:
+        """Write all arrays to an ``.npz`` file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            ids=np.array(self.ids, dtype=str),
+            rows=self.rows,
+            wave=self.wave,
+            flux=self.flux,
+            valid=self.valid,
+            recon=self.recon,
+            mu=self.mu,
+            logvar=self.logvar,
+            l1=self.l1,
+        )
+        return path
+
+
+@torch.inference_mode()
+def reconstruct(
+    run_dir: str | Path,
+    ids: Sequence[str],
+    store: str | Path | None = None,
+    *,
+    device: str | torch.device | None = "cpu",
+) -> Reconstruction:
+    """Encode the spectra with the given ids and decode their latent means."""
+    run_dir = Path(run_dir)
+    ids = [str(i) for i in ids]
+    if not ids:
+        raise ConfigError("give at least one spectrum id")
+    model, config = load_model(run_dir, device=device)
+    store_obj, _ = _open_store(run_dir, config, store)
+    meta = store_obj.metadata
+    ok = meta[meta["status"] == "ok"]
+    by_id = dict(zip(ok["id"].astype(str), ok["row"].astype(np.int64), strict=True))
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} id(s) are not accepted spectra of {store_obj.path}: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    rows = np.array([by_id[i] for i in ids], dtype=np.int64)
+    flux, valid = store_obj.read(rows)
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(flux).to(dev)
+    mu, logvar = model.encode(x)
+    recon = model.decode(mu)
+    l1 = reconstruction_loss(recon, x, torch.from_numpy(valid).to(dev), kind="l1")
+    return Reconstruction(
+        ids=ids,
+        rows=rows,
+        wave=np.asarray(store_obj.wave),
+        flux=flux,
+        valid=valid,
+        recon=recon.float().cpu().numpy(),
+        mu=mu.float().cpu().numpy(),
+        logvar=logvar.float().cpu().numpy(),
+        l1=l1.float().cpu().numpy(),
+    )
+
+
+__all__ = [
+    "LATENTS_FILE",
+    "EncodeResult",
+    "Reconstruction",
+    "decode",
+    "encode",
+    "load_model",
+    "reconstruct",
+]

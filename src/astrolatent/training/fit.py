@@ -1,0 +1,701 @@
+"""``fit(store, run_dir, config)``: train the spectrum VAE on a store into a run directory.
+
+Run directory::
+
+    RUN/config.yaml              the resolved TrainConfig (store path and fingerprint included)
+    RUN/split.parquet            row, id, object, split (train/val): the seeded object split
+    RUN/checkpoints/last.ckpt    Lightning checkpoint for exact resume (written atomically)
+    RUN/model.pt                 {"format_version", "config", "state_dict", "step"} for inference
+    RUN/metrics.csv              long format: step, metric, value (train/*, val/*)
+    RUN/tensorboard/             optional (trainer.tensorboard, needs tensorboard installed)
+    RUN/train_summary.json       steps, samples, wall_seconds, samples_per_second, final losses...
+
+Resume: ``fit(..., resume=True)`` continues from ``last.ckpt`` with the saved configuration
+(only the budget may change). The data stream, the sampling noise and the optimiser state
+all continue where the checkpoint left them, so a killed and resumed run reaches the same
+weights as an uninterrupted one (bit for bit on CPU with the same world size).
+
+Several processes (data parallel): the same command runs under any launcher Lightning knows.
+
+* one machine, N GPUs: ``astrolatent train STORE --run RUN`` uses every visible GPU
+  (``--devices N`` to choose); Lightning starts the other processes itself;
+* torchrun: ``torchrun --no-python --nnodes=M --nproc_per_node=N [--rdzv-endpoint=HOST:PORT]
+  astrolatent train STORE --run RUN`` (devices and nodes are read from the torchrun
+  environment; with a Python entry point, ``torchrun ... script.py`` calling :func:`fit`);
+* SLURM: ``srun`` one task per GPU (``#SBATCH --ntasks-per-node=N --gpus-per-node=N
+  --nodes=M``) running ``astrolatent train STORE --run RUN``; devices and nodes are read
+  from SLURM's variables. The store and the run directory must be on a shared file system.
+
+Each process takes a disjoint slice of every global batch (``batch_size`` is per process);
+rank 0 writes the run directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, Timer
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from astrolatent.data.store import SpectrumStore
+from astrolatent.errors import ConfigError, StoreError
+from astrolatent.models.vae import SpectrumVAE
+from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
+from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
+from astrolatent.training.module import VAEModule
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.yaml"
+SPLIT_FILE = "split.parquet"
+SUMMARY_FILE = "train_summary.json"
+METRICS_FILE = "metrics.csv"
+LAST_CKPT = Path("checkpoints") / "last.ckpt"
+ACTIVE_KL_NATS = 0.05
+
+
+@dataclass
+class TrainSummary:
+    """What a training run did (saved as ``RUN/train_summary.json``).
+
+    ``steps``/``samples`` count the whole run (over resumes; samples over all processes);
+    ``wall_seconds`` and ``samples_per_second`` cover this invocation's training only;
+    ``training_seconds_total`` adds earlier invocations. Losses: ``final_train_loss`` is the
+    mean optimised loss of the last (up to) 50 steps; ``final_val_loss`` the last validation
+    loss (recon + beta x KL at the final weight), None without a validation set.
+    """
+
+    run_dir: str
+    store: str
+    preset: str
+    steps: int
+    samples: int
+    epochs: float
+    wall_seconds: float
+    samples_per_second: float
+    training_seconds_total: float
+    final_train_loss: float | None
+    final_val_loss: float | None
+    best_val_loss: float | None
+    stopped_by: str
+    resumed_from_step: int | None
+    world_size: int
+    global_batch_size: int
+    n_train: int
+    n_val: int
+    n_parameters: int
+    latent_dim: int
+    kl_weight: float
+    val_kl_per_dim: list[float] | None
+    n_active_latents: int | None
+    device: str
+    precision: str
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------
+# launch environment
+# ---------------------------------------------------------------------------------------
+def env_global_rank() -> int:
+    """This process's global rank as the launcher set it (0 when not launched in parallel)."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    local = int(os.environ.get("LOCAL_RANK", "0") or 0)
+    node = int(os.environ.get("NODE_RANK", "0") or 0)
+    return local + node  # only its being 0 matters here
+
+
+def _launch(trainer_config) -> dict[str, Any]:
+    """accelerator, devices, num_nodes and strategy for the Trainer, from config and launcher."""
+    tc = trainer_config
+    devices, nodes = tc.devices, tc.num_nodes
+    env = os.environ
+    if "LOCAL_WORLD_SIZE" in env and "WORLD_SIZE" in env and "RANK" in env:  # torchrun
+        local, world = int(env["LOCAL_WORLD_SIZE"]), int(env["WORLD_SIZE"])
+        devices = local if devices == "auto" else devices
+        nodes = max(1, world // local) if nodes == "auto" else nodes
+    elif int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_NTASKS_PER_NODE" in env:
+        per_node = int(env["SLURM_NTASKS_PER_NODE"].split("(")[0])
+        devices = per_node if devices == "auto" else devices
+        nodes = int(env.get("SLURM_NNODES", "1")) if nodes == "auto" else nodes
+    nodes = 1 if nodes == "auto" else int(nodes)
+    accelerator = tc.accelerator
+    gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    if accelerator == "auto" and not gpu and not torch.backends.mps.is_available():
+        accelerator = "cpu"
+    if devices == "auto" and accelerator == "cpu":
+        devices = 1
+    multi = (
+        nodes > 1
+        or (isinstance(devices, int) and devices > 1)
+        or (devices == "auto" and gpu and torch.cuda.device_count() > 1)
+    )
+    return {
+        "accelerator": accelerator,
+        "devices": devices,
+        "num_nodes": nodes,
+        "strategy": "ddp" if multi else "auto",
+        "gpu": gpu,
+    }
+
+
+def _num_workers(setting: int | str, gpu: bool, local_processes: int) -> int:
+    if setting != "auto":
+        return int(setting)
+    if not gpu:
+        return 0
+    cpus = os.cpu_count() or 1
+    return max(0, min(4, cpus // max(1, local_processes) - 1))
+
+
+# ---------------------------------------------------------------------------------------
+# logger and callbacks
+# ---------------------------------------------------------------------------------------
+class RunLogger(Logger):
+    """Appends metrics to ``RUN/metrics.csv`` as ``step,metric,value`` rows (rank 0 only).
+
+    Rows are appended as they come, so a killed run keeps its log; on resume the rows past
+    the checkpoint's step are dropped first (they are recomputed).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return "astrolatent"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """The configuration is saved as config.yaml; nothing to do here."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        rows = [(k, float(v)) for k, v in metrics.items() if k != "epoch"]
+        if not rows:
+            return
+        new = not self.path.is_file()
+        with self.path.open("a") as fh:
+            if new:
+                fh.write("step,metric,value\n")
+            for key, value in rows:
+                fh.write(f"{int(step or 0)},{key},{value!r}\n")
+
+    @staticmethod
+    def truncate(path: Path, step: int) -> None:
+        """Drop the rows logged after ``step`` (by a run killed after its last checkpoint)."""
+        if not path.is_file():
+            return
+        frame = pd.read_csv(path)
+        keep = frame[
+            (frame["step"] < step)
+            | ((frame["step"] == step) & frame["metric"].str.startswith("train/"))
+        ]
+        tmp = path.with_name(path.name + ".tmp")
+        keep.to_csv(tmp, index=False)
+        tmp.replace(path)
+
+
+class WarmupEarlyStopping(EarlyStopping):
+    """Early stopping on the validation loss that only starts counting after the KL warm-up."""
+
+    def __init__(self, *, start_step: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_step = start_step
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step < self.start_step:
+            return
+        super().on_validation_end(trainer, pl_module)
+
+
+class RunCallback(L.Callback):
+    """Periodic atomic checkpoints, timing, the last validation loss and progress reports."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        checkpoint_every: int,
+        progress: Callable[[dict], None] | None,
+        progress_every: int,
+        max_steps: int | None,
+        max_seconds: float | None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.checkpoint_every = checkpoint_every
+        self.progress = progress
+        self.progress_every = progress_every
+        self.max_steps = max_steps
+        self.max_seconds = max_seconds
+        self.training_seconds_before = 0.0
+        self.best_val_loss: float | None = None
+        self.last_val_loss: float | None = None
+        self.last_val_step: int | None = None
+        self.start_step = 0
+        self.t_start: float | None = None
+        self.t_end: float | None = None
+
+    # state travels in the checkpoint (plain types only)
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "training_seconds": self.training_seconds_before + self.elapsed(),
+            "best_val_loss": self.best_val_loss,
+            "last_val_loss": self.last_val_loss,
+            "last_val_step": self.last_val_step,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.training_seconds_before = float(state_dict.get("training_seconds", 0.0))
+        self.best_val_loss = state_dict.get("best_val_loss")
+        self.last_val_loss = state_dict.get("last_val_loss")
+        self.last_val_step = state_dict.get("last_val_step")
+
+    def elapsed(self) -> float:
+        if self.t_start is None:
+            return 0.0
+        return (self.t_end or time.perf_counter()) - self.t_start
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_step = trainer.global_step
+        self.t_start = time.perf_counter()
+        self.t_end = None
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.t_end = time.perf_counter()
+
+    def save(self, trainer: L.Trainer) -> None:
+        path = self.run_dir / LAST_CKPT
+        tmp = path.with_name(path.name + ".tmp")
+        trainer.save_checkpoint(tmp, weights_only=False)
+        if trainer.is_global_zero:
+            tmp.replace(path)
+        trainer.strategy.barrier("astrolatent-checkpoint")
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        step = trainer.global_step
+        if step % self.checkpoint_every == 0:
+            self.save(trainer)
+        if (
+            self.progress is not None
+            and trainer.is_global_zero
+            and (step % self.progress_every == 0 or step == self.max_steps)
+        ):
+            self.report(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val/loss")
+        if value is None:
+            return
+        self.last_val_loss = float(value)
+        self.last_val_step = trainer.global_step
+        if math.isfinite(self.last_val_loss) and (
+            self.best_val_loss is None or self.last_val_loss < self.best_val_loss
+        ):
+            self.best_val_loss = self.last_val_loss
+        if self.progress is not None and trainer.is_global_zero and trainer.state.fn == "fit":
+            self.report(trainer, pl_module)
+
+    def report(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.progress(
+            {
+                "step": trainer.global_step,
+                "max_steps": self.max_steps,
+                "seconds": self.training_seconds_before + self.elapsed(),
+                "max_seconds": self.max_seconds,
+                "loss": pl_module.recent_loss(10),
+                "val_loss": self.last_val_loss,
+                "kl_weight": pl_module.kl_weight_at(trainer.global_step),
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------------------
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _save_config(config: TrainConfig, path: Path) -> None:
+    import yaml
+
+    _write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _open_store(store: str | Path) -> SpectrumStore:
+    path = Path(store)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store; create one with `astrolatent ingest`")
+    return SpectrumStore(path)
+
+
+def build_model(config: TrainConfig) -> SpectrumVAE:
+    """A freshly initialised model for ``config`` (weights seeded by ``trainer.seed``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.trainer.seed)
+        return SpectrumVAE(config.architecture)
+
+
+def resolve_config(
+    store: SpectrumStore,
+    config: TrainConfig | dict | None = None,
+    *,
+    preset: str | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+) -> TrainConfig:
+    """The configuration a new run on ``store`` uses (see :func:`make_config`)."""
+    fingerprint = store.attrs.get("fingerprint")
+    if isinstance(config, TrainConfig):
+        overrides = config.to_dict()
+        if preset not in (None, "auto", config.preset):
+            raise ConfigError(
+                f"preset {preset!r} conflicts with the configuration's preset {config.preset!r}"
+            )
+        preset = config.preset
+    else:
+        overrides = dict(config or {})
+    overrides["store"] = str(store.path.resolve())
+    overrides["store_fingerprint"] = fingerprint
+    return make_config(
+        store.length,
+        preset=preset,
+        overrides=overrides,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+    )
+
+
+def _with_budget(
+    config: TrainConfig, max_steps: int | None, max_minutes: float | None
+) -> TrainConfig:
+    if max_steps is None and max_minutes is None:
+        return config
+    if max_steps is not None and max_steps <= 0:
+        raise ConfigError(f"max_steps={max_steps} must be a positive number of steps")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ConfigError(f"max_minutes={max_minutes} must be positive")
+    update = {}
+    if max_steps is not None:
+        update["max_steps"] = max_steps
+    if max_minutes is not None:
+        update["max_minutes"] = max_minutes
+    trainer = config.trainer.model_copy(update=update)
+    return config.model_copy(update={"trainer": trainer})
+
+
+def fit(
+    store: str | Path,
+    run_dir: str | Path,
+    config: TrainConfig | dict | None = None,
+    *,
+    preset: str | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    callbacks: Sequence[L.Callback] = (),
+) -> TrainSummary:
+    """Train on ``store`` into ``run_dir`` and return the summary.
+
+    Args:
+        store: a finished spectrum store.
+        run_dir: the run directory (created; must not hold another run unless ``resume``).
+        config: a full :class:`TrainConfig`, a partial mapping merged over the preset, or None.
+        preset: ``auto`` (default), ``harps-full``, ``lowres`` or ``gaia-xp``.
+        max_steps, max_minutes: the budget (optimiser steps; minutes of training, counted
+            over resumes); given ones replace the configuration's.
+        resume: continue the run in ``run_dir`` from its last checkpoint.
+        progress: called on rank 0 with a dict (step, max_steps, seconds, max_seconds, loss,
+            val_loss, kl_weight) every ``trainer.log_every`` steps and after validations.
+        callbacks: extra Lightning callbacks.
+
+    Raises:
+        StoreError: the store is missing, unfinished, or changed since the run started.
+        ConfigError: impossible options, or ``run_dir`` holds a run and ``resume`` is false.
+    """
+    t0 = time.perf_counter()
+    store_obj = _open_store(store)
+    run_dir = Path(run_dir)
+    rank_zero = env_global_rank() == 0
+    config_path = run_dir / CONFIG_FILE
+    ckpt_path = run_dir / LAST_CKPT
+    existing = config_path.is_file()
+    if existing and not resume and rank_zero:
+        raise ConfigError(
+            f"{run_dir} already holds a training run; pass --resume to continue it or choose a new --run directory"
+        )
+    if existing:
+        saved = TrainConfig.load(config_path)
+        if resume and (
+            preset not in (None, "auto", saved.preset) or (config is not None and rank_zero)
+        ):
+            log.warning(
+                "resuming %s: its saved configuration is used; only the budget may change", run_dir
+            )
+        cfg = _with_budget(saved, max_steps, max_minutes)
+        fingerprint = store_obj.attrs.get("fingerprint")
+        if saved.store_fingerprint and fingerprint != saved.store_fingerprint:
+            raise StoreError(
+                f"{store_obj.path}: the store has changed since this run started (fingerprint "
+                f"{str(fingerprint)[:12]} != {saved.store_fingerprint[:12]}); start a new run"
+            )
+        if saved.architecture.input_length != store_obj.length:
+            raise StoreError(
+                f"{store_obj.path}: spectra of {store_obj.length} px, but the run was trained on {saved.architecture.input_length} px"
+            )
+    else:
+        if resume and rank_zero:
+            log.info("%s holds no run to resume; starting a new one", run_dir)
+        cfg = resolve_config(
+            store_obj, config, preset=preset, max_steps=max_steps, max_minutes=max_minutes
+        )
+    resuming = resume and ckpt_path.is_file()
+    if cfg.trainer.tensorboard and not (
+        importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
+    ):
+        raise ConfigError(
+            "trainer.tensorboard=true needs the tensorboard package: pip install tensorboard"
+        )
+    if cfg.loss.reconstruction == "ivar" and store_obj.err is None:
+        raise StoreError(
+            f"{store_obj.path}: loss.reconstruction='ivar' needs errors, and this store holds none"
+        )
+
+    # the object split: saved with the run, recomputed identically by every rank
+    split_path = run_dir / SPLIT_FILE
+    if existing and split_path.is_file():
+        split = pd.read_parquet(split_path)
+    else:
+        split = split_by_object(
+            store_obj.metadata,
+            val_fraction=cfg.data.val_fraction,
+            random_state=cfg.data.split_seed
+            if cfg.data.split_seed is not None
+            else cfg.trainer.seed,
+        )
+    n_train = int((split["split"] == "train").sum())
+    n_val = int((split["split"] == "val").sum())
+
+    launch = _launch(cfg.trainer)
+    if rank_zero:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if not existing:
+            _save_config(cfg, config_path)
+        elif cfg != saved:
+            _save_config(cfg, config_path)
+        if not split_path.is_file():
+            tmp = split_path.with_name(split_path.name + ".tmp")
+            split.to_parquet(tmp, index=False)
+            tmp.replace(split_path)
+
+    tc = cfg.trainer
+    model = build_model(cfg)
+    module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed)
+    if tc.compile:
+        model.compile()
+    local_processes = (
+        launch["devices"]
+        if isinstance(launch["devices"], int)
+        else max(1, torch.cuda.device_count())
+    )
+    dm = SpectrumDataModule(
+        store_obj.path,
+        split,
+        cfg.data,
+        batch_size=cfg.optim.batch_size,
+        seed=tc.seed,
+        with_errors=cfg.loss.reconstruction == "ivar",
+        num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
+        pin_memory=launch["gpu"],
+    )
+
+    resumed_from = None
+    if resuming:
+        resumed_from = int(
+            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+        )
+        if rank_zero:
+            RunLogger.truncate(run_dir / METRICS_FILE, resumed_from)
+    run_cb = RunCallback(
+        run_dir,
+        checkpoint_every=tc.checkpoint_every,
+        progress=progress,
+        progress_every=tc.log_every,
+        max_steps=tc.max_steps,
+        max_seconds=tc.max_minutes * 60 if tc.max_minutes else None,
+    )
+    cbs: list[L.Callback] = [run_cb, *callbacks]
+    if tc.early_stopping_patience is not None and n_val:
+        cbs.append(
+            WarmupEarlyStopping(
+                start_step=cfg.loss.kl_end,
+                monitor="val/loss",
+                mode="min",
+                patience=tc.early_stopping_patience,
+                check_on_train_epoch_end=False,
+            )
+        )
+    loggers: list[Logger] = [RunLogger(run_dir / METRICS_FILE)]
+    if tc.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
+
+    trainer = L.Trainer(
+        accelerator=launch["accelerator"],
+        devices=launch["devices"],
+        num_nodes=launch["num_nodes"],
+        strategy=launch["strategy"],
+        precision=tc.precision,
+        max_steps=tc.max_steps or -1,
+        max_epochs=-1,
+        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
+        val_check_interval=tc.val_every,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1.0 if n_val else 0,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.optim.grad_clip,
+        logger=loggers,
+        log_every_n_steps=tc.log_every,
+        callbacks=cbs,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        deterministic=tc.deterministic,
+        benchmark=None if tc.deterministic else launch["gpu"],
+        default_root_dir=str(run_dir),
+    )
+    with warnings.catch_warnings():
+        # the worker count is chosen on purpose (none on CPU, where workers take the
+        # model's cores); Lightning's generic hint about it does not apply
+        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resuming else None)
+        if n_val and run_cb.last_val_step != trainer.global_step and not trainer.interrupted:
+            trainer.validate(module, datamodule=dm, verbose=False)
+    run_cb.save(trainer)
+
+    stopped_by = _stopped_by(trainer, tc)
+
+    world = trainer.world_size
+    steps = trainer.global_step
+    global_batch = cfg.optim.batch_size * world
+    this_steps = steps - run_cb.start_step
+    seconds = run_cb.elapsed()
+    kl = module.val_kl_per_dim
+    summary = TrainSummary(
+        run_dir=str(run_dir),
+        store=str(store_obj.path),
+        preset=cfg.preset,
+        steps=steps,
+        samples=steps * global_batch,
+        epochs=steps * global_batch / max(1, n_train),
+        wall_seconds=seconds,
+        samples_per_second=this_steps * global_batch / seconds if seconds > 0 else 0.0,
+        training_seconds_total=run_cb.training_seconds_before + seconds,
+        final_train_loss=module.recent_loss(),
+        final_val_loss=run_cb.last_val_loss,
+        best_val_loss=run_cb.best_val_loss,
+        stopped_by=stopped_by,
+        resumed_from_step=resumed_from,
+        world_size=world,
+        global_batch_size=global_batch,
+        n_train=n_train,
+        n_val=n_val,
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        latent_dim=cfg.architecture.latent_dim,
+        kl_weight=module.kl_weight_at(steps),
+        val_kl_per_dim=None if kl is None else [round(float(v), 5) for v in kl],
+        n_active_latents=None if kl is None else int((kl > ACTIVE_KL_NATS).sum()),
+        device=f"{launch['accelerator']} x {world}",
+        precision=tc.precision,
+        extra={
+            "invocation_seconds": time.perf_counter() - t0,
+            "active_kl_threshold_nats": ACTIVE_KL_NATS,
+        },
+    )
+    if trainer.is_global_zero:
+        save_model(run_dir, model, cfg, step=steps)
+        _write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2))
+    return summary
+
+
+def _stopped_by(trainer: L.Trainer, tc) -> str:
+    """Why training ended: max_steps, max_minutes, early_stopping, non_finite_loss, interrupted."""
+    if trainer.interrupted:
+        return "interrupted"
+    for cb in trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopping_reason != EarlyStoppingReason.NOT_STOPPED:
+            return (
+                "non_finite_loss"
+                if cb.stopping_reason == EarlyStoppingReason.NON_FINITE_METRIC
+                else "early_stopping"
+            )
+    if tc.max_steps is not None and trainer.global_step >= tc.max_steps:
+        return "max_steps"
+    for cb in trainer.callbacks:
+        if isinstance(cb, Timer) and (cb.time_remaining() or 0) <= 0:
+            return "max_minutes"
+    return "stopped"
+
+
+def save_model(
+    run_dir: str | Path, model: SpectrumVAE, config: TrainConfig, *, step: int | None = None
+) -> Path:
+    """Write ``RUN/model.pt``: format version, configuration and the model's state_dict."""
+    path = Path(run_dir) / MODEL_FILE
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(
+        {
+            "format_version": FORMAT_VERSION,
+            "config": config.to_dict(),
+            "state_dict": state,
+            "step": step,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["TrainSummary", "build_model", "env_global_rank", "fit", "resolve_config", "save_model"]

@@ -1,0 +1,158 @@
+"""The LightningModule: owns the training and validation steps, the optimiser and logging.
+
+The model is injected (a pure :class:`~astrolatent.models.vae.SpectrumVAE`). The sampling
+noise of every step comes from a generator seeded by ``(seed, step, rank)``, so a run
+resumed from a checkpoint draws exactly the noise the uninterrupted run would have drawn,
+without saving or restoring any global random state.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import lightning as L
+import numpy as np
+import torch
+
+from astrolatent.models.vae import (
+    SpectrumVAE,
+    kl_per_dim,
+    kl_weight,
+    reconstruction_loss,
+    reduce_kl,
+)
+from astrolatent.training.config import LossConfig, OptimConfig
+
+_TRAIN, _VAL = 0, 1
+
+
+def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
+    """A 63-bit seed for the noise of one step (``kind`` 0 = train, 1 = validation)."""
+    return int(
+        np.random.SeedSequence([seed, kind, step, rank]).generate_state(2, np.uint64)[0]
+        >> np.uint64(1)
+    )
+
+
+class VAEModule(L.LightningModule):
+    """Trains a :class:`SpectrumVAE` with masked reconstruction + annealed KL.
+
+    Logged metrics: ``train/loss`` (the optimised loss at the current KL weight),
+    ``train/recon``, ``train/kl`` (nats per spectrum, summed over dims), ``train/kl_weight``;
+    ``val/recon``, ``val/kl`` and ``val/loss`` = recon + beta x KL term at the FINAL weight,
+    so validation losses compare across the warm-up (early stopping watches it).
+    """
+
+    def __init__(
+        self, model: SpectrumVAE, loss: LossConfig, optim: OptimConfig, *, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_config = loss
+        self.optim_config = optim
+        self.seed = int(seed)
+        # plain types only, so checkpoints load with torch.load(weights_only=True)
+        self.save_hyperparameters(
+            {
+                "architecture": model.config.to_dict(),
+                "loss": loss.to_dict(),
+                "optim": optim.to_dict(),
+                "seed": self.seed,
+            }
+        )
+        self.recent_losses: deque[torch.Tensor] = deque(maxlen=50)
+        self.val_kl_per_dim: np.ndarray | None = None
+        self._val_kl_sum: torch.Tensor | None = None
+        self._val_count: torch.Tensor | None = None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _generator(self, kind: int, step: int) -> torch.Generator:
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(step_seed(self.seed, kind, step, self.global_rank))
+        return gen
+
+    def _terms(self, batch: dict, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(batch["flux"], generator=gen)
+        ivar = None
+        if self.loss_config.reconstruction == "ivar":
+            err = batch["err"]
+            ivar = torch.where(err > 0, 1.0 / err.clamp_min(1e-30).square(), torch.zeros_like(err))
+        recon = reconstruction_loss(
+            out["recon"].float(),
+            batch["flux"],
+            batch["valid"],
+            kind=self.loss_config.reconstruction,
+            ivar=ivar,
+        )
+        kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
+        return recon, kl
+
+    def recent_loss(self, last: int | None = None) -> float | None:
+        """Mean optimised loss of the last ``last`` (default all kept, up to 50) steps."""
+        losses = list(self.recent_losses)[-last:] if last else list(self.recent_losses)
+        if not losses:
+            return None
+        return float(torch.stack(losses).float().mean())
+
+    def kl_weight_at(self, step: int) -> float:
+        c = self.loss_config
+        return kl_weight(step, start=c.kl_start, end=c.kl_end, beta=c.beta)
+
+    # -- Lightning hooks ------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        step = self.global_step
+        recon, kl = self._terms(batch, self._generator(_TRAIN, step))
+        weight = self.kl_weight_at(step)
+        kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
+        loss = (recon + weight * kl_term).mean()
+        n = batch["flux"].shape[0]
+        self.log_dict(
+            {
+                "train/loss": loss.detach(),
+                "train/recon": recon.mean().detach(),
+                "train/kl": kl.sum(dim=1).mean().detach(),
+                "train/kl_weight": weight,
+            },
+            on_step=True,
+            on_epoch=False,
+            batch_size=n,
+        )
+        self.recent_losses.append(loss.detach())  # no host sync here (GPU)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_kl_sum = torch.zeros(
+            self.model.latent_dim, device=self.device, dtype=torch.float64
+        )
+        self._val_count = torch.zeros((), device=self.device, dtype=torch.float64)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        recon, kl = self._terms(batch, self._generator(_VAL, batch_idx))
+        kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
+        loss = recon + self.loss_config.beta * kl_term
+        n = batch["flux"].shape[0]
+        self.log_dict(
+            {
+                "val/loss": loss.mean(),
+                "val/recon": recon.mean(),
+                "val/kl": kl.sum(dim=1).mean(),
+            },
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
+        self._val_kl_sum += kl.detach().sum(dim=0).double()
+        self._val_count += n
+
+    def on_validation_epoch_end(self) -> None:
+        total = self.trainer.strategy.reduce(self._val_kl_sum, reduce_op="sum")
+        count = self.trainer.strategy.reduce(self._val_count, reduce_op="sum")
+        self.val_kl_per_dim = (total / count.clamp_min(1)).cpu().numpy()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        c = self.optim_config
+        return torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+
+__all__ = ["VAEModule", "step_seed"]
