@@ -58,15 +58,25 @@ class Config(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read a configuration written by :meth:`save` (or by hand) from YAML or JSON."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read configuration ({exc.strerror})") from None
-        try:
-            data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_mapping(path), source=str(path))
+
+
+def read_mapping(path: str | Path, *, what: str = "configuration") -> dict:
+    """A YAML (``.yaml``/``.yml``) or JSON file holding a mapping; an empty file gives ``{}``.
+
+    Raises ConfigError naming the file when it cannot be read or holds something else.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+    return data

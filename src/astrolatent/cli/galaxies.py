@@ -222,21 +222,12 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a PDF estimator of the target and write the run directory."""
-    import yaml
-
+    from astrolatent.config import read_mapping
     from astrolatent.galaxies.catalog import load_groups
     from astrolatent.galaxies.config import EstimatorConfig
     from astrolatent.galaxies.train import fit_estimator
 
-    options: dict = {}
-    if config_file is not None:
-        try:
-            loaded = yaml.safe_load(config_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config_file}: cannot read options ({exc})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of options")
-        options = loaded
+    options = read_mapping(config_file, what="options") if config_file is not None else {}
     data = options.setdefault("data", {})
     data.update({"table": str(table), "target": target})
     if inputs:

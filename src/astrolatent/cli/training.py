@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError
 
 
@@ -22,23 +23,7 @@ def _quiet_lightning() -> None:
 def _read_overrides(path: Path | None) -> dict | None:
     if path is None:
         return None
-    import json
-
-    import yaml
-
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configuration ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-    return data
+    return read_mapping(path)
 
 
 def train(

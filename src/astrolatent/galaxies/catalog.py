@@ -25,7 +25,6 @@ extend and override the defaults.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.tables import numeric_columns
 
@@ -88,17 +88,7 @@ def flux_to_mag(
 def load_groups(path: str | Path) -> dict[str, list[str]]:
     """Read column groups from YAML (``.yaml``/``.yml``) or JSON: ``{name: [columns]}``
     (optionally under a top-level ``groups`` key). Raises ConfigError naming the file."""
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read column groups ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
+    data = read_mapping(path, what="column groups")
     if isinstance(data, dict) and set(data) == {"groups"}:
         data = data["groups"]
     if not isinstance(data, dict) or not all(

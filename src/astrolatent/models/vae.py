@@ -120,22 +120,33 @@ class ArchitectureConfig(Config):
         base_channels: int = 16,
         max_channels: int = 512,
         double_every: int = 3,
-        min_bottleneck: int = 16,
+        min_stages: int = 3,
+        max_bottleneck: int = 1024,
+        min_bottleneck: int = 8,
     ) -> ArchitectureConfig:
         """A layout whose depth follows ``length``.
 
-        The number of stride-2 stages is the largest that leaves at least ``min_bottleneck``
-        pixels at the bottleneck; channels start at ``base_channels`` and double every
-        ``double_every`` stages up to ``max_channels``; kernels are 7, 5, 5, then 3. With the
-        defaults the first 12 stages are the published ones (16 x 3, 32 x 3, 64 x 3,
-        128 x 3). The stride-1 stage keeps the last width.
+        The number of stride-2 stages is the smallest (at least ``min_stages``) that leaves
+        at most ``max_bottleneck`` pixels at the bottleneck, but never so many that fewer
+        than ``min_bottleneck`` remain. Channels start at ``base_channels`` and double every
+        ``double_every`` stages up to ``max_channels``; kernels are 7, 5, 5, then 3; the
+        stride-1 stage keeps the last width. With the defaults the stages are the published
+        ones (16 x 3, 32 x 3, 64 x 3, 128 x 3, ...), cut where the length calls for it:
+        6,251 px -> 3 stages and a 16 x 782 bottleneck; 343 px -> 3 stages, 16 x 43.
+
+        Why not the published 14 stages' ratio (a 20-pixel bottleneck): a transposed-conv
+        decoder places spectral lines only through its bottleneck map, and with few
+        bottleneck pixels it needs a long training to learn line positions; see
+        docs/training-calibration.md.
         """
         if length < 2 * min_bottleneck:
             raise ConfigError(
                 f"spectra of {length} px are too short for a convolutional VAE "
                 f"(need at least {2 * min_bottleneck} px for one stride-2 stage)"
             )
-        n_down = max(1, math.floor(math.log2(length / min_bottleneck)))
+        n_down = max(1, min_stages)
+        while -(-length // 2**n_down) > max_bottleneck:
+            n_down += 1
         while n_down > 1 and -(-length // 2**n_down) < min_bottleneck:
             n_down -= 1
         widths = [

@@ -147,7 +147,15 @@ class TrainConfig(Config):
 # Presets
 # ---------------------------------------------------------------------------------------
 
-_ARCH_KEYS = {"latent_dim", "base_channels", "max_channels", "double_every", "min_bottleneck"}
+_ARCH_KEYS = {
+    "latent_dim",
+    "base_channels",
+    "max_channels",
+    "double_every",
+    "min_stages",
+    "max_bottleneck",
+    "min_bottleneck",
+}
 
 #: Each preset: a description, how to build its architecture, and its default sections.
 #: The values of ``lowres`` and ``gaia-xp`` come from the calibration runs in
@@ -179,7 +187,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {
             "reconstruction": "l1",
             "kl_reduction": "sum",
-            "beta": 1e-3,
+            "beta": 5e-4,
             "kl_start": 200,
             "kl_end": 1000,
         },

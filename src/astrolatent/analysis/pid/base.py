@@ -23,6 +23,7 @@ from typing import ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from astrolatent.analysis.mi.base import as_samples
 from astrolatent.errors import ConfigError
 
 #: Names of the four PID atoms, in the order measures return them.
@@ -101,19 +102,6 @@ def atoms_from_mi(redundancy: float, mi1: float, mi2: float, mi12: float) -> np.
     return np.array([redundancy, mi1 - redundancy, mi2 - redundancy, mi12 - mi1 - mi2 + redundancy])
 
 
-def as_sources(a: object, name: str) -> np.ndarray:
-    """``a`` as a finite float array of shape (n, d); 1D input becomes (n, 1)."""
-    arr = np.asarray(a, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise ConfigError(f"{name} has shape {np.shape(a)}; expected (n,) or (n, d) with d >= 1")
-    bad = int(np.count_nonzero(~np.isfinite(arr)))
-    if bad:
-        raise ConfigError(f"{name} has {bad} non-finite values; drop those rows first")
-    return arr
-
-
 class PIDMeasure(ABC):
     """A two-source PID measure applied to samples (rows are objects).
 
@@ -151,10 +139,10 @@ class PIDMeasure(ABC):
         y: (n,) target; x1: (n,) or (n, d1); x2: (n,) or (n, d2). ``n_bootstrap``
         resamples of the rows give the ``*_err`` standard errors (0: none).
         """
-        ys = as_sources(y, "y")
+        ys = as_samples(y, "y")
         if ys.shape[1] != 1:
             raise ConfigError(f"y has shape {np.shape(y)}; the target must be one column (n,)")
-        x1s, x2s = as_sources(x1, "x1"), as_sources(x2, "x2")
+        x1s, x2s = as_samples(x1, "x1"), as_samples(x2, "x2")
         n = ys.shape[0]
         for arr, label in ((x1s, "x1"), (x2s, "x2")):
             if arr.shape[0] != n:
