@@ -110,13 +110,19 @@ def test_harps_full_refuses_other_lengths():
 
 
 @pytest.mark.parametrize(
-    ("length", "n_down", "padded"),
-    [(6251, 8, 6400), (343, 4, 352), (128, 3, 128), (64, 2, 64), (50_000, 11, 51_200)],
+    ("length", "n_down", "padded", "bottleneck"),
+    [
+        (6251, 3, 6256, 782),
+        (343, 3, 344, 43),
+        (128, 3, 128, 16),
+        (32, 2, 32, 8),
+        (50_000, 6, 50_048, 782),
+    ],
 )
-def test_depth_follows_the_length_and_padding_is_invisible(length, n_down, padded):
+def test_depth_follows_the_length_and_padding_is_invisible(length, n_down, padded, bottleneck):
     arch = ArchitectureConfig.for_length(length, latent_dim=5)
     assert arch.n_down == n_down and arch.padded_length == padded
-    assert arch.bottleneck_length >= 16
+    assert arch.bottleneck_length == bottleneck <= 1024
     model = SpectrumVAE(arch)
     if length <= 6251:
         with torch.no_grad():
@@ -126,11 +132,13 @@ def test_depth_follows_the_length_and_padding_is_invisible(length, n_down, padde
 
 def test_small_layouts_follow_the_published_channel_pattern():
     arch = ArchitectureConfig.for_length(6251)
-    assert arch.channels == (16, 16, 16, 32, 32, 32, 64, 64, 64)
-    assert arch.kernels == (7, 5, 5, 3, 3, 3, 3, 3, 3)
+    assert arch.channels == (16, 16, 16, 16)
+    assert arch.kernels == (7, 5, 5, 3)
     assert arch.latent_dim == 16
+    deep = ArchitectureConfig.for_length(327_680)
+    assert deep.channels == (16, 16, 16, 32, 32, 32, 64, 64, 64, 64)
     with pytest.raises(ConfigError, match="too short"):
-        ArchitectureConfig.for_length(20)
+        ArchitectureConfig.for_length(12)
 
 
 def test_shape_errors_name_the_expected_shape():

@@ -132,7 +132,7 @@ def test_presets_follow_the_length():
         20000,
     )
     low = make_config(6251)
-    assert low.architecture.latent_dim == 16 and low.architecture.padded_length == 6400
+    assert low.architecture.latent_dim == 16 and low.architecture.padded_length == 6256
     assert low.trainer.max_minutes == PRESETS["lowres"]["trainer"]["max_minutes"]
     xp = make_config(343, overrides={"architecture": {"latent_dim": 8}})
     assert xp.preset == "gaia-xp" and xp.architecture.latent_dim == 8
