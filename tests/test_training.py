@@ -125,12 +125,12 @@ def test_presets_follow_the_length():
     assert auto_preset(343) == "gaia-xp"
     harps = make_config(327_680)
     assert harps.preset == "harps-full" and harps.architecture.latent_dim == 128
-    assert (harps.loss.kl_reduction, harps.loss.beta, harps.loss.kl_start, harps.loss.kl_end) == (
-        "mean",
-        0.3,
-        5000,
-        20000,
-    )
+    published = make_config(327_680, preset="harps-published")
+    assert harps.architecture == published.architecture
+    assert (published.loss.kl_reduction, published.loss.beta) == ("mean", 0.3)
+    assert (published.loss.kl_start, published.loss.kl_end, published.optim.lr) == (5000, 20000, 1e-4)
+    # the weight of one nat of KL: published 0.3 / 128 dims; calibrated 5e-4
+    assert published.nat_cost == pytest.approx(0.3 / 128) and harps.nat_cost == 5e-4
     low = make_config(6251)
     assert low.architecture.latent_dim == 16 and low.architecture.padded_length == 6256
     assert low.trainer.max_minutes == PRESETS["lowres"]["trainer"]["max_minutes"]
@@ -341,6 +341,17 @@ def test_bf16_mixed_precision_runs(tiny_store, tmp_path):
     cfg = {**FAST, "trainer": {**FAST["trainer"], "precision": "bf16-mixed"}}
     summary = fit(tiny_store, tmp_path / "bf16", cfg, max_steps=4)
     assert summary.steps == 4 and np.isfinite(summary.final_train_loss)
+
+
+def test_options_ivar_loss_balanced_sampling_and_loader_workers(tiny_store, tmp_path):
+    cfg = {
+        **FAST,
+        "loss": {"reconstruction": "ivar"},
+        "data": {"val_fraction": 0.25, "balance_objects": True, "shuffle": "full", "num_workers": 1},
+    }
+    summary = fit(tiny_store, tmp_path / "opts", cfg, max_steps=4)
+    assert summary.steps == 4 and np.isfinite(summary.final_train_loss)
+    assert np.isfinite(summary.final_val_loss)
 
 
 def test_resume_after_a_real_kill_continues_exactly(tiny_store, tmp_path):

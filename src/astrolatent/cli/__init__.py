@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from astrolatent.cli import analysis, data, galaxies, pid, training
+from astrolatent.cli import (
+    analysis,
+    causal,
+    data,
+    explore,
+    galaxies,
+    pid,
+    pipeline,
+    report,
+    training,
+)
 from astrolatent.errors import AstrolatentError
 from astrolatent.logsetup import configure as configure_logging
 
@@ -24,7 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (data, training, analysis, pid, galaxies):
+for module in (data, training, analysis, pid, galaxies, causal, report, explore, pipeline):
     module.register(app)
 
 
