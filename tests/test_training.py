@@ -24,8 +24,6 @@ import zarr
 from typer.testing import CliRunner
 
 from astrolatent.cli.training import register
-from astrolatent.data.ingest import IngestConfig, ingest
-from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.training.config import PRESETS, TrainConfig, auto_preset, make_config
@@ -37,10 +35,9 @@ from astrolatent.training.datamodule import (
 )
 from astrolatent.training.encode import decode, encode, load_model, reconstruct
 from astrolatent.training.fit import fit
+from tests.conftest import N_SPECTRA, TINY_LENGTH
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_LENGTH = 128
-N_SPECTRA = 96
 
 
 def _env() -> dict:
@@ -50,50 +47,6 @@ def _env() -> dict:
     )
     env["OMP_NUM_THREADS"] = "1"
     return env
-
-
-def write_tiny_spectra(
-    folder: Path, n: int = N_SPECTRA, length: int = TINY_LENGTH, seed: int = 0
-) -> Path:
-    """ESO 1D files of ``n`` spectra (3 per object) whose lines move with ``rv`` and deepen with
-    ``depth``; writes ``labels.csv`` (id, rv, depth) beside them and returns its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wave = 5000.0 + 0.5 * np.arange(length)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        rv, depth = rng.uniform(-150, 150), rng.uniform(0.2, 0.8)
-        flux = np.full(length, 800.0)
-        for frac in (0.2, 0.45, 0.7, 0.85):
-            centre = (wave[0] + frac * (wave[-1] - wave[0])) * (1 + rv / 299_792.458)
-            flux *= 1 - depth * np.exp(-0.5 * ((wave - centre) / 1.2) ** 2)
-        err = np.sqrt(flux)
-        arc = f"ADP.2021-01-01T00:00:{i:02d}.{i:03d}.fits"
-        write_eso1d(
-            folder / arc,
-            wave,
-            flux + rng.normal(0, 1, length) * err,
-            err,
-            arcfile=arc,
-            object_name=f"STAR-{i // 3:02d}",
-        )
-        rows.append({"id": arc.removesuffix(".fits"), "rv": rv, "depth": depth})
-    labels = folder.parent / f"{folder.name}-labels.csv"
-    pd.DataFrame(rows).to_csv(labels, index=False)
-    return labels
-
-
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory) -> Path:
-    """A store of 96 spectra of 128 px (32 objects, 3 spectra each) with labels rv, depth."""
-    root = tmp_path_factory.mktemp("tiny")
-    labels = write_tiny_spectra(root / "fits")
-    ingest(
-        [root / "fits"],
-        root / "store",
-        IngestConfig(workers=1, labels=str(labels), rows_per_task=32),
-    )
-    return root / "store"
 
 
 @pytest.fixture(autouse=True)
@@ -128,7 +81,11 @@ def test_presets_follow_the_length():
     published = make_config(327_680, preset="harps-published")
     assert harps.architecture == published.architecture
     assert (published.loss.kl_reduction, published.loss.beta) == ("mean", 0.3)
-    assert (published.loss.kl_start, published.loss.kl_end, published.optim.lr) == (5000, 20000, 1e-4)
+    assert (published.loss.kl_start, published.loss.kl_end, published.optim.lr) == (
+        5000,
+        20000,
+        1e-4,
+    )
     # the weight of one nat of KL: published 0.3 / 128 dims; calibrated 5e-4
     assert published.nat_cost == pytest.approx(0.3 / 128) and harps.nat_cost == 5e-4
     low = make_config(6251)
@@ -347,7 +304,12 @@ def test_options_ivar_loss_balanced_sampling_and_loader_workers(tiny_store, tmp_
     cfg = {
         **FAST,
         "loss": {"reconstruction": "ivar"},
-        "data": {"val_fraction": 0.25, "balance_objects": True, "shuffle": "full", "num_workers": 1},
+        "data": {
+            "val_fraction": 0.25,
+            "balance_objects": True,
+            "shuffle": "full",
+            "num_workers": 1,
+        },
     }
     summary = fit(tiny_store, tmp_path / "opts", cfg, max_steps=4)
     assert summary.steps == 4 and np.isfinite(summary.final_train_loss)
@@ -367,6 +329,7 @@ def test_resume_after_a_real_kill_continues_exactly(tiny_store, tmp_path):
         import torch
         torch.set_num_threads(1)
         from astrolatent.training.fit import fit
+from tests.conftest import N_SPECTRA, TINY_LENGTH, write_tiny_spectra
         fit({str(tiny_store)!r}, {str(run)!r}, json.loads(sys.argv[1]), max_steps={steps}, resume=len(sys.argv) > 2)
         """
     )
@@ -417,6 +380,7 @@ import json, sys, warnings
 warnings.filterwarnings("ignore", category=FutureWarning)
 import lightning as L, numpy as np
 from astrolatent.training.fit import fit
+from tests.conftest import N_SPECTRA, TINY_LENGTH, write_tiny_spectra
 
 class Record(L.Callback):
     def __init__(self):
