@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-output
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install browser demo test test-all lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,19 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# Debian's Chromium for the explorer's browser tests (CI runs as root); skipped when present
+browser:
+	@test -x /usr/bin/chromium || [ "$$ASTROLATENT_NO_BROWSER" = 1 ] || { \
+		echo "installing Debian chromium for the explorer's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 demo: install
 	bash scripts/demo.sh $(DEMO_DIR)
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
-test-all: install
+test-all: install browser
 	$(PY) -m pytest -m "slow or not slow"
 
 lint: install

@@ -10,9 +10,9 @@ import pytest
 from astrolatent.analysis.dimensions import (
     count_informative,
     dispersion,
-    gap_cut,
     kl_rate,
     redundancy,
+    two_group_cut,
 )
 from astrolatent.errors import ConfigError
 
@@ -34,7 +34,7 @@ def planted_latents(
 
 
 @pytest.mark.parametrize("method", ["mad", "meanad"])
-@pytest.mark.parametrize("split", ["threshold", "gap"])
+@pytest.mark.parametrize("split", ["threshold", "groups"])
 def test_both_methods_find_the_planted_dims(method, split):
     mu, logvar = planted_latents()
     if method == "meanad":  # the earlier variant's threshold 0.2 needs spreads above it
@@ -46,7 +46,7 @@ def test_both_methods_find_the_planted_dims(method, split):
     if split == "threshold":
         assert result.dispersion.threshold == {"mad": 0.02, "meanad": 0.2}[method]
         assert result.kl.threshold == 0.01
-    else:  # the gap cut lies between the collapsed floor and the weakest informative dim
+    else:  # the group cut lies between the collapsed floor and the weakest informative dim
         scores = result.dispersion.scores
         assert (
             np.delete(scores, INFORMATIVE).max()
@@ -68,7 +68,7 @@ def test_scores_and_dict_shape():
     assert result.kl.scores[INFORMATIVE[0]] == pytest.approx(expected, rel=0.05)
     payload = result.to_dict()
     assert set(payload) == {"dispersion", "kl", "agreed"}
-    assert set(payload["dispersion"]) == {"dims", "scores", "threshold"}
+    assert set(payload["dispersion"]) == {"dims", "scores", "threshold", "split"}
     assert len(payload["kl"]["scores"]) == mu.shape[1]
     json.dumps(payload, allow_nan=False)
 
@@ -81,20 +81,37 @@ def test_methods_can_disagree():
     assert result.agreed == INFORMATIVE
 
 
-def test_gap_split_edge_cases():
-    assert gap_cut(np.full(10, 0.5)) is None  # all alike: no decisive gap
-    assert gap_cut([0.5]) is None
-    assert gap_cut([0.001, 0.0011, 0.5, 0.6]) == pytest.approx(np.sqrt(0.0011 * 0.5))
-    assert gap_cut([0.0, 0.0, 0.3]) == pytest.approx(
+def test_group_split_edge_cases():
+    assert two_group_cut(np.full(10, 0.5)) is None  # all alike: no two groups
+    assert two_group_cut([0.5]) is None
+    assert two_group_cut([0.001, 0.0011, 0.5, 0.6]) == pytest.approx(np.sqrt(0.0011 * 0.5))
+    assert two_group_cut([0.0, 0.0, 0.3]) == pytest.approx(
         np.sqrt(1e-12 * 0.3)
     )  # zero scores are floored
-    # no decisive gap: fall back to the fixed threshold, all dims on one side
+    # no two groups: fall back to the fixed threshold, all dims on one side
     rng = np.random.default_rng(1)
     mu = rng.standard_normal((500, 6))
-    everything = count_informative(mu, np.full_like(mu, -2.0), split="gap")
+    everything = count_informative(mu, np.full_like(mu, -2.0), split="groups")
     assert everything.dispersion.dims == list(range(6)) and everything.dispersion.threshold == 0.02
-    nothing = count_informative(0.001 * mu, np.zeros_like(mu), split="gap")
+    assert everything.dispersion.split == "threshold"
+    nothing = count_informative(0.001 * mu, np.zeros_like(mu), split="groups")
     assert nothing.dispersion.dims == [] and nothing.kl.dims == []
+
+
+def test_groups_find_the_factors_when_collapsed_dims_keep_a_jitter():
+    """A weak KL weight leaves the unused dims with a jitter (MAD ~0.1, rate ~0.1 nats) above
+    both fixed thresholds, and no single large gap; the two groups are still far apart."""
+    rng = np.random.default_rng(3)
+    n, d, used = 3000, 16, [1, 4, 7, 9, 13]
+    mu = rng.normal(0.0, 1.0, (n, d)) * rng.uniform(0.07, 0.2, d)
+    logvar = rng.normal(-0.2, 0.05, (n, d))
+    mu[:, used] = rng.standard_normal((n, len(used))) * np.array([0.9, 0.7, 0.6, 0.5, 0.35])
+    logvar[:, used] = rng.normal(-3.0, 0.5, (n, len(used)))
+    fixed = count_informative(mu, logvar, split="threshold")
+    assert len(fixed.dispersion.dims) == d and len(fixed.kl.dims) == d
+    groups = count_informative(mu, logvar, split="groups")
+    assert groups.dispersion.dims == used and groups.kl.dims == used
+    assert groups.dispersion.split == groups.kl.split == "groups"
 
 
 def test_validation():
@@ -107,8 +124,8 @@ def test_validation():
         kl_rate(mu, logvar[:, :2])
     with pytest.raises(ConfigError, match="meanad"):
         dispersion(mu, method="std")
-    with pytest.raises(ConfigError, match="min_gap_factor"):
-        gap_cut([1.0, 2.0], min_gap_factor=1.0)
+    with pytest.raises(ConfigError, match="min_ratio"):
+        two_group_cut([1.0, 2.0], min_ratio=1.0)
 
 
 def test_redundant_copy_shows_high_pairwise_mi():

@@ -62,7 +62,7 @@ class AnalyzeConfig(Config):
     clip_sigma: float | None = 5.0
     alpha: float = Field(default=0.05, gt=0, lt=1)
     dispersion_threshold: float = Field(default=0.02, gt=0)
-    split: Literal["threshold", "gap"] = "threshold"
+    split: Literal["threshold", "groups"] = "groups"
     pca_baseline: bool = True
     ceiling_components: int = Field(default=40, ge=1)
     traversal_sigma: float = Field(default=3.0, gt=0)

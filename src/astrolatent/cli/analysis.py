@@ -133,9 +133,11 @@ def analyze_command(
         int, typer.Option(help="Spectra used per label (random subsample).")
     ] = 5000,
     split: Annotated[
-        Literal["threshold", "gap"],
-        typer.Option(help="Informative-dim cut: fixed thresholds or largest gap."),
-    ] = "threshold",
+        Literal["threshold", "groups"],
+        typer.Option(
+            help="Informative-dim cut: two groups of scores (falls back to the thresholds) or fixed thresholds."
+        ),
+    ] = "groups",
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the PCA baseline and ceiling.")
     ] = False,

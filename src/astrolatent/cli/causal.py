@@ -1,9 +1,277 @@
-"""CLI commands: causal (placeholder, filled in by its feature)."""
+"""CLI commands of the causal area: ``causal`` (local tests in a run's latent space),
+``discover`` (global causal discovery on a table or a run) and ``simulate dag``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.errors import ConfigError, InputFileError
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the application."""
+    """Add this area's commands to the main app (and ``dag`` to ``simulate``)."""
+    from astrolatent.cli.data import simulate_app
+
+    app.command("causal")(causal_command)
+    app.command("discover")(discover_command)
+    simulate_app.command("dag")(simulate_dag_command)
+
+
+def _progress(*, disable: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
+
+
+def causal_command(
+    run: Annotated[Path, typer.Argument(help="Galaxy-estimator run directory.")],
+    query: Annotated[str, typer.Option("--query", help="Query column X_q of the catalogue.")],
+    condition: Annotated[
+        str, typer.Option("--condition", help="Comma-separated conditioning column(s) X_c.")
+    ] = "",
+    model: Annotated[int, typer.Option("--model", help="Which model's latent space.")] = 0,
+    evaluate: Annotated[
+        Literal["test", "val", "train"],
+        typer.Option("--evaluate", help="Objects to test (neighbours: training objects)."),
+    ] = "test",
+    max_objects: Annotated[
+        int | None, typer.Option("--max-objects", help="Test at most this many (seeded).")
+    ] = None,
+    n_neighbors: Annotated[
+        int, typer.Option("--neighbors", help="Neighbourhood size k in S.")
+    ] = 100,
+    n_permutations: Annotated[
+        int, typer.Option("--permutations", help="Permutations of the null per object.")
+    ] = 200,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default RUN/causal/local_<query>...)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Local tests: does the target depend on a query variable among objects with nearby
+    latents (i.e. outside the path through S), with or without conditioning?"""
+    from astrolatent.analysis.causal.runs import run_local_tests
+
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task("local tests", total=max_objects)
+        result, folder = run_local_tests(
+            run,
+            query,
+            condition=parse_columns(condition),
+            model=model,
+            evaluate=evaluate,
+            max_objects=max_objects,
+            n_neighbors=n_neighbors,
+            n_permutations=n_permutations,
+            alpha=alpha,
+            random_state=seed,
+            out_dir=out,
+            progress=lambda k: bar.advance(task, k),
+        )
+    if as_json:
+        echo_json({**result.to_dict(), "out": str(folder)})
+        return
+    s = result.settings
+    table = Table(
+        title=f"r({s['target']}, {query}) in neighbourhoods of {n_neighbors} in S "
+        f"({s['n_evaluated']} {evaluate} objects)"
+    )
+    for col in ("test", "mean r", "mean null r", "mean PE", "p<alpha", "BH q<alpha", "binomial p"):
+        table.add_column(col)
+    for name, agg in result.summary.items():
+        label = "given S" if name == "given_s" else f"given S, {'+'.join(s['condition'])}"
+        table.add_row(
+            label,
+            f"{agg['mean_r']:+.3f}",
+            f"{agg['mean_r_null']:+.3f}",
+            f"{agg['mean_pe']:.3f}",
+            f"{agg['fraction_significant']:.3f}",
+            f"{agg['fraction_significant_bh']:.3f}",
+            f"{agg['binomial_p']:.2g}",
+        )
+    console.print(table)
+    console.print(f"alpha {alpha}; wrote {folder}")
+
+
+def discover_command(
+    source: Annotated[
+        Path, typer.Argument(help="A table (.csv/.parquet/.fits) or a galaxy run directory.")
+    ],
+    variables: Annotated[
+        str,
+        typer.Option(
+            "--vars",
+            help="Comma-separated columns (a run adds them to its latent dims and target).",
+        ),
+    ] = "",
+    method: Annotated[
+        Literal["pc", "fci", "ges", "lingam"], typer.Option("--method", help="Algorithm.")
+    ] = "pc",
+    test: Annotated[
+        Literal["fisherz", "kci", "rcit"],
+        typer.Option("--test", help="CI test of pc/fci (kci, rcit: nonparametric)."),
+    ] = "fisherz",
+    alpha: Annotated[float, typer.Option("--alpha", help="Level of the CI tests.")] = 0.05,
+    n_bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Subsamples for edge stability (0: none).")
+    ] = 20,
+    max_samples: Annotated[
+        int | None,
+        typer.Option("--max-samples", help="Rows used at most (default: all; kci/rcit 400)."),
+    ] = None,
+    model: Annotated[int, typer.Option("--model", help="Run: which model's latents.")] = 0,
+    latent_dims: Annotated[
+        str, typer.Option("--latent-dims", help="Run: comma-separated dims (default all).")
+    ] = "",
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="dag.json of a planted DAG: report skeleton F1."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for discovery.json and graph.png (run default: "
+            "RUN/causal/discovery_<method>; table default: none).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the graph as JSON.")] = False,
+) -> None:
+    """Causal discovery among the columns of a table, or among a run's latent dims, target
+    and catalogue columns; edge marks and subsample stability."""
+    from astrolatent.analysis.causal.discover import DiscoveryConfig, discover, skeleton_scores
+    from astrolatent.analysis.causal.runs import is_run, run_discovery, write_discovery
+    from astrolatent.tables import numeric_columns, read_table
+
+    config = DiscoveryConfig.from_dict(
+        {
+            "method": method,
+            "test": test,
+            "alpha": alpha,
+            "n_bootstrap": n_bootstrap,
+            "max_samples": max_samples,
+            "random_state": seed,
+        },
+        source="discover options",
+    )
+    columns = parse_columns(variables)
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task(f"{method} fits", total=1 + n_bootstrap)
+
+        def advance(k: int) -> None:
+            bar.advance(task, k)
+
+        if is_run(source):
+            dims = [int(d) for d in parse_columns(latent_dims)] if latent_dims else None
+            graph, groups = run_discovery(
+                source, columns, config, model=model, latent_dims=dims, progress=advance
+            )
+            folder = out or source / "causal" / f"discovery_{method}"
+        else:
+            if len(columns) < 2:
+                raise ConfigError("--vars: name at least two columns of the table")
+            values = numeric_columns(read_table(source), columns, source=source)
+            finite = np.isfinite(values).all(axis=1)
+            if finite.sum() < len(values) and not as_json:
+                console.print(f"dropped {len(values) - finite.sum()} rows with NaN or inf")
+            graph = discover(values[finite], columns, config, progress=advance)
+            groups = None
+            folder = out
+    extra = {}
+    if truth is not None:
+        extra["skeleton"] = skeleton_scores(graph.skeleton, _truth_adjacency(truth, graph.nodes))
+    if folder is not None:
+        write_discovery(graph, folder, groups=groups, extra=extra)
+    if as_json:
+        echo_json(
+            {**graph.to_dict(), "groups": groups, **extra, "out": str(folder) if folder else None}
+        )
+        return
+    table = Table(title=f"{method} on {len(graph.nodes)} nodes, n = {graph.settings['n']}")
+    for col in ("from", "type", "to", "stability"):
+        table.add_column(col)
+    for edge in graph.edges():
+        stab = edge["stability"]
+        table.add_row(edge["from"], edge["type"], edge["to"], "" if stab is None else f"{stab:.2f}")
+    console.print(table)
+    if "skeleton" in extra:
+        s = extra["skeleton"]
+        console.print(
+            f"skeleton vs truth: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
+            f"F1 {s['f1']:.3f} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"
+        )
+    if folder is not None:
+        console.print(f"wrote {folder}")
+
+
+def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
+    """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes``."""
+    try:
+        truth = json.loads(path.read_text())
+        names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(
+            path, f"not a DAG truth file with nodes and adjacency ({exc})"
+        ) from None
+    missing = [n for n in nodes if n not in names]
+    if missing:
+        raise InputFileError(path, f"nodes {missing} are not in the truth ({names})")
+    order = [names.index(n) for n in nodes]
+    return adjacency[np.ix_(order, order)]
+
+
+def simulate_dag_command(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for table.parquet and dag.json.")],
+    kind: Annotated[
+        Literal["linear", "nonlinear"], typer.Option("--kind", help="Edge functions.")
+    ] = "linear",
+    n_nodes: Annotated[int, typer.Option("--nodes", help="Number of nodes.")] = 7,
+    n_edges: Annotated[int, typer.Option("--edges", help="Number of edges.")] = 9,
+    n: Annotated[int, typer.Option("--n", help="Number of samples.")] = 5000,
+    noise: Annotated[
+        Literal["gaussian", "laplace"], typer.Option("--noise", help="Noise distribution.")
+    ] = "gaussian",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the truth as JSON.")] = False,
+) -> None:
+    """Simulate a table from a planted causal DAG (the truth for ``discover --truth``)."""
+    from astrolatent.simulate.dags import DAGSimulationConfig, write_dag
+
+    config = DAGSimulationConfig.from_dict(
+        {
+            "kind": kind,
+            "n_nodes": n_nodes,
+            "n_edges": n_edges,
+            "n": n,
+            "noise": noise,
+            "random_state": seed,
+        },
+        source="simulate dag options",
+    )
+    table, truth = write_dag(out_dir, config)
+    if as_json:
+        echo_json({"table": str(table), "truth": str(truth), **json.loads(truth.read_text())})
+        return
+    edges = json.loads(truth.read_text())["edges"]
+    console.print(
+        f"wrote {table} ({n} rows, {n_nodes} nodes) and {truth}: "
+        + ", ".join(f"{e['from']}->{e['to']}" for e in edges)
+    )

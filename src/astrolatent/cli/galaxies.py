@@ -1,4 +1,5 @@
-"""CLI commands of the galaxies area: ``galaxy simulate``, ``fetch-real``, ``groups``, ``train``."""
+"""CLI commands of the galaxies area: ``galaxy simulate``, ``fetch-real``, ``groups``, ``train``,
+``decompose``."""
 
 from __future__ import annotations
 
@@ -293,3 +294,83 @@ def _print_summary(summary) -> None:
         )
     stops = ", ".join(f"{r['epochs']} epochs ({r['stopped_by']})" for r in summary.models)
     console.print(f"trained {summary.n_models} model(s): {stops}; run: {summary.run_dir}")
+
+
+@galaxy_app.command("decompose")
+def decompose(
+    runs: Annotated[
+        str,
+        typer.Option(
+            "--runs", help="RUN1,RUN2,RUN12: runs trained on X1, on X2 and on both together."
+        ),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Table column to average per value of ('' for none)."),
+    ] = "class",
+    bins: Annotated[
+        str | None,
+        typer.Option(
+            "--bins", help="Columns to average in bins of (default: the target and mag_r)."
+        ),
+    ] = None,
+    n_bins: Annotated[int, typer.Option("--n-bins", help="Equal-count bins per column.")] = 6,
+    common: Annotated[
+        bool,
+        typer.Option("--common", help="Keep the objects all three runs hold out (else: same)."),
+    ] = False,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the errors.")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default RUN12/decomposition/RUN1_vs_RUN2)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Decompose what two input sets tell about the target, from three trained runs.
+
+    Pointwise minimum-MI decomposition (nats) of the runs on X1, on X2 and on both: per
+    galaxy, then averaged overall, per class and in bins, with bootstrap errors.
+    """
+    from astrolatent.galaxies.decompose import decompose_runs, default_out_dir, write_decomposition
+
+    paths = [Path(p) for p in parse_columns(runs)]
+    if len(paths) != 3:
+        raise ConfigError(f"--runs {runs!r}: give three runs RUN1,RUN2,RUN12 (X1, X2, both)")
+    result = decompose_runs(
+        *paths,
+        by=by or None,
+        bins=parse_columns(bins) if bins else None,
+        n_bins=n_bins,
+        common=common,
+        n_bootstrap=bootstrap,
+        random_state=seed,
+    )
+    out_dir = out if out is not None else default_out_dir(*paths)
+    written = write_decomposition(result, out_dir)
+    if as_json:
+        echo_json({**result.to_dict(), "out": str(out_dir)})
+        return
+    r = result.result
+    d = result.to_dict()
+    names = {"x1": "+".join(result.x1), "x2": "+".join(result.x2)}
+    table = Table(title=f"{result.target}: {names['x1']} vs {names['x2']} (nats, {r.method})")
+    table.add_column("objects")
+    table.add_column("n", justify="right")
+    atoms = ("redundancy", "unique1", "unique2", "synergy")
+    for atom in atoms:
+        table.add_column(atom, justify="right")
+    for name, row in {"all": d, **(d["by_class"] or {})}.items():
+        cells = [
+            f"{row[a]:+.3f}" + ("" if row[f"{a}_err"] is None else f"±{row[f'{a}_err']:.3f}")
+            for a in atoms
+        ]
+        table.add_row(str(name), str(row["n"]), *cells)
+    console.print(table)
+    console.print(
+        f"I({names['x1']}) {r.mi1:.3f}, I({names['x2']}) {r.mi2:.3f}, I(both) {r.mi12:.3f} "
+        f"nats; unique1 = {names['x1']}, unique2 = {names['x2']}; wrote {len(written)} files "
+        f"to {out_dir}"
+    )

@@ -1,9 +1,89 @@
-"""CLI commands: pipeline (placeholder, filled in by its feature)."""
+"""CLI command: ``run PIPELINE.yaml`` (simulate/ingest -> train -> encode -> analyze -> report)."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from astrolatent.cli.common import console, echo_json
+
+
+def run(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline configuration (YAML/JSON).")],
+    force: Annotated[
+        str | None,
+        typer.Option(
+            help="Rerun this stage and the ones after it: simulate, ingest, train, encode, analyze or report."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder, replacing the file's `out` (relative to here)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the whole chain from a configuration file; stages whose outputs are up to date are skipped.
+
+    Relative paths in the file are relative to the file's folder. Ends with the report
+    path and what each informative latent dimension tracks.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from astrolatent.cli.training import _quiet_lightning
+    from astrolatent.pipeline import load_pipeline, run_pipeline
+    from astrolatent.report.html import describe_tracks, dimension_labels
+
+    config = load_pipeline(pipeline, out=out)
+    import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)
+
+    _quiet_lightning()
+    bar = Progress(
+        TextColumn("[bold]{task.fields[stage]:<8}[/] {task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    )
+    tasks: dict[str, int] = {}
+
+    def progress(stage: str, message: str, done: float | None, total: float | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(message, total=None, stage=stage)
+        bar.update(tasks[stage], description=message, completed=done or 0, total=total)
+
+    with warnings.catch_warnings(), bar:
+        # a torch/Lightning deprecation inside Lightning's loader handling; nothing to act on
+        warnings.filterwarnings(
+            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+        )
+        result = run_pipeline(config, force=force, source=pipeline, progress=progress)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    for s in result.stages:
+        if s.status == "skipped":
+            console.print(f"[dim]{s.stage:<8} up to date, skipped[/]", highlight=False)
+        else:
+            console.print(
+                f"[green]{s.stage:<8}[/] {s.message} ({s.seconds:.1f} s)", highlight=False
+            )
+    summary = result.summary
+    if summary:
+        inf = summary["informative"]
+        console.print(
+            f"\n[bold]{len(inf['agreed'])} informative dims[/] of {summary['n_latent']} "
+            f"(dispersion: {inf['dispersion']['dims']}, KL rate: {inf['kl']['dims']})",
+            highlight=False,
+        )
+        for dim, tracks in dimension_labels(summary).items():
+            console.print(f"  dim {dim}: {describe_tracks(tracks, limit=1)}", highlight=False)
+    console.print(f"report: [bold]{result.report}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
+    app.command("run")(run)

@@ -1,9 +1,32 @@
-"""CLI commands: report (placeholder, filled in by its feature)."""
+"""CLI command: ``report`` (the HTML report of a run)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from astrolatent.cli.common import console
+
+
+def report(
+    run: Annotated[
+        Path, typer.Argument(help="Run directory (spectrum run after `analyze`, or galaxy run).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML file to write (default RUN/report/report.html)."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (figures embedded) and print its path."""
+    from astrolatent.report.html import build_report
+
+    with console.status("writing the report"):
+        path = build_report(run, out)
+    typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
+    app.command("report")(report)

@@ -149,3 +149,111 @@ def curves(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def mi_profile(
+    mi: np.ndarray, err: np.ndarray, significant: np.ndarray, *, label: str, title: str
+) -> Figure:
+    """MI (nats) of one label with every latent dim, with error bars; significant dims coloured."""
+    mi, err = np.asarray(mi, float), np.asarray(err, float)
+    dims = np.arange(mi.size)
+    fig, ax = plt.subplots(figsize=(max(5, 0.3 * mi.size + 2), 2.8))
+    colours = np.where(np.asarray(significant, bool), "tab:orange", "tab:grey")
+    ax.bar(dims, mi, color=colours)
+    ax.errorbar(dims, mi, yerr=np.nan_to_num(err), fmt="none", ecolor="k", lw=0.8, capsize=2)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(dims, [str(d) for d in dims], fontsize=7)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel(f"I(z; {label}) (nats)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_plot(
+    wave: np.ndarray, flux: np.ndarray, recon: np.ndarray, valid: np.ndarray, *, title: str
+) -> Figure:
+    """One spectrum and its reconstruction (masked pixels left out), with the residual."""
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(10, 3.8), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    shown = np.where(np.asarray(valid, bool), 1.0, np.nan)
+    ax.plot(wave, flux * shown, color="k", lw=0.6, label="input")
+    ax.plot(wave, recon * shown, color="tab:red", lw=0.6, alpha=0.8, label="reconstruction")
+    ax.set_ylabel("normalised flux")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    ax2.plot(wave, (flux - recon) * shown, color="k", lw=0.5)
+    ax2.axhline(0, color="tab:red", lw=0.5)
+    ax2.set_ylabel("residual")
+    ax2.set_xlabel("wavelength (A)")
+    fig.tight_layout()
+    return fig
+
+
+def pdf_examples(
+    centres: np.ndarray,
+    probs: np.ndarray,
+    truths: np.ndarray,
+    titles: Sequence[str],
+    *,
+    xlabel: str,
+) -> Figure:
+    """Estimated PDFs ``(k, K)`` over bin ``centres`` with the true values marked."""
+    k = len(probs)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 2.8), squeeze=False)
+    for ax, p, truth, title in zip(axes[0], probs, truths, titles, strict=True):
+        ax.plot(centres, p, color="tab:blue", lw=1)
+        ax.axvline(truth, color="k", ls="--", lw=1, label="truth")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("probability per bin")
+    fig.tight_layout()
+    return fig
+
+
+def decomposition_bars(
+    groups: Sequence[str],
+    atoms: dict[str, np.ndarray],
+    errors: dict[str, np.ndarray],
+    *,
+    title: str,
+) -> Figure:
+    """Grouped bars of the decomposition atoms (nats) per group, with error bars."""
+    n_groups, n_atoms = len(groups), len(atoms)
+    width = 0.8 / n_atoms
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * n_groups + 2), 3.2))
+    x = np.arange(n_groups)
+    for i, (name, values) in enumerate(atoms.items()):
+        err = np.nan_to_num(np.asarray(errors.get(name, np.zeros(n_groups)), float))
+        ax.bar(x + (i - (n_atoms - 1) / 2) * width, values, width, yerr=err, capsize=2, label=name)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(x, list(groups), fontsize=8)
+    ax.set_ylabel("nats per object")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncols=n_atoms)
+    fig.tight_layout()
+    return fig
+
+
+def decomposition_stack(
+    groups: Sequence[str], atoms: dict[str, np.ndarray], *, xlabel: str, title: str
+) -> Figure:
+    """Atoms (nats) stacked per group (e.g. bins of a variable); negative parts stack downwards."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(groups) + 2), 3.2))
+    x = np.arange(len(groups))
+    up, down = np.zeros(len(groups)), np.zeros(len(groups))
+    for name, values in atoms.items():
+        values = np.asarray(values, float)
+        base = np.where(values >= 0, up, down)
+        ax.bar(x, values, bottom=base, label=name)
+        up, down = np.where(values >= 0, up + values, up), np.where(values < 0, down + values, down)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(x, list(groups), fontsize=7, rotation=30, ha="right")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("nats per object")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,26 @@
+"""Causal analysis in latent space (METHOD.md, B3).
+
+- :mod:`~astrolatent.analysis.causal.local`: local tests of the target against a query
+  variable in neighbourhoods of the latent S, optionally conditioned on other variables;
+- :mod:`~astrolatent.analysis.causal.discover`: global causal discovery (PC, FCI, GES,
+  DirectLiNGAM) returning one :class:`CausalGraph` type, with subsample edge stability;
+- :mod:`~astrolatent.analysis.causal.runs`: both applied to a galaxy-estimator run;
+- :mod:`~astrolatent.analysis.causal.figures`: their figures.
+"""
+
+from astrolatent.analysis.causal.discover import (
+    CausalGraph,
+    DiscoveryConfig,
+    discover,
+    skeleton_scores,
+)
+from astrolatent.analysis.causal.local import LocalTestResult, local_tests
+
+__all__ = [
+    "CausalGraph",
+    "DiscoveryConfig",
+    "LocalTestResult",
+    "discover",
+    "local_tests",
+    "skeleton_scores",
+]

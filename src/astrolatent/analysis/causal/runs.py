@@ -1,0 +1,252 @@
+"""Reading a galaxy-estimator run for causal analysis: latents of one model joined with the
+target and catalogue columns of the run's table."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from astrolatent.analysis.causal.discover import CausalGraph, DiscoveryConfig, discover
+from astrolatent.analysis.causal.local import LocalTestResult, local_tests
+from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
+from astrolatent.galaxies.config import EstimatorConfig
+from astrolatent.galaxies.train import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
+from astrolatent.tables import read_table
+
+log = logging.getLogger(__name__)
+
+MIN_OBJECTS = 20
+LOCAL_JSON = "local.json"
+LOCAL_PARQUET = "local.parquet"
+DISCOVERY_JSON = "discovery.json"
+GRAPH_PNG = "graph.png"
+
+
+@dataclass
+class RunObjects:
+    """The usable objects of one model of a run.
+
+    ``latents`` ``(n, d)``, ``latent_names`` (``s_0``..), ``values`` a frame of the target
+    and the requested catalogue columns (``n`` rows), ``ids`` and ``roles``
+    (train/val/test) ``(n,)``, and the cleaning ``report``.
+    """
+
+    run: Path
+    model: int
+    target: str
+    ids: np.ndarray
+    roles: np.ndarray
+    latents: np.ndarray
+    latent_names: list[str]
+    values: pd.DataFrame
+    report: CleaningReport
+
+
+def is_run(path: str | Path) -> bool:
+    """Whether ``path`` is a galaxy-estimator run directory (it holds latents and config)."""
+    path = Path(path)
+    return path.is_dir() and (path / CONFIG_FILE).is_file() and (path / LATENTS_FILE).is_file()
+
+
+def load_run_objects(run: str | Path, columns: list[str], *, model: int = 0) -> RunObjects:
+    """Latents of ``model`` joined (by table row) with the target and ``columns`` of the
+    run's catalogue; rows with NaN or sentinel values in any of them are dropped."""
+    run = Path(run)
+    if not is_run(run):
+        raise InputFileError(run, f"not a galaxy run directory (no {CONFIG_FILE}/{LATENTS_FILE})")
+    config = EstimatorConfig.load(run / CONFIG_FILE)
+    latents = pd.read_parquet(run / LATENTS_FILE)
+    split = pd.read_parquet(run / SPLIT_FILE, columns=["id", "row", "model"])
+    models = sorted(latents["model"].unique())
+    if model not in models:
+        raise ConfigError(f"{run}: model={model} not in the run (models: {models})")
+    latents = latents[latents["model"] == model].merge(
+        split[split["model"] == model].drop(columns="model"), on="id", how="left"
+    )
+    table = read_table(config.data.table)
+    target = config.data.target
+    wanted = [target, *[c for c in columns if c != target]]
+    frame = table.iloc[latents["row"].to_numpy()].reset_index(drop=True)
+    values, keep, report = clean_rows(
+        frame, wanted, sentinels=config.data.sentinels, source=config.data.table
+    )
+    require_rows(report, MIN_OBJECTS, source=config.data.table)
+    names = [c for c in latents.columns if c.startswith("s_")]
+    kept = latents[keep].reset_index(drop=True)
+    return RunObjects(
+        run=run,
+        model=int(model),
+        target=target,
+        ids=kept["id"].to_numpy(),
+        roles=kept["role"].to_numpy().astype(str),
+        latents=kept[names].to_numpy(np.float64),
+        latent_names=names,
+        values=pd.DataFrame(values, columns=wanted),
+        report=report,
+    )
+
+
+def local_dir_name(query: str, condition: Sequence[str]) -> str:
+    """``local_<query>`` or ``local_<query>_given_<c1>+<c2>``."""
+    return f"local_{query}" + (f"_given_{'+'.join(condition)}" if condition else "")
+
+
+def run_local_tests(
+    run: str | Path,
+    query: str,
+    *,
+    condition: Sequence[str] = (),
+    model: int = 0,
+    evaluate: Literal["test", "val", "train"] = "test",
+    max_objects: int | None = None,
+    n_neighbors: int = 100,
+    n_permutations: int = 200,
+    alpha: float = 0.05,
+    random_state: int = 0,
+    out_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[LocalTestResult, Path]:
+    """Local tests of a run's target against ``query`` in the latent space of ``model``.
+
+    Neighbourhoods are drawn from the model's training objects; the ``evaluate`` role's
+    objects are tested (at most ``max_objects``, a seeded subsample). Writes into
+    ``out_dir`` (default ``RUN/causal/local_<query>[_given_<condition>]/``):
+    ``local.json`` (settings and summaries), ``local.parquet`` (one row per evaluated
+    object, with its ``id``), ``r_hist.png`` and ``r_map.png``. Returns the result and
+    the folder.
+    """
+    from astrolatent.analysis.causal.figures import r_histogram, r_map
+    from astrolatent.report.figures import save
+
+    condition = list(condition)
+    if query in condition:
+        raise ConfigError(f"the query {query!r} is also a conditioning column")
+    objects = load_run_objects(run, [query, *condition], model=model)
+    if query == objects.target:
+        raise ConfigError(f"the query {query!r} is the run's target; choose another column")
+    if objects.target in condition:
+        raise ConfigError(f"cannot condition on the target {objects.target!r}")
+    reference = objects.roles == "train"
+    evaluated = objects.roles == evaluate
+    if not evaluated.any():
+        raise ConfigError(
+            f"{objects.run}: model {model} has no usable {evaluate!r} objects; "
+            "choose another evaluate role"
+        )
+    if max_objects is not None and evaluated.sum() > max_objects:
+        rng = np.random.default_rng(random_state)
+        keep = rng.choice(np.flatnonzero(evaluated), max_objects, replace=False)
+        evaluated = np.zeros_like(evaluated)
+        evaluated[keep] = True
+    values = objects.values
+    result = local_tests(
+        objects.latents,
+        values[objects.target].to_numpy(),
+        values[query].to_numpy(),
+        condition=values[condition].to_numpy() if condition else None,
+        reference=reference,
+        evaluate=evaluated,
+        n_neighbors=n_neighbors,
+        n_permutations=n_permutations,
+        alpha=alpha,
+        random_state=random_state,
+        progress=progress,
+    )
+    result.objects.insert(0, "id", objects.ids[result.objects["index"].to_numpy()])
+    result.objects = result.objects.drop(columns="index")
+    result.settings = {
+        "run": str(objects.run),
+        "model": objects.model,
+        "target": objects.target,
+        "query": query,
+        "condition": condition,
+        "evaluate": evaluate,
+        **result.settings,
+    }
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else (objects.run / "causal" / local_dir_name(query, condition))
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / LOCAL_JSON).write_text(json.dumps(result.to_dict(), indent=2))
+    result.objects.to_parquet(out / LOCAL_PARQUET, index=False)
+    save(r_histogram(result.objects, result.summary, query=query), out / "r_hist.png")
+    save(
+        r_map(result.objects, target=objects.target, query=query, alpha=alpha),
+        out / "r_map.png",
+    )
+    log.info("wrote local tests of %s to %s", query, out)
+    return result, out
+
+
+def run_discovery(
+    run: str | Path,
+    columns: Sequence[str],
+    config: DiscoveryConfig,
+    *,
+    model: int = 0,
+    latent_dims: Sequence[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[CausalGraph, dict[str, str]]:
+    """Causal discovery among the latent dims of ``model`` (all, or ``latent_dims``), the
+    run's target and catalogue ``columns``, over all usable objects of the model.
+
+    Returns the graph and the node groups (node -> ``latent``/``target``/``catalogue``).
+    """
+    objects = load_run_objects(run, list(columns), model=model)
+    names = objects.latent_names
+    dims = range(len(names)) if latent_dims is None else latent_dims
+    bad = [d for d in dims if not 0 <= d < len(names)]
+    if bad:
+        raise ConfigError(f"latent dims {bad} out of range 0..{len(names) - 1}")
+    latent_nodes = [names[d] for d in dims]
+    latents = objects.latents[:, list(dims)]
+    frame = objects.values
+    data = np.column_stack([latents, frame.to_numpy()])
+    nodes = [*latent_nodes, *frame.columns]
+    groups = {n: "latent" for n in latent_nodes}
+    groups.update({c: "catalogue" for c in frame.columns})
+    groups[objects.target] = "target"
+    graph = discover(data, nodes, config, progress=progress)
+    graph.settings.update({"run": str(objects.run), "model": objects.model})
+    return graph, groups
+
+
+def write_discovery(
+    graph: CausalGraph,
+    out_dir: str | Path,
+    *,
+    groups: dict[str, str] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``discovery.json`` (:meth:`CausalGraph.to_dict` plus ``groups`` and
+    ``extra``) and ``graph.png`` into ``out_dir``; returns the folder."""
+    from astrolatent.analysis.causal.figures import graph_figure
+    from astrolatent.report.figures import save
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {**graph.to_dict(), "groups": groups, **(extra or {})}
+    (out / DISCOVERY_JSON).write_text(json.dumps(payload, indent=2))
+    save(graph_figure(graph, groups=groups), out / GRAPH_PNG)
+    return out
+
+
+__all__ = [
+    "RunObjects",
+    "is_run",
+    "load_run_objects",
+    "local_dir_name",
+    "run_discovery",
+    "run_local_tests",
+    "write_discovery",
+]

@@ -1,0 +1,1059 @@
+"""The report of a run: one self-contained HTML file, plus its figures as PNG files.
+
+:func:`build_report` writes ``RUN/report/report.html`` (every figure embedded as a base64
+PNG, inline CSS, no external resource: it opens offline) and ``RUN/report/figures/*.png``.
+Every number it shows is read from the run's JSON/CSV outputs; numbers the report computes
+itself (the store summary, reconstruction errors) are first written next to it
+(``data_summary.json``, ``reconstructions.csv``) and read from there.
+
+Spectrum runs (``astrolatent train`` / ``encode`` / ``analyze``): run and data summary,
+training curves, informative dimensions by both methods, MI heat maps (published form and
+ours), MI with error bars, best-latent scatter plots, traversals with their most responsive
+wavelengths, disentanglement next to the PCA baseline, reconstructions of a typical and the
+worst spectrum. Galaxy estimator runs (``RUN/predictions.parquet``): held-out metrics, PDF
+examples. For both: every ``decomposition.json``, ``local.json`` and ``discovery.json``
+found under the run. The configuration files and the commands that produced the run close
+the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from string import Template
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.report import figures
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "report"
+REPORT_FILE = "report.html"
+#: The resolved pipeline configuration a run made by ``astrolatent run`` carries.
+PIPELINE_FILE = "pipeline.yaml"
+#: Spectra reconstructed to find the typical and the worst reconstruction.
+N_RECONSTRUCTED = 256
+ATOMS = ("redundancy", "unique1", "unique2", "synergy")
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
+header{background:#1f3a5f;color:#fff;padding:1.2em 2em}
+header h1{margin:0 0 .3em 0;font-size:1.6em}
+header p{margin:.1em 0;opacity:.9}
+nav{background:#e8edf3;padding:.5em 2em;font-size:.9em}
+nav a{margin-right:1.2em;color:#1f3a5f;text-decoration:none}
+main{padding:0 2em 2em 2em;max-width:1200px}
+section{background:#fff;border:1px solid #dde;border-radius:6px;margin:1.2em 0;padding:.8em 1.4em}
+h2{color:#1f3a5f;border-bottom:1px solid #dde;padding-bottom:.2em}
+h3{color:#334}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ccd;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#eef1f6}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:.8em 0;display:inline-block;vertical-align:top;max-width:100%}
+figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555;max-width:60em}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em;margin:.6em 0}
+.keyfacts{font-size:1.05em}
+.keyfacts li{margin:.2em 0}
+pre{background:#f4f4f4;padding:.6em;overflow-x:auto;font-size:.8em}
+code{background:#f0f0f0;padding:0 .2em}
+details summary{cursor:pointer;color:#1f3a5f}
+"""
+
+_PAGE = Template(
+    """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>$title</title>
+<style>$css</style>
+</head>
+<body>
+<header><h1>$title</h1>$subtitle</header>
+<nav>$nav</nav>
+<main>
+$sections
+</main>
+</body>
+</html>
+"""
+)
+
+
+# ---------------------------------------------------------------------------------------
+# small HTML helpers: every value goes through html.escape
+# ---------------------------------------------------------------------------------------
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    """A number as the report prints it (``digits`` decimals; ints as ints; None as -)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "-"
+        if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def pm(value: object, error: object, digits: int = 3) -> str:
+    """``value ± error`` as the report prints it."""
+    return f"{fmt(value, digits)} ± {fmt(error, digits)}"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            numeric = isinstance(cell, int | float | np.integer | np.floating) and not isinstance(
+                cell, bool
+            )
+            text = fmt(cell) if numeric or cell is None else str(cell)
+            cls = ' class="num"' if numeric else ""
+            cells.append(f"<td{cls}>{_e(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _kv_table(pairs: Iterable[tuple[str, object]]) -> str:
+    return _table(["quantity", "value"], pairs)
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _p(text: str) -> str:
+    return f"<p>{_e(text)}</p>"
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{_e(text)}</pre>"
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read JSON ({exc})") from None
+
+
+class _Figures:
+    """Collects figures into ``folder`` and returns them as embedded ``<figure>`` blocks."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.names: set[str] = set()
+
+    def _unique(self, name: str) -> Path:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        stem, k = name, 1
+        while name in self.names:
+            k += 1
+            name = f"{stem}_{k}"
+        self.names.add(name)
+        return self.folder / f"{name}.png"
+
+    def _embed(self, path: Path, caption: str) -> str:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return (
+            f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+        )
+
+    def existing(self, path: Path, caption: str, *, name: str | None = None) -> str:
+        """Copy a PNG written by an analysis into the report and embed it ('' if absent)."""
+        if not path.is_file():
+            return ""
+        target = self._unique(name or path.stem)
+        shutil.copyfile(path, target)
+        return self._embed(target, caption)
+
+    def new(self, fig, name: str, caption: str) -> str:
+        """Save a new matplotlib figure into the report and embed it."""
+        target = self._unique(name)
+        figures.save(fig, target)
+        return self._embed(target, caption)
+
+
+class _Section:
+    def __init__(self, anchor: str, title: str, body: str) -> None:
+        self.anchor, self.title, self.body = anchor, title, body
+
+    def html(self) -> str:
+        return f'<section id="{_e(self.anchor)}"><h2>{_e(self.title)}</h2>{self.body}</section>'
+
+
+# ---------------------------------------------------------------------------------------
+# shared by the CLI summary and the report
+# ---------------------------------------------------------------------------------------
+def dimension_labels(summary: dict) -> dict[int, list[dict]]:
+    """For each informative dim of an analysis ``summary``, the labels it tracks: those whose
+    MI with it is significant (FWER), most informative first, as dicts ``label``, ``mi``,
+    ``mi_err``, ``r_info`` (of this dim) and ``best`` (it is the label's best latent)."""
+    informative = summary["informative"]
+    dims = informative.get("agreed") or informative["dispersion"]["dims"]
+    out: dict[int, list[dict]] = {int(d): [] for d in dims}
+    for name, block in summary.get("labels", {}).items():
+        per_dim = {int(p["dim"]): p for p in block["per_dim"]}
+        for d in block["significant_dims"]:
+            if int(d) in out:
+                p = per_dim[int(d)]
+                out[int(d)].append(
+                    {
+                        "label": name,
+                        "mi": p["mi"],
+                        "mi_err": p["mi_err"],
+                        "r_info": p["r_info"],
+                        "best": int(d) == int(block["best_dim"]),
+                    }
+                )
+    for rows in out.values():
+        rows.sort(key=lambda r: -r["mi"])
+    return out
+
+
+def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
+    """One line for a dim's :func:`dimension_labels` entry (its ``limit`` strongest labels)."""
+    if not rows:
+        return "no label (no significant MI)"
+    parts = [
+        f"{r['label']}{' (its best latent)' if r['best'] else ''}: MI {pm(r['mi'], r['mi_err'])} "
+        f"nats, r_I {fmt(r['r_info'], 2)}"
+        for r in rows[:limit]
+    ]
+    more = f"; +{len(rows) - limit} more" if len(rows) > limit else ""
+    return "; ".join(parts) + more
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML report of a run; return the path of ``report.html``.
+
+    Args:
+        run_dir: a spectrum run (after ``astrolatent encode`` and ``analyze``) or a galaxy
+            estimator run (``astrolatent galaxy train``).
+        out: the HTML file (default ``RUN/report/report.html``); the figures go to
+            ``figures/`` beside it.
+
+    Raises:
+        ConfigError: ``run_dir`` is not a run, or a spectrum run lacks its latents or its
+            analysis (the message names the command to run).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(
+            f"{run_dir}: not a run directory (no config.yaml); make one with `astrolatent train` "
+            "or `astrolatent galaxy train`"
+        )
+    path = Path(out) if out is not None else run_dir / REPORT_DIR / REPORT_FILE
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--out {path}: the report is an HTML file; give a name ending in .html")
+    fig_dir = path.parent / "figures"
+    if fig_dir.is_dir():
+        shutil.rmtree(fig_dir)  # figures of an earlier report of this run
+    fig_dir.mkdir(parents=True)
+    figs = _Figures(fig_dir)
+    if (run_dir / "predictions.parquet").is_file():
+        kind = "galaxy estimator run"
+        sections = _galaxy_sections(run_dir, figs)
+    else:
+        kind = "spectrum run"
+        sections = _spectrum_sections(run_dir, path.parent, figs)
+    sections += _extension_sections(run_dir, figs, exclude=path.parent)
+    sections.append(_provenance(run_dir, kind))
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    page = _PAGE.substitute(
+        title=_e(f"astrolatent report: {run_dir.resolve().name}"),
+        subtitle=f"<p>{_e(kind)}: {_e(run_dir.resolve())}</p><p>generated {_e(when)}</p>",
+        css=_CSS,
+        nav="".join(f'<a href="#{_e(s.anchor)}">{_e(s.title)}</a>' for s in sections),
+        sections="\n".join(s.html() for s in sections),
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    log.info("report written to %s (%d figures)", path, len(figs.names))
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# spectrum runs
+# ---------------------------------------------------------------------------------------
+def _spectrum_sections(run_dir: Path, report_dir: Path, figs: _Figures) -> list[_Section]:
+    if not (run_dir / "latents.parquet").is_file():
+        raise ConfigError(
+            f"{run_dir}: no latents.parquet; run `astrolatent encode {run_dir}` "
+            f"then `astrolatent analyze {run_dir}` first"
+        )
+    analysis = run_dir / "analysis"
+    if not (analysis / "summary.json").is_file():
+        raise ConfigError(
+            f"{analysis / 'summary.json'}: not found; run `astrolatent analyze {run_dir}` first"
+        )
+    summary = _read_json(analysis / "summary.json")
+    train = (
+        _read_json(run_dir / "train_summary.json")
+        if (run_dir / "train_summary.json").is_file()
+        else None
+    )
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return [
+        _overview(summary, train),
+        _data_section(config.get("store"), report_dir),
+        _training_section(run_dir, train, figs),
+        _informative_section(summary, analysis, figs),
+        _mi_section(summary, analysis, figs),
+        _scatter_section(summary, analysis, figs),
+        _traversal_section(analysis, figs),
+        _disentanglement_section(summary),
+        _reconstruction_section(run_dir, report_dir, figs),
+    ]
+
+
+def _overview(summary: dict, train: dict | None) -> _Section:
+    inf = summary["informative"]
+    roles = dimension_labels(summary)
+    items = [
+        f"{fmt(summary['n_spectra'])} spectra encoded into {fmt(summary['n_latent'])} latent dimensions",
+        f"informative dimensions: {len(inf['dispersion']['dims'])} by dispersion "
+        f"{inf['dispersion']['dims']}, {len(inf['kl']['dims'])} by KL rate {inf['kl']['dims']}, "
+        f"{len(inf['agreed'])} by both",
+    ]
+    if train is not None:
+        items.append(
+            f"trained ({_e(train.get('preset'))}) for {fmt(train.get('steps'))} steps, "
+            f"{fmt(train.get('epochs'), 1)} epochs; stopped by {train.get('stopped_by')}"
+        )
+    body = '<ul class="keyfacts">' + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
+    rows = [(dim, describe_tracks(tracks)) for dim, tracks in roles.items()]
+    body += "<h3>What each informative dimension tracks</h3>"
+    body += _table(["dim", "labels with significant MI, strongest first"], rows)
+    return _Section("summary", "Summary", body)
+
+
+def _data_section(store_path: str | None, report_dir: Path) -> _Section:
+    from astrolatent.data.store import SpectrumStore
+
+    if store_path is None or not Path(store_path).exists():
+        return _Section(
+            "data",
+            "Data",
+            _note(f"the run's store ({store_path}) is not available: no data summary"),
+        )
+    info = SpectrumStore(store_path).info()
+    reasons = pd.Series([r["reason"] for r in info["rejected"]], dtype=object).value_counts()
+    data = {
+        **{k: info[k] for k in ("path", "n_spectra", "n_objects", "n_rows", "length", "dtype")},
+        **{k: info[k] for k in ("n_rejected", "n_quarantined", "format", "preset")},
+        "wavelength_range": info["wavelength_range"],
+        "rejection_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "quarantined": info["quarantined"],
+        "preprocess": info["preprocess"],
+        "label_coverage": info["label_coverage"],
+    }
+    (report_dir / "data_summary.json").write_text(json.dumps(data, indent=2, default=str))
+    data = _read_json(report_dir / "data_summary.json")
+    lo, hi = data["wavelength_range"]
+    body = _kv_table(
+        [
+            ("store", data["path"]),
+            ("spectra accepted", data["n_spectra"]),
+            ("objects", data["n_objects"]),
+            ("spectra rejected", data["n_rejected"]),
+            ("files quarantined", data["n_quarantined"]),
+            ("pixels per spectrum", f"{fmt(data['length'])} ({data['dtype']})"),
+            ("wavelength (A)", f"{fmt(lo, 2)} - {fmt(hi, 2)}"),
+            ("format / preset", f"{data['format']} / {data['preset']}"),
+        ]
+    )
+    if data["rejection_reasons"]:
+        body += "<h3>Rejections</h3>" + _table(
+            ["reason", "spectra"], data["rejection_reasons"].items()
+        )
+    if data["quarantined"]:
+        shown = data["quarantined"][:20]
+        body += "<h3>Quarantined files</h3>" + _table(
+            ["file", "reason"], [(q["file"], q["reason"]) for q in shown]
+        )
+        if len(data["quarantined"]) > 20:
+            body += _p(f"... and {len(data['quarantined']) - 20} more (data_summary.json)")
+    body += "<h3>Labels (spectra with a value)</h3>" + _table(
+        ["label", "spectra"], data["label_coverage"].items()
+    )
+    if data["preprocess"]:
+        body += "<h3>Preprocessing</h3>" + _pre(yaml.safe_dump(data["preprocess"], sort_keys=False))
+    return _Section("data", "Data", body)
+
+
+def _training_section(run_dir: Path, train: dict | None, figs: _Figures) -> _Section:
+    if train is None:
+        return _Section(
+            "training", "Training", _note("no train_summary.json: the run did not finish")
+        )
+    keys = (
+        "preset",
+        "steps",
+        "samples",
+        "epochs",
+        "n_train",
+        "n_val",
+        "n_parameters",
+        "latent_dim",
+        "kl_weight",
+        "final_train_loss",
+        "final_val_loss",
+        "best_val_loss",
+        "n_active_latents",
+        "wall_seconds",
+        "samples_per_second",
+        "device",
+        "stopped_by",
+    )
+    body = _kv_table((k, train[k]) for k in keys if k in train)
+    metrics_path = run_dir / "metrics.csv"
+    if metrics_path.is_file():
+        frame = pd.read_csv(metrics_path)
+        series = {
+            name: (g["step"].to_numpy(), g["value"].to_numpy())
+            for name, g in frame.groupby("metric")
+            if name in ("train/loss", "val/loss", "train/recon", "val/recon")
+        }
+        if series:
+            body += figs.new(
+                figures.curves(
+                    series,
+                    xlabel="optimiser step",
+                    ylabel="loss",
+                    title="training curves (metrics.csv)",
+                    logy=True,
+                ),
+                "training_curves",
+                "Training and validation loss (reconstruction + weighted KL) and the reconstruction term.",
+            )
+    return _Section("training", "Training", body)
+
+
+def _informative_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
+    inf = summary["informative"]
+    disp, kl = set(inf["dispersion"]["dims"]), set(inf["kl"]["dims"])
+    body = _table(
+        ["method", "threshold", "informative dims", "count"],
+        [
+            (
+                "dispersion (MAD of the latent means)",
+                inf["dispersion"]["threshold"],
+                str(inf["dispersion"]["dims"]),
+                len(disp),
+            ),
+            ("KL rate (nats)", inf["kl"]["threshold"], str(inf["kl"]["dims"]), len(kl)),
+            ("both", "", str(inf["agreed"]), len(inf["agreed"])),
+        ],
+    )
+    if disp != kl:
+        body += _p(
+            f"The methods disagree on dims {sorted(disp ^ kl)}: "
+            f"dispersion only {sorted(disp - kl)}, KL rate only {sorted(kl - disp)}."
+        )
+    else:
+        body += _p("Both methods select the same dimensions.")
+    red = inf.get("redundancy")
+    if red:
+        body += _p(
+            f"Total correlation among the informative dims {red['dims']}: "
+            f"{fmt(red['total_correlation'])} nats (0 when they are independent)."
+        )
+    body += figs.existing(
+        analysis / "informative_dims.png",
+        "Per-dimension dispersion and KL rate (log scale); orange: informative, dashed: cut.",
+    )
+    return _Section("informative", "Informative dimensions", body)
+
+
+def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
+    labels = summary.get("labels", {})
+    if not labels:
+        return _Section(
+            "mi", "Mutual information with labels", _note("no label was analysed (no labels?)")
+        )
+    pca = summary.get("baseline_pca", {}).get("labels", {})
+    ceiling = summary.get("ceiling", {})
+    rows = []
+    for name, b in labels.items():
+        rows.append(
+            (
+                name,
+                b["n"],
+                b["best_dim"],
+                pm(b["mi"], b["mi_err"]),
+                fmt(b["r_info"], 2),
+                fmt(b["p_value_fwer"]),
+                fmt(b["significant"]),
+                str(b["significant_dims"]),
+                fmt(pca[name]["r_info"], 2) if name in pca else "-",
+                fmt(ceiling[name]["r"], 2) if name in ceiling else "-",
+            )
+        )
+    body = _p(
+        "Best latent per label: KSG mutual information (nats) with half-sampling error, "
+        "informational correlation r_I = sqrt(1 - exp(-2 MI)), permutation p-value corrected "
+        "for testing every latent (FWER); the PCA baseline's best component and the ceiling "
+        "(cross-validated r of a regressor on the principal components)."
+    )
+    body += _table(
+        [
+            "label",
+            "n",
+            "best dim",
+            "MI (nats)",
+            "r_I",
+            "p (FWER)",
+            "significant",
+            "significant dims",
+            "PCA best r_I",
+            "ceiling r",
+        ],
+        rows,
+    )
+    body += "<h3>Ours: KSG MI with significance</h3>"
+    body += figs.existing(
+        analysis / "latent_mi_ksg.png",
+        "KSG MI (nats) of every latent with every label; dots: significant at the FWER level.",
+    )
+    per_dim_path = analysis / "mi_per_dim.csv"
+    if per_dim_path.is_file():
+        table = pd.read_csv(per_dim_path)
+        alpha = _analysis_alpha(analysis)
+        for name, g in table.groupby("label", sort=False):
+            g = g.sort_values("dim")
+            body += figs.new(
+                figures.mi_profile(
+                    g["mi"].to_numpy(),
+                    g["mi_err"].to_numpy(),
+                    g["p_value_fwer"].to_numpy() < alpha,
+                    label=str(name),
+                    title=f"{name}: MI per latent with half-sampling errors (orange: p_FWER < {alpha})",
+                ),
+                f"mi_errorbars_{name}",
+                f"{name}: MI per latent dimension with error bars (mi_per_dim.csv).",
+            )
+    body += "<h3>Published form: plug-in histogram MI, rows normalised</h3>"
+    for name in labels:
+        body += figs.existing(
+            analysis / f"latent_mi_hist_{name}.png",
+            f"{name}: plug-in histogram MI for 5-160 bins, each row divided by its max over dims "
+            "(no bias correction: the floor rises with the bin count).",
+        )
+    return _Section("mi", "Mutual information with labels", body)
+
+
+def _analysis_alpha(analysis: Path) -> float:
+    path = analysis / "config.yaml"
+    if path.is_file():
+        return float((yaml.safe_load(path.read_text()) or {}).get("alpha", 0.05))
+    return 0.05
+
+
+def _scatter_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
+    body = "".join(
+        figs.existing(
+            analysis / f"scatter_{name}.png",
+            f"{name} against its best latent mu_{b['best_dim']} (r_I {fmt(b['r_info'], 2)}).",
+        )
+        for name, b in summary.get("labels", {}).items()
+    )
+    return _Section("scatter", "Best latent per label", body or _note("no scatter plots"))
+
+
+def _traversal_section(analysis: Path, figs: _Figures) -> _Section:
+    path = analysis / "traversals.json"
+    if not path.is_file():
+        return _Section(
+            "traversals",
+            "Latent traversals",
+            _note("no traversals.json: the analysis had no model or no informative dimension"),
+        )
+    body = _p(
+        "Each informative dim swept from -3 to +3 sigma around the sample median (others "
+        "fixed), decoded; bottom panels: the response (max - min of the decoded flux) with the "
+        "most responsive wavelengths marked and known lines labelled."
+    )
+    for t in _read_json(path):
+        dim = t["dim"]
+        top = t.get("top_wavelengths", [])
+        body += f"<h3>dim {_e(dim)}</h3>"
+        body += figs.existing(analysis / f"traversal_dim{dim}.png", f"Traversal of latent {dim}.")
+        body += _table(
+            ["wavelength (A)", "response", "line"],
+            [(fmt(w["wavelength"], 2), w["response"], w.get("line") or "") for w in top],
+        )
+    return _Section("traversals", "Latent traversals", body)
+
+
+def _disentanglement_section(summary: dict) -> _Section:
+    ours = summary.get("disentanglement")
+    if ours is None:
+        return _Section(
+            "disentanglement",
+            "Disentanglement",
+            _note(
+                "no disentanglement scores: they need at least 100 spectra with every "
+                "analysed label and an informative dimension"
+            ),
+        )
+    base = summary.get("baseline_pca", {}).get("disentanglement")
+
+    def scores(block: dict | None) -> list[object]:
+        if block is None:
+            return ["-"] * 5
+        dci = block["dci"]
+        return [
+            block["mig"],
+            block["sap"],
+            dci["disentanglement"],
+            dci["completeness"],
+            dci["informativeness"],
+        ]
+
+    names = ["MIG", "SAP", "DCI disentanglement", "DCI completeness", "DCI informativeness"]
+    body = _p(
+        f"Scores of the latents {ours['dims']} against the labels {ours['labels']}, next to "
+        "the same number of principal components of the spectra (higher is better)."
+    )
+    body += _table(
+        ["score", "latents", "PCA baseline"],
+        [(n, a, b) for n, a, b in zip(names, scores(ours), scores(base), strict=True)],
+    )
+    return _Section("disentanglement", "Disentanglement", body)
+
+
+def _reconstruction_section(run_dir: Path, report_dir: Path, figs: _Figures) -> _Section:
+    from astrolatent.training.encode import reconstruct
+
+    latents = pd.read_parquet(run_dir / "latents.parquet", columns=["id"])
+    rng = np.random.default_rng(0)
+    ids = latents["id"].astype(str).to_numpy()
+    if ids.size > N_RECONSTRUCTED:
+        ids = np.sort(rng.choice(ids, N_RECONSTRUCTED, replace=False))
+    try:
+        rec = reconstruct(run_dir, list(ids))
+    except AstrolatentError as exc:
+        return _Section("reconstructions", "Reconstructions", _note(f"no reconstructions: {exc}"))
+    csv = report_dir / "reconstructions.csv"
+    pd.DataFrame({"id": rec.ids, "l1": rec.l1}).to_csv(csv, index=False)
+    table = pd.read_csv(csv)
+    l1 = table["l1"].to_numpy()
+    typical = int(np.argmin(np.abs(l1 - np.median(l1))))
+    worst = int(np.argmax(l1))
+    body = _p(
+        f"{len(table)} spectra (a seeded random sample) encoded and decoded from their latent "
+        "means; masked mean |input - reconstruction| per spectrum in reconstructions.csv."
+    )
+    body += _kv_table(
+        [
+            ("spectra", len(table)),
+            ("median L1", float(np.median(l1))),
+            ("90th percentile L1", float(np.quantile(l1, 0.9))),
+            ("worst L1", float(l1[worst])),
+        ]
+    )
+    for label, i in (("typical", typical), ("worst", worst)):
+        body += figs.new(
+            figures.reconstruction_plot(
+                rec.wave,
+                rec.flux[i],
+                rec.recon[i],
+                rec.valid[i],
+                title=f"{label}: {table['id'][i]} (L1 {fmt(float(l1[i]), 4)})",
+            ),
+            f"reconstruction_{label}",
+            f"A {label} reconstruction: {table['id'][i]}, masked L1 {fmt(float(l1[i]), 4)}.",
+        )
+    return _Section("reconstructions", "Reconstructions", body)
+
+
+# ---------------------------------------------------------------------------------------
+# galaxy estimator runs
+# ---------------------------------------------------------------------------------------
+def _galaxy_sections(run_dir: Path, figs: _Figures) -> list[_Section]:
+    path = run_dir / "train_summary.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; the galaxy run did not finish")
+    summary = _read_json(path)
+    overview = _kv_table(
+        [
+            ("catalogue", summary.get("table")),
+            ("target", summary.get("target")),
+            ("inputs", ", ".join(summary.get("columns", []))),
+            ("images", summary.get("images") or "none"),
+            ("usable objects", summary.get("n_objects")),
+            ("models trained", summary.get("n_models")),
+            ("latent dimensions", summary.get("latent_dim")),
+            ("parameters per model", summary.get("n_parameters")),
+        ]
+    )
+    cleaning = summary.get("cleaning") or {}
+    scalars = [(k, v) for k, v in cleaning.items() if not isinstance(v, dict | list)]
+    if scalars:
+        overview += "<h3>Cleaning</h3>" + _kv_table(scalars)
+    sections = [_Section("summary", "Summary", overview)]
+
+    m = summary.get("metrics") or {}
+    body = ""
+    estimates = [k for k in ("mean", "median", "mode") if k in m]
+    if estimates:
+        body += _table(
+            ["point estimate", "bias", "sigma_MAD", "outlier fraction", "n"],
+            [
+                (k, m[k]["bias"], m[k]["sigma_mad"], m[k]["outlier_fraction"], m[k]["n"])
+                for k in estimates
+            ],
+        )
+        body += _kv_table(
+            (f"{k} {unit}", m[k])
+            for k, unit in (
+                ("crps", ""),
+                ("ce", "(nats)"),
+                ("prior_ce", "(nats)"),
+                ("mi", "(nats, prior_ce - ce)"),
+                ("truth_std", ""),
+                ("n", ""),
+            )
+            if k in m
+        )
+    else:
+        body += _note("no held-out metrics (test_fraction = 0?)")
+    models = summary.get("models") or []
+    if models:
+        cols = [
+            c
+            for c in (
+                "model",
+                "n_train",
+                "n_val",
+                "n_test",
+                "epochs",
+                "best_epoch",
+                "best_val_ce",
+                "stopped_by",
+                "seconds",
+            )
+            if c in models[0]
+        ]
+        body += "<h3>Models</h3>" + _table(cols, [[r.get(c) for c in cols] for r in models])
+    sections.append(_Section("metrics", "Estimator metrics", body))
+    sections.append(_galaxy_predictions(run_dir, summary, figs))
+    return sections
+
+
+def _galaxy_predictions(run_dir: Path, summary: dict, figs: _Figures) -> _Section:
+    pred = pd.read_parquet(run_dir / "predictions.parquet")
+    target = summary.get("target", "target")
+    if pred.empty:
+        return _Section("pdfs", "Predictions and PDFs", _note("predictions.parquet is empty"))
+    body = figs.new(
+        figures.label_scatter(
+            pred["truth"].to_numpy(float),
+            pred["median"].to_numpy(float),
+            xlabel=f"true {target}",
+            ylabel=f"PDF median of {target}",
+            title=f"held-out objects (n = {len(pred)})",
+        ),
+        "predictions",
+        "Median of each held-out PDF against the truth (predictions.parquet).",
+    )
+    body += _pdf_examples(run_dir, pred, target, figs)
+    return _Section("pdfs", "Predictions and PDFs", body)
+
+
+def _pdf_examples(run_dir: Path, pred: pd.DataFrame, target: str, figs: _Figures) -> str:
+    """PDFs of four held-out objects of model 0 (best, two typical, worst by |median - truth|)."""
+    from astrolatent.galaxies import metrics
+    from astrolatent.galaxies.train import load_data, load_estimator, predict
+
+    first = pred[pred["model"] == pred["model"].min()]
+    model_file = run_dir / ("model.pt" if (run_dir / "model.pt").is_file() else "model_fold0.pt")
+    try:
+        model, config, _ = load_estimator(model_file)
+        data = load_data(config)
+    except AstrolatentError as exc:
+        return _note(f"no PDF examples: {exc}")
+    err = (first["median"] - first["truth"]).abs().to_numpy()
+    order = np.argsort(err)
+    picks = [order[0], order[len(order) // 3], order[2 * len(order) // 3], order[-1]]
+    index_of = {str(i): k for k, i in enumerate(data.ids)}
+    rows = [index_of.get(str(first["id"].iloc[p])) for p in picks]
+    if any(r is None for r in rows):
+        return _note("no PDF examples: the held-out ids are not in the run's catalogue any more")
+    probs, _ = predict(model, data, np.array(rows))
+    edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    titles = [
+        f"{kind}: id {first['id'].iloc[p]}, |median - truth| {fmt(float(err[p]), 3)}"
+        for kind, p in zip(("best", "typical", "typical", "worst"), picks, strict=True)
+    ]
+    return figs.new(
+        figures.pdf_examples(
+            centres, probs, first["truth"].to_numpy()[picks], titles, xlabel=target
+        ),
+        "pdf_examples",
+        "Estimated PDFs of held-out objects (model 0) with the truth marked.",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# decomposition, local causal tests, causal discovery (any run)
+# ---------------------------------------------------------------------------------------
+def _extension_sections(run_dir: Path, figs: _Figures, *, exclude: Path) -> list[_Section]:
+    def found(name: str) -> list[Path]:
+        return sorted(p for p in run_dir.rglob(name) if exclude not in p.parents)
+
+    sections = []
+    for name, anchor, title, render in (
+        ("decomposition.json", "decomposition", "MI decomposition", _decomposition),
+        ("local.json", "local", "Local causal tests", _local),
+        ("discovery.json", "discovery", "Causal discovery", _discovery),
+    ):
+        paths = found(name)
+        if paths:
+            body = "".join(render(p, run_dir, figs) for p in paths)
+            sections.append(_Section(anchor, title, body))
+    return sections
+
+
+def _folder_figures(folder: Path, figs: _Figures, *, skip: Sequence[str] = ()) -> str:
+    pngs = [p for p in sorted(folder.glob("*.png")) if p.name not in skip]
+    if not pngs:
+        return ""
+    inner = "".join(figs.existing(p, p.name, name=f"{folder.name}_{p.stem}") for p in pngs)
+    return (
+        f"<details><summary>figures in {_e(folder.name)}/ ({len(pngs)})</summary>{inner}</details>"
+    )
+
+
+def _group_rows(block: object) -> list[tuple[str, dict]]:
+    """``by_class``/``by_bin`` as (group, atoms row) pairs: a mapping group -> row, or a list
+    of rows naming their group in a ``group``/``class``/``bin`` field."""
+    if isinstance(block, dict):
+        return [(str(k), v) for k, v in block.items() if isinstance(v, dict)]
+    if isinstance(block, list):
+        out = []
+        for i, row in enumerate(block):
+            if isinstance(row, dict):
+                key = next((row[k] for k in ("group", "class", "bin", "label") if k in row), i)
+                out.append((str(key), row))
+        return out
+    return []
+
+
+def _atoms_table(groups: list[tuple[str, dict]]) -> str:
+    return _table(
+        ["group", "n", *ATOMS],
+        [
+            (g, row.get("n", "-"), *(pm(row.get(a), row.get(f"{a}_err")) for a in ATOMS))
+            for g, row in groups
+        ],
+    )
+
+
+def _atoms_arrays(groups: list[tuple[str, dict]]) -> tuple[dict, dict]:
+    values = {a: np.array([float(r.get(a, np.nan)) for _, r in groups]) for a in ATOMS}
+    errors = {a: np.array([float(r.get(f"{a}_err") or np.nan) for _, r in groups]) for a in ATOMS}
+    return values, errors
+
+
+def _decomposition(path: Path, run_dir: Path, figs: _Figures) -> str:
+    d = _read_json(path)
+    missing = [k for k in ATOMS if k not in d]
+    if missing:
+        return _note(f"{path}: lacks {missing}; not a decomposition.json of the contract shape")
+    rel = path.parent.relative_to(run_dir)
+    x1, x2 = d.get("x1"), d.get("x2")
+    name1 = ", ".join(x1) if isinstance(x1, list) else str(x1)
+    name2 = ", ".join(x2) if isinstance(x2, list) else str(x2)
+    body = f"<h3>{_e(rel)}: {_e(d.get('target'))} from X1 = {_e(name1)} and X2 = {_e(name2)}</h3>"
+    body += _p(f"method {d.get('method')}, n = {fmt(d.get('n'))} objects; nats per object.")
+    overall = [
+        (
+            "all",
+            {
+                **{a: d[a] for a in ATOMS},
+                **{f"{a}_err": d.get(f"{a}_err") for a in ATOMS},
+                "n": d.get("n"),
+            },
+        )
+    ]
+    by_class = _group_rows(d.get("by_class"))
+    body += _atoms_table(overall + by_class)
+    groups = overall + by_class
+    values, errors = _atoms_arrays(groups)
+    body += figs.new(
+        figures.decomposition_bars(
+            [g for g, _ in groups], values, errors, title=f"{d.get('target')}: decomposition"
+        ),
+        f"decomposition_{path.parent.name}_bars",
+        f"Redundancy, unique and synergistic information about {d.get('target')}, overall and "
+        "per class, with bootstrap errors.",
+    )
+    by_bin = d.get("by_bin")
+    # by_bin: rows of one binned variable, or a mapping variable -> rows
+    binned = (
+        {k: _group_rows(v) for k, v in by_bin.items() if isinstance(v, dict | list)}
+        if isinstance(by_bin, dict) and not _group_rows_look_atomic(by_bin)
+        else {"bin": _group_rows(by_bin)}
+    )
+    for variable, rows in binned.items():
+        if not rows:
+            continue
+        vals, _ = _atoms_arrays(rows)
+        body += _atoms_table(rows)
+        body += figs.new(
+            figures.decomposition_stack(
+                [g for g, _ in rows],
+                vals,
+                xlabel=variable,
+                title=f"decomposition against {variable}",
+            ),
+            f"decomposition_{path.parent.name}_stack_{variable}",
+            f"Atoms stacked in bins of {variable}.",
+        )
+    return body + _folder_figures(path.parent, figs)
+
+
+def _group_rows_look_atomic(block: dict) -> bool:
+    """True when a mapping's values are atom rows (group -> row), not variables -> rows."""
+    return any(isinstance(v, dict) and "redundancy" in v for v in block.values())
+
+
+def _scalars(d: dict) -> list[tuple[str, object]]:
+    return [(k, v) for k, v in d.items() if isinstance(v, str | int | float | bool) or v is None]
+
+
+def _local(path: Path, run_dir: Path, figs: _Figures) -> str:
+    d = _read_json(path)
+    rel = path.parent.relative_to(run_dir)
+    body = f"<h3>{_e(rel)}</h3>"
+    if isinstance(d, dict):
+        body += _kv_table(_scalars(d))
+        for key, value in d.items():
+            if isinstance(value, dict) and _scalars(value):
+                body += f"<h4>{_e(key)}</h4>" + _kv_table(_scalars(value))
+    return body + _folder_figures(path.parent, figs)
+
+
+def _discovery(path: Path, run_dir: Path, figs: _Figures) -> str:
+    d = _read_json(path)
+    rel = path.parent.relative_to(run_dir)
+    body = f"<h3>{_e(rel)}</h3>"
+    body += _p(
+        f"method {d.get('method')}; {len(d.get('nodes', []))} nodes: {', '.join(map(str, d.get('nodes', [])))}"
+    )
+    edges = d.get("edges", [])
+    if edges:
+        body += _table(
+            ["from", "to", "type", "stability"],
+            [(e.get("from"), e.get("to"), e.get("type"), e.get("stability")) for e in edges],
+        )
+    else:
+        body += _p("no edges found")
+    body += figs.existing(
+        path.parent / "graph.png", "The discovered graph.", name=f"{path.parent.name}_graph"
+    )
+    return body + _folder_figures(path.parent, figs, skip=("graph.png",))
+
+
+# ---------------------------------------------------------------------------------------
+# provenance
+# ---------------------------------------------------------------------------------------
+def _provenance(run_dir: Path, kind: str) -> _Section:
+    body = ""
+    pipeline = run_dir / PIPELINE_FILE
+    if pipeline.is_file():
+        source = (yaml.safe_load(pipeline.read_text()) or {}).get("source", PIPELINE_FILE)
+        body += _p("Produced by the pipeline command:") + _pre(f"astrolatent run {source}")
+    body += _p(
+        "Commands that reproduce this run (the configuration files below hold every option):"
+    )
+    body += _pre("\n".join(_commands(run_dir, kind)))
+    files = [("config.yaml", run_dir / "config.yaml")]
+    if kind == "spectrum run":
+        files.append(("analysis/config.yaml", run_dir / "analysis" / "config.yaml"))
+        store = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("store")
+        if store and (Path(store) / "ingest.yaml").is_file():
+            files.append((f"store {store}/ingest.yaml", Path(store) / "ingest.yaml"))
+    if pipeline.is_file():
+        files.append((PIPELINE_FILE, pipeline))
+    for title, path in files:
+        if path.is_file():
+            body += f"<h3>{_e(title)}</h3>" + _pre(path.read_text())
+    return _Section("provenance", "Commands and configuration", body)
+
+
+def _commands(run_dir: Path, kind: str) -> list[str]:
+    run = str(run_dir)
+    if kind != "spectrum run":
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        data = cfg.get("data", {})
+        return [
+            f"astrolatent galaxy train {data.get('table')} --target {data.get('target')} "
+            f"--run {run} --config {run}/config.yaml",
+            f"astrolatent report {run}",
+        ]
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    lines = [
+        f"astrolatent train {cfg.get('store')} --run {run} --config {run}/config.yaml",
+        f"astrolatent encode {run}",
+    ]
+    acfg_path = run_dir / "analysis" / "config.yaml"
+    if acfg_path.is_file():
+        a = yaml.safe_load(acfg_path.read_text()) or {}
+        opts = [
+            f"--estimator {a.get('estimator')}",
+            f"--n-bootstrap {a.get('n_bootstrap')}",
+            f"--n-permutations {a.get('n_permutations')}",
+            f"--max-samples {a.get('max_samples')}",
+            f"--split {a.get('split')}",
+            f"--seed {a.get('random_state')}",
+        ]
+        if a.get("labels"):
+            opts.insert(0, f"--labels {','.join(a['labels'])}")
+        if not a.get("pca_baseline", True):
+            opts.append("--no-baseline")
+        lines.append(f"astrolatent analyze {run} " + " ".join(opts))
+    lines.append(f"astrolatent report {run}")
+    return lines
+
+
+__all__ = [
+    "REPORT_DIR",
+    "REPORT_FILE",
+    "build_report",
+    "describe_tracks",
+    "dimension_labels",
+    "fmt",
+    "pm",
+]
