@@ -259,6 +259,7 @@ def test_unexpected_errors_do_not_leak_a_traceback(client, data, monkeypatch):
     response = client.post("/api/decode", json={"z": [float(v) for v in data.median]})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error (RuntimeError); see the server log"}
+    assert client.get("/api/meta").status_code == 200  # the connection survives
 
 
 def test_the_page_and_its_files_come_from_the_package(client):
@@ -293,6 +294,19 @@ def test_explore_needs_an_encoded_run(cli, analyzed_run, tmp_path):
     )
     result = CliRunner().invoke(cli, ["explore", str(tmp_path / "nothing")])
     assert str(result.exception) == f"{tmp_path / 'nothing'}: no such run directory"
+
+
+def test_without_analysis_the_informative_dims_are_counted_as_analyze_does(
+    analyzed_run, data, tmp_path
+):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.pt", "latents.parquet"):
+        shutil.copy(analyzed_run / name, run / name)
+    bare = ExplorerData(run)
+    assert bare.informative == data.informative
+    assert bare.best_dims == {}
+    assert bare.meta()["labels"] == data.meta()["labels"]
 
 
 def test_a_busy_port_is_a_clear_error():

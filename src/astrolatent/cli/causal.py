@@ -180,7 +180,7 @@ def discover_command(
             bar.advance(task, k)
 
         if is_run(source):
-            dims = [int(d) for d in parse_columns(latent_dims)] if latent_dims else None
+            dims = _parse_dims(latent_dims)
             graph, groups = run_discovery(
                 source, columns, config, model=model, latent_dims=dims, progress=advance
             )
@@ -220,6 +220,16 @@ def discover_command(
         )
     if folder is not None:
         console.print(f"wrote {folder}")
+
+
+def _parse_dims(value: str) -> list[int] | None:
+    """``"0,2,5"`` -> ``[0, 2, 5]``; empty -> None (all dims)."""
+    if not value:
+        return None
+    try:
+        return [int(d) for d in parse_columns(value)]
+    except ValueError:
+        raise ConfigError(f"--latent-dims {value!r}: expected integers like 0,1,2") from None
 
 
 def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:

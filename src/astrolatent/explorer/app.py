@@ -114,13 +114,17 @@ def create_app(data: ExplorerData) -> FastAPI:
         status = 404 if isinstance(exc, UnknownIdError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}); see the server log"},
-            status_code=500,
-        )
+    @app.middleware("http")
+    async def _last_resort(request: Request, call_next) -> Response:
+        # a handler for Exception would answer, then re-raise and drop the connection
+        try:
+            return await call_next(request)
+        except Exception as exc:
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            return JSONResponse(
+                {"detail": f"internal error ({type(exc).__name__}); see the server log"},
+                status_code=500,
+            )
 
     def page(route: str):
         body, media = pages[route]

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,8 @@ MAX_NEIGHBORS = 50
 #: Decimals sent to the page: wavelengths in Angstrom, flux normalised to a median of ~1.
 WAVE_DECIMALS = 4
 FLUX_DECIMALS = 5
+#: Memory for store chunks kept in memory (real spectra for the neighbours), in bytes.
+CACHE_BYTES = 256 * 2**20
 
 
 class UnknownIdError(ConfigError):
@@ -139,6 +142,10 @@ class ExplorerData:
             ],
             axis=1,
         )
+        # real spectra are read a whole (compressed) store chunk at a time: keep recent chunks
+        self.chunk_rows = int(self.store.flux.chunks[0])
+        block_bytes = 4 * self.chunk_rows * self.store.length
+        self._block = lru_cache(maxsize=max(1, CACHE_BYTES // block_bytes))(self._read_block)
         self.search_dims = self.informative or list(range(self.latent_dim))
         self.neighbors_index = NearestNeighbors().fit(self.mu[:, self.search_dims])
         rng = np.random.default_rng(random_state)
@@ -251,12 +258,21 @@ class ExplorerData:
         flux[~self.coverage] = np.nan
         return flux
 
+    def _read_block(self, block: int) -> np.ndarray:
+        """Flux of store chunk ``block`` (rows ``block * chunk`` on), NaN where masked."""
+        start = block * self.chunk_rows
+        flux, valid = self.store.read(
+            np.arange(start, min(start + self.chunk_rows, self.store.n_rows))
+        )
+        flux[~valid] = np.nan
+        return flux
+
     def real_flux(self, indices: Sequence[int]) -> np.ndarray:
         """Stored flux ``(k, L)`` of latents-table rows, NaN where masked."""
-        flux, valid = self.store.read(self.rows[np.asarray(indices, dtype=np.int64)])
-        out = flux.astype(float)
-        out[~valid] = np.nan
-        return out
+        rows = self.rows[np.asarray(indices, dtype=np.int64)]
+        return np.array(
+            [self._block(int(r) // self.chunk_rows)[r % self.chunk_rows] for r in rows], dtype=float
+        ).reshape(len(rows), self.store.length)
 
     def describe(self, i: int) -> dict:
         """Id, object, labels and latent means of latents-table row ``i``."""

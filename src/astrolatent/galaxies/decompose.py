@@ -20,8 +20,9 @@ hold out instead (e.g. when one input set has missing values that drop rows).
 
 Prior: runs with the same objects, seed and split options train every fold on the same
 objects, so their priors agree exactly. Otherwise h is the mean of the three runs' -ln p
-(one common prior) and ``prior["max_abs_difference"]`` says how far they were apart. Only
-the redundancy depends on h (R = h - max(CE1, CE2)); the unique and synergy terms do not.
+(one common prior), and ``prior["max_abs_difference"]`` and ``["mean_abs_difference"]``
+say how far apart they were. Only the redundancy depends on h (R = h - max(CE1, CE2)); the
+unique and synergy terms do not.
 
 Output folder (:func:`write_decomposition`; the CLI's default is
 ``RUN12/decomposition/<run1>_vs_<run2>/``)::
@@ -200,7 +201,8 @@ def join_runs(
         frame[f"ce{role}"] = part["ce"].to_numpy(dtype=np.float64)
         priors.append(part["prior_ce"].to_numpy(dtype=np.float64))
     priors = np.stack(priors)
-    spread = float(np.max(priors.max(axis=0) - priors.min(axis=0)))
+    gaps = priors.max(axis=0) - priors.min(axis=0)
+    spread = float(gaps.max())
     frame.insert(2, "prior_ce", priors.mean(axis=0))
     info = {
         "n_dropped": {f"x{role}": int(len(ids[role]) - len(shared)) for role in _ROLES},
@@ -210,6 +212,7 @@ def join_runs(
             if spread <= _PRIOR_TOLERANCE
             else "mean of the three runs' -ln p(bin of truth)",
             "max_abs_difference": spread,
+            "mean_abs_difference": float(gaps.mean()),
         },
     }
     if spread > _PRIOR_TOLERANCE:

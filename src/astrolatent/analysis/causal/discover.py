@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 Method = Literal["pc", "fci", "ges", "lingam"]
 Test = Literal["fisherz", "kci", "rcit"]
-Mark = Literal["tail", "arrow", "circle"]
 #: Default subsample size for the kernel-based tests (rows).
 KERNEL_MAX_SAMPLES = 400
 #: causal-learn endpoint codes of ``GeneralGraph.graph`` (``graph[a, b]``: mark at ``a``).

@@ -28,10 +28,12 @@ def graph_figure(
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     names = sorted(set((groups or {}).values()))
     colour = {g: _GROUP_COLOURS[k % len(_GROUP_COLOURS)] for k, g in enumerate(names)}
-    radius = 0.09
+    radius = 0.06
     for edge in graph.edges():
         a, b = graph.nodes.index(edge["from"]), graph.nodes.index(edge["to"])
-        start, end = pos[a], pos[b]
+        direction = (pos[b] - pos[a]) / np.linalg.norm(pos[b] - pos[a])
+        start = pos[a] + direction * (radius + 0.015)
+        end = pos[b] - direction * (radius + 0.015)
         stab = edge["stability"]
         width = 1.0 + 2.5 * (stab if stab is not None else 1.0)
         alpha = 0.35 + 0.65 * (stab if stab is not None else 1.0)
@@ -54,14 +56,13 @@ def graph_figure(
                 lw=width,
                 alpha=alpha,
                 color="k",
-                shrinkA=28,
-                shrinkB=28,
+                shrinkA=0,
+                shrinkB=0,
             )
         )
-        direction = (end - start) / np.linalg.norm(end - start)
         for mark, point, sign in ((tail_mark, start, 1), (head_mark, end, -1)):
             if mark == "o":
-                centre = point + sign * direction * (radius + 0.045)
+                centre = point + sign * direction * 0.02
                 ax.add_patch(
                     plt.Circle(centre, 0.02, fill=True, fc="white", ec="k", lw=1.2, zorder=3)
                 )
@@ -80,13 +81,20 @@ def graph_figure(
         ax.add_patch(
             plt.Circle(pos[k], radius, fc=colour.get(group, "white"), ec="k", alpha=0.9, zorder=4)
         )
-        ax.text(*pos[k], name, ha="center", va="center", fontsize=8, zorder=5)
+        ax.text(
+            *(pos[k] * (1 + 1.6 * radius)),
+            name,
+            ha="left" if pos[k, 0] > 0.05 else "right" if pos[k, 0] < -0.05 else "center",
+            va="bottom" if pos[k, 1] > 0.05 else "top" if pos[k, 1] < -0.05 else "center",
+            fontsize=8,
+            zorder=5,
+        )
     for g in names:
         ax.scatter([], [], c=colour[g], s=80, label=g)
     if names:
         ax.legend(loc="lower left", fontsize=8, frameon=False)
-    ax.set_xlim(-1.25, 1.25)
-    ax.set_ylim(-1.25, 1.25)
+    ax.set_xlim(-1.45, 1.45)
+    ax.set_ylim(-1.3, 1.3)
     ax.set_aspect("equal")
     ax.axis("off")
     test = graph.settings.get("test")
@@ -98,11 +106,24 @@ def graph_figure(
     return fig
 
 
-def r_histogram(objects: pd.DataFrame, summary: Mapping[str, dict], *, query: str) -> Figure:
-    """Histograms of the local Pearson r and of its permutation null, one panel per test."""
-    panels = [("", "given S")] + (
-        [("cond_", "given S and condition")] if "cond_r" in objects else []
-    )
+def _panels(objects: pd.DataFrame, condition: str | None) -> list[tuple[str, str]]:
+    """(column prefix, label) of each test present in ``objects``."""
+    panels = [("", "given S")]
+    if "cond_r" in objects:
+        panels.append(("cond_", f"given S and {condition or 'the condition'}"))
+    return panels
+
+
+def r_histogram(
+    objects: pd.DataFrame,
+    summary: Mapping[str, dict],
+    *,
+    query: str,
+    condition: str | None = None,
+) -> Figure:
+    """Histograms of the local Pearson r and of its permutation null, one panel per test
+    (``condition``: the conditioning set's name, for the labels)."""
+    panels = _panels(objects, condition)
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (prefix, label) in zip(axes[0], panels, strict=True):
         key = "given_s" if not prefix else "given_s_and_condition"
@@ -124,13 +145,17 @@ def r_histogram(objects: pd.DataFrame, summary: Mapping[str, dict], *, query: st
 
 
 def r_map(
-    objects: pd.DataFrame, *, target: str, query: str, alpha: float, n_bins: int = 12
+    objects: pd.DataFrame,
+    *,
+    target: str,
+    query: str,
+    alpha: float,
+    condition: str | None = None,
+    n_bins: int = 12,
 ) -> Figure:
     """Local r against the target value: points (significant ones highlighted) and the
     binned mean, one panel per test."""
-    panels = [("", "given S")] + (
-        [("cond_", "given S and condition")] if "cond_r" in objects else []
-    )
+    panels = _panels(objects, condition)
     fig, axes = plt.subplots(
         1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False, sharey=True
     )

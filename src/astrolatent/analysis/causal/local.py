@@ -257,7 +257,13 @@ def local_tests(
         "n_reference": len(reference),
         "n_evaluated": len(targets),
     }
-    return LocalTestResult(pd.DataFrame(out), summary, settings)
+    order = ["index", "y", "query"] + [
+        prefix + key
+        for prefix in ("", "cond_")
+        for key in ("r", "r_null", "p", "q", "pe")
+        if prefix + key in out
+    ]
+    return LocalTestResult(pd.DataFrame(out)[order], summary, settings)
 
 
 def _drop_self(neighbours: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -179,9 +179,13 @@ def run_local_tests(
     out.mkdir(parents=True, exist_ok=True)
     (out / LOCAL_JSON).write_text(json.dumps(result.to_dict(), indent=2))
     result.objects.to_parquet(out / LOCAL_PARQUET, index=False)
-    save(r_histogram(result.objects, result.summary, query=query), out / "r_hist.png")
+    label = "+".join(condition) or None
     save(
-        r_map(result.objects, target=objects.target, query=query, alpha=alpha),
+        r_histogram(result.objects, result.summary, query=query, condition=label),
+        out / "r_hist.png",
+    )
+    save(
+        r_map(result.objects, target=objects.target, query=query, alpha=alpha, condition=label),
         out / "r_map.png",
     )
     log.info("wrote local tests of %s to %s", query, out)
