@@ -70,6 +70,12 @@ class AnalyzeConfig(Config):
     random_state: int = 0
 
 
+def analysed_dims(informative: dict) -> list[int]:
+    """The dims an analysis works on (traversals, redundancy, disentanglement, the explorer's
+    sliders): those both methods call informative, else those by dispersion."""
+    return [int(d) for d in (informative.get("agreed") or informative["dispersion"]["dims"])]
+
+
 def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``mu`` and ``logvar`` arrays (n, D) from a latents table."""
     mu_cols = sorted((c for c in latents.columns if c.startswith("mu_")), key=lambda c: int(c[3:]))
@@ -205,8 +211,7 @@ def analyze_latents(
     step("counting informative dimensions")
     dims = count_informative(mu, logvar, threshold=config.dispersion_threshold, split=config.split)
     informative = dims.to_dict()
-    agreed = informative["agreed"]
-    chosen = agreed or informative["dispersion"]["dims"]
+    chosen = analysed_dims(informative)
     sub = rng.choice(n, min(n, config.max_samples), replace=False)
     if len(chosen) >= 2:
         informative["redundancy"] = redundancy(
@@ -399,9 +404,6 @@ def analyze_run(
         base = pca_scores(store, store_rows, n_components=min(k, store_rows.size, store.length))
         return base.scores, base.explained_variance_ratio
 
-    static = np.asarray(
-        store.valid.get_orthogonal_selection((store.accepted_rows()[:64], slice(None)))
-    ).any(axis=0)
     return analyze_latents(
         latents,
         config,
@@ -409,6 +411,6 @@ def analyze_run(
         spectra_scores=spectra_scores,
         decode=lambda z: decode(model, z),
         wave=store.wave,
-        valid=static,
+        valid=store.coverage(),
         progress=progress,
     )

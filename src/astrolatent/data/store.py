@@ -120,6 +120,12 @@ class SpectrumStore:
         meta = self.metadata
         return meta.loc[meta["status"] == "ok", "row"].to_numpy(np.int64)
 
+    def coverage(self, n_rows: int = 64) -> np.ndarray:
+        """Pixels (L,) valid in at least one of the first ``n_rows`` accepted spectra: where a
+        decoded spectrum means something (not padding or a masked range)."""
+        rows = self.accepted_rows()[:n_rows]
+        return np.asarray(self.valid.get_orthogonal_selection((rows, slice(None)))).any(axis=0)
+
     def read(self, rows: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Flux (float32) and validity mask of the given rows, shapes ``(len(rows), L)``.
 

@@ -31,7 +31,12 @@ import pyarrow.parquet as pq
 from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
-from astrolatent.analysis.study import AnalyzeConfig, default_labels, latent_matrices
+from astrolatent.analysis.study import (
+    AnalyzeConfig,
+    analysed_dims,
+    default_labels,
+    latent_matrices,
+)
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.training.encode import LATENTS_FILE, decode, load_model
@@ -128,10 +133,7 @@ class ExplorerData:
         self.informative, self.best_dims = self._informative(run_dir, logvar)
         self.wave = np.asarray(self.store.wave, dtype=float)
         # pixels some spectrum covers: decoded flux elsewhere (padding) means nothing
-        first = self.store.accepted_rows()[:64]
-        self.coverage = np.asarray(
-            self.store.valid.get_orthogonal_selection((first, slice(None)))
-        ).any(axis=0)
+        self.coverage = self.store.coverage()
         lo, self.median, hi = np.percentile(self.mu, [1, 50, 99], axis=0)
         self.lo, self.hi = lo, np.maximum(hi, lo + 1e-6)
         width = self.hi - self.lo
@@ -194,8 +196,7 @@ class ExplorerData:
                 self.mu, logvar, threshold=defaults.dispersion_threshold, split=defaults.split
             ).to_dict()
             best = {}
-        dims = informative["agreed"] or informative["dispersion"]["dims"]
-        return sorted(int(d) for d in dims), best
+        return sorted(analysed_dims(informative)), best
 
     # -- validation --------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@
 * :mod:`~astrolatent.galaxies.metrics`: point estimates, bias, sigma_MAD, outliers, CRPS;
 * :mod:`~astrolatent.galaxies.train`: Lightning training into a run directory
   (``fit_estimator``), with out-of-sample predictions for the MI decomposition;
+* :mod:`~astrolatent.galaxies.decompose`: the pointwise minimum-MI decomposition of three
+  trained runs (X1, X2, both), per galaxy, per class and in bins, with figures;
 * :mod:`~astrolatent.galaxies.config`: the typed configurations.
 
 Submodules are imported on demand (the training stack pulls in torch and Lightning).

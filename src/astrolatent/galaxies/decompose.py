@@ -285,7 +285,10 @@ def _quantile_edges(values: pd.Series, n_bins: int) -> np.ndarray:
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         raise ConfigError(f"column {values.name!r} has no finite values to bin")
-    return np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
+    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
+    if edges.size < 2:
+        raise ConfigError(f"column {values.name!r} is constant ({edges[0]}); nothing to bin")
+    return edges
 
 
 def _group_columns(
@@ -346,11 +349,11 @@ def decompose_runs(
         A :class:`RunDecomposition`; its errors cover the sampling of the objects, not the
         training of the estimators.
     """
+    if n_bins < 1:
+        raise ConfigError(f"n_bins={n_bins} must be at least 1")
     runs = [r if isinstance(r, EstimatorRun) else load_run(r) for r in (run1, run2, run12)]
     joined, info = join_runs(*runs, common=common)
     target = runs[2].config.data.target
-    if n_bins < 1:
-        raise ConfigError(f"n_bins={n_bins} must be at least 1")
     h = joined["prior_ce"]
     pointwise = pointwise_decomposition(h - joined["ce1"], h - joined["ce2"], h - joined["ce12"])
     frame = pd.concat(

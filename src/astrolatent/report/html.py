@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from astrolatent.analysis.study import analysed_dims
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.report import figures
 
@@ -214,8 +215,7 @@ def dimension_labels(summary: dict) -> dict[int, list[dict]]:
     MI with it is significant (FWER), most informative first, as dicts ``label``, ``mi``,
     ``mi_err``, ``r_info`` (of this dim) and ``best`` (it is the label's best latent)."""
     informative = summary["informative"]
-    dims = informative.get("agreed") or informative["dispersion"]["dims"]
-    out: dict[int, list[dict]] = {int(d): [] for d in dims}
+    out: dict[int, list[dict]] = {d: [] for d in analysed_dims(informative)}
     for name, block in summary.get("labels", {}).items():
         per_dim = {int(p["dim"]): p for p in block["per_dim"]}
         for d in block["significant_dims"]:
