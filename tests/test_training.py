@@ -329,7 +329,6 @@ def test_resume_after_a_real_kill_continues_exactly(tiny_store, tmp_path):
         import torch
         torch.set_num_threads(1)
         from astrolatent.training.fit import fit
-from tests.conftest import N_SPECTRA, TINY_LENGTH, write_tiny_spectra
         fit({str(tiny_store)!r}, {str(run)!r}, json.loads(sys.argv[1]), max_steps={steps}, resume=len(sys.argv) > 2)
         """
     )
@@ -380,7 +379,6 @@ import json, sys, warnings
 warnings.filterwarnings("ignore", category=FutureWarning)
 import lightning as L, numpy as np
 from astrolatent.training.fit import fit
-from tests.conftest import N_SPECTRA, TINY_LENGTH, write_tiny_spectra
 
 class Record(L.Callback):
     def __init__(self):
