@@ -212,14 +212,18 @@ class _Section:
 # ---------------------------------------------------------------------------------------
 def dimension_labels(summary: dict) -> dict[int, list[dict]]:
     """For each informative dim of an analysis ``summary``, the labels it tracks: those whose
-    MI with it is significant (FWER), most informative first, as dicts ``label``, ``mi``,
-    ``mi_err``, ``r_info`` (of this dim) and ``best`` (it is the label's best latent)."""
+    MI with it is significant (FWER), as dicts ``label``, ``mi``, ``mi_err``, ``r_info`` (of
+    this dim) and ``best`` (this dim has the label's largest MI among the informative dims);
+    the labels it is best for come first, then by MI."""
     informative = summary["informative"]
     out: dict[int, list[dict]] = {d: [] for d in analysed_dims(informative)}
     for name, block in summary.get("labels", {}).items():
-        per_dim = {int(p["dim"]): p for p in block["per_dim"]}
+        per_dim = {int(p["dim"]): p for p in block["per_dim"] if int(p["dim"]) in out}
+        if not per_dim:
+            continue
+        best = max(per_dim, key=lambda d: per_dim[d]["mi"])
         for d in block["significant_dims"]:
-            if int(d) in out:
+            if int(d) in per_dim:
                 p = per_dim[int(d)]
                 out[int(d)].append(
                     {
@@ -227,11 +231,11 @@ def dimension_labels(summary: dict) -> dict[int, list[dict]]:
                         "mi": p["mi"],
                         "mi_err": p["mi_err"],
                         "r_info": p["r_info"],
-                        "best": int(d) == int(block["best_dim"]),
+                        "best": int(d) == best,
                     }
                 )
     for rows in out.values():
-        rows.sort(key=lambda r: -r["mi"])
+        rows.sort(key=lambda r: (not r["best"], -r["mi"]))
     return out
 
 
@@ -240,7 +244,7 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
     if not rows:
         return "no label (no significant MI)"
     parts = [
-        f"{r['label']}{' (its best latent)' if r['best'] else ''}: MI {pm(r['mi'], r['mi_err'])} "
+        f"{r['label']}{' (best informative dim)' if r['best'] else ''}: MI {pm(r['mi'], r['mi_err'])} "
         f"nats, r_I {fmt(r['r_info'], 2)}"
         for r in rows[:limit]
     ]
