@@ -183,26 +183,6 @@ PRESETS: dict[str, dict[str, Any]] = {
             "log_every": 50,
         },
     },
-    "harps-published": {
-        "description": "harps-full with the published loss: KL averaged over the 128 dims, beta 0.3 (0.3/128 per nat)",
-        "architecture": {"latent_dim": 128},
-        "loss": {
-            "reconstruction": "l1",
-            "kl_reduction": "mean",
-            "beta": 0.3,
-            "kl_start": 5000,
-            "kl_end": 20000,
-        },
-        "optim": {"lr": 1e-4, "batch_size": 32},
-        "data": {"balance_objects": True},
-        "trainer": {
-            "max_steps": 1_500_000,
-            "max_minutes": None,
-            "val_every": 5000,
-            "checkpoint_every": 1000,
-            "log_every": 50,
-        },
-    },
     "lowres": {
         "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents",
         "architecture": {"latent_dim": 16},
@@ -231,6 +211,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {},
         "trainer": {"max_minutes": 10.0, "val_every": 1000, "checkpoint_every": 1000},
     },
+}
+PRESETS["harps-published"] = {
+    **PRESETS["harps-full"],
+    "description": "harps-full with the published loss: KL averaged over the 128 dims, beta 0.3 (0.3/128 per nat)",
+    "loss": {**PRESETS["harps-full"]["loss"], "kl_reduction": "mean", "beta": 0.3},
 }
 
 
