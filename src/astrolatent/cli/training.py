@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -132,20 +133,8 @@ def train(
         warnings.filterwarnings(
             "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
         )
-        if bar is not None:
-            with bar:
-                task = bar.add_task("training", total=None)
-                summary = fit(
-                    store,
-                    run,
-                    overrides,
-                    preset=preset,
-                    max_steps=max_steps,
-                    max_minutes=max_minutes,
-                    resume=resume,
-                    progress=progress,
-                )
-        else:
+        with bar if bar is not None else contextlib.nullcontext():
+            task = bar.add_task("training", total=None) if bar is not None else None
             summary = fit(
                 store,
                 run,
@@ -154,6 +143,7 @@ def train(
                 max_steps=max_steps,
                 max_minutes=max_minutes,
                 resume=resume,
+                progress=progress if bar is not None else None,
             )
     payload = summary.to_dict()
     if not rank_zero:
