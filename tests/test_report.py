@@ -55,7 +55,7 @@ def test_spectrum_report_sections_and_numbers(analyzed_run, spectrum_report) -> 
         assert pm(b["mi"], b["mi_err"]) in text
         assert f"against its best latent mu_{b['best_dim']}" in text
         assert f"mi_errorbars_{name}.png" in {p.name for p in (path.parent / "figures").iterdir()}
-    for name, c in summary["ceiling"].items():
+    for name, c in [*summary["ceiling"].items(), *summary["all_latents"].items()]:
         assert fmt(c["r"], 2) in text, name
     train = json.loads((analyzed_run / "train_summary.json").read_text())
     assert f'<td class="num">{fmt(train["steps"])}</td>' in text

@@ -61,6 +61,7 @@ def test_planted_factors_are_found_and_the_control_is_not(tmp_path):
     assert labels["teff"]["mi_err"] > 0 and 0 < labels["teff"]["p_value"] < 0.05
     assert set(summary["baseline_pca"]["labels"]) == {"teff", "rv", "control"}
     assert summary["ceiling"]["teff"]["r"] > 0.9
+    assert summary["all_latents"]["teff"]["r"] > 0.9
     assert summary["disentanglement"]["mig"] > summary["baseline_pca"]["disentanglement"]["mig"]
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["labels"]["teff"]["per_dim"][2]["dim"] == 2
@@ -73,6 +74,28 @@ def test_planted_factors_are_found_and_the_control_is_not(tmp_path):
         "mi_per_dim.csv",
     ):
         assert (tmp_path / name).is_file(), name
+
+
+def test_a_label_spread_over_two_latents_is_told_apart_from_a_missing_one(tmp_path):
+    """Two factors mixed at 45 degrees over two latents: each factor's best single latent is
+    weak (r_I ~ 0.7), but all latents together predict it; the control stays near 0."""
+    rng = np.random.default_rng(3)
+    n, d = 1500, 6
+    a, b = rng.uniform(-1.7, 1.7, (2, n))
+    mu = rng.normal(0, 0.004, (n, d))
+    mu[:, 1], mu[:, 4] = (a + b) / np.sqrt(2), (a - b) / np.sqrt(2)
+    logvar = np.full((n, d), -0.002)
+    logvar[:, [1, 4]] = -4.0
+    table = pd.DataFrame(
+        {f"mu_{j}": mu[:, j] for j in range(d)} | {f"logvar_{j}": logvar[:, j] for j in range(d)}
+    )
+    table["a"], table["control"] = a, rng.uniform(0, 1, n)
+    config = AnalyzeConfig(n_bootstrap=4, n_permutations=20)
+    summary = analyze_latents(table, config, tmp_path)
+    assert summary["labels"]["a"]["r_info"] < 0.8
+    assert summary["all_latents"]["a"]["r"] > 0.95
+    assert summary["all_latents"]["a"]["n"] == n
+    assert abs(summary["all_latents"]["control"]["r"]) < 0.15
 
 
 def test_unknown_label_is_a_clear_error(tmp_path):

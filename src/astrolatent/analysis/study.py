@@ -4,7 +4,11 @@ Reads ``RUN/latents.parquet`` (written by ``astrolatent encode``), the run's sto
 PCA baseline and the ceiling) and its model (for traversals), and writes ``RUN/analysis/``:
 
 - ``summary.json`` (the contract other tools read: informative dims by both methods, per-label
-  MI per latent with errors and p-values, disentanglement scores, the PCA baseline);
+  MI per latent with errors and p-values, disentanglement scores, the PCA baseline; and two
+  references per label, each the cross-validated r of a regressor: ``all_latents``, from all
+  latent means together, and ``ceiling``, from the spectra's principal components. A label
+  with a weak best latent is then spread over several latents (high ``all_latents``), or
+  missed by the network (low, under a high ``ceiling``), or barely in the spectra (both low));
 - ``mi_per_dim.csv`` (every label x latent, for the latents and the PCA baseline),
   ``dimensions.csv`` (per-dim dispersion and KL rate), ``traversals.json``;
 - figures: dispersion and KL bars, MI heat maps in the published form (plug-in histogram MI
@@ -248,6 +252,10 @@ def analyze_latents(
 
     summary: dict = {"n_latent": d, "n_spectra": n, "informative": informative, "labels": block}
     analysed = list(block)
+    step("labels from all latents together")
+    summary["all_latents"] = {
+        name: _regressor_r(mu, latents[name], config, rng) for name in analysed
+    }
     both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
     if len(analysed) and both.size >= 100 and len(chosen) >= 1:
         step("disentanglement scores")
@@ -282,22 +290,13 @@ def analyze_latents(
                 random_state=config.random_state,
             )
         summary["baseline_pca"] = baseline
-        ceiling = {}
-        for name in analysed:
-            values = pd.to_numeric(latents[name], errors="coerce").to_numpy(float)
-            ok = np.flatnonzero(clean_labels(values, sigma=config.clip_sigma).mask)
-            if ok.size > config.max_samples:
-                ok = np.sort(rng.choice(ok, config.max_samples, replace=False))
-            ceiling[name] = {
-                "r": label_ceiling(
-                    scores[ok][:, : config.ceiling_components],
-                    values[ok],
-                    random_state=config.random_state,
-                ),
+        summary["ceiling"] = {
+            name: {
+                **_regressor_r(scores[:, : config.ceiling_components], latents[name], config, rng),
                 "n_components": min(k, config.ceiling_components),
-                "n": int(ok.size),
             }
-        summary["ceiling"] = ceiling
+            for name in analysed
+        }
 
     if decode is not None and wave is not None and chosen:
         step("latent traversals")
@@ -322,6 +321,19 @@ def analyze_latents(
 
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
     return summary
+
+
+def _regressor_r(
+    features: np.ndarray, label: pd.Series, config: AnalyzeConfig, rng: np.random.Generator
+) -> dict:
+    """Cross-validated r of a regressor predicting ``label`` from ``features`` (n, k), on the
+    label's clean rows (at most ``max_samples``): ``{"r", "n"}``."""
+    values = pd.to_numeric(label, errors="coerce").to_numpy(float)
+    ok = np.flatnonzero(clean_labels(values, sigma=config.clip_sigma).mask)
+    if ok.size > config.max_samples:
+        ok = np.sort(rng.choice(ok, config.max_samples, replace=False))
+    r = label_ceiling(features[ok], values[ok], random_state=config.random_state)
+    return {"r": r, "n": int(ok.size)}
 
 
 def _json_default(value: object) -> object:

@@ -173,9 +173,11 @@ def analyze_command(
     from rich.table import Table
 
     table = Table(title="best latent per label")
-    for col in ("label", "best dim", "MI (nats)", "r_I", "p (FWER)", "PCA best r_I", "ceiling r"):
+    columns = ("label", "best dim", "MI (nats)", "r_I", "p (FWER)", "all latents r")
+    for col in (*columns, "PCA best r_I", "ceiling r"):
         table.add_column(col)
     pca = summary.get("baseline_pca", {}).get("labels", {})
+    joint = summary.get("all_latents", {})
     ceiling = summary.get("ceiling", {})
     for name, b in summary["labels"].items():
         table.add_row(
@@ -184,6 +186,7 @@ def analyze_command(
             f"{b['mi']:.3f} ± {b['mi_err']:.3f}",
             f"{b['r_info']:.2f}",
             f"{b['p_value_fwer']:.3g}",
+            f"{joint[name]['r']:.2f}" if name in joint else "-",
             f"{pca[name]['r_info']:.2f}" if name in pca else "-",
             f"{ceiling[name]['r']:.2f}" if name in ceiling else "-",
         )
