@@ -98,6 +98,18 @@ def test_a_label_spread_over_two_latents_is_told_apart_from_a_missing_one(tmp_pa
     assert abs(summary["all_latents"]["control"]["r"]) < 0.15
 
 
+def test_constant_and_empty_labels_are_skipped_and_the_rest_analysed(tmp_path, caplog):
+    table, _ = _planted(n=300)
+    table["constant"] = 1.0
+    table["empty"] = np.nan
+    config = AnalyzeConfig(
+        labels=["teff", "constant", "empty"], n_bootstrap=2, n_permutations=5, pca_baseline=False
+    )
+    summary = analyze_latents(table, config, tmp_path)
+    assert list(summary["labels"]) == ["teff"] and list(summary["all_latents"]) == ["teff"]
+    assert "label constant: constant" in caplog.text and "label empty: only 0" in caplog.text
+
+
 def test_unknown_label_is_a_clear_error(tmp_path):
     table, _ = _planted(n=200)
     with pytest.raises(ConfigError, match="label\\(s\\) logg not in the latents table"):

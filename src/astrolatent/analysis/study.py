@@ -123,6 +123,9 @@ def label_block(
             log.warning("label %s: only %d usable values, skipped", name, keep.size)
             continue
         x, y = codes[keep], values[keep]
+        if np.ptp(y) == 0:
+            log.warning("label %s: constant (%g) over its usable values, skipped", name, y[0])
+            continue
         if config.estimator == "ksg":
             res = mi_columns(
                 x,
