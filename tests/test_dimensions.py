@@ -10,6 +10,7 @@ import pytest
 from astrolatent.analysis.dimensions import (
     count_informative,
     dispersion,
+    group_separation,
     kl_rate,
     redundancy,
     two_group_cut,
@@ -68,7 +69,7 @@ def test_scores_and_dict_shape():
     assert result.kl.scores[INFORMATIVE[0]] == pytest.approx(expected, rel=0.05)
     payload = result.to_dict()
     assert set(payload) == {"dispersion", "kl", "agreed"}
-    assert set(payload["dispersion"]) == {"dims", "scores", "threshold", "split"}
+    assert set(payload["dispersion"]) == {"dims", "scores", "threshold", "split", "separation"}
     assert len(payload["kl"]["scores"]) == mu.shape[1]
     json.dumps(payload, allow_nan=False)
 
@@ -112,6 +113,23 @@ def test_groups_find_the_factors_when_collapsed_dims_keep_a_jitter():
     groups = count_informative(mu, logvar, split="groups")
     assert groups.dispersion.dims == used and groups.kl.dims == used
     assert groups.dispersion.split == groups.kl.split == "groups"
+    assert groups.dispersion.separation > 0.8 and groups.kl.separation > 0.8
+
+
+def test_a_smooth_spread_is_cut_but_flagged(caplog):
+    """Scores spread evenly in log have no groups: Otsu's cut still falls in the middle, and
+    the separation is the even-spread value, 3/4 (the between-group share of a uniform
+    variable's variance when it is split at its median), which triggers the warning."""
+    scores = np.logspace(-1, 0, 16)
+    assert two_group_cut(scores) == pytest.approx(np.sqrt(scores[7] * scores[8]))
+    assert group_separation(scores) == pytest.approx(0.75, abs=0.01)
+    assert group_separation([0.001, 0.0011, 0.5, 0.6]) > 0.99
+    assert group_separation([0.5]) is None and group_separation(np.full(4, 0.5)) is None
+    rng = np.random.default_rng(2)
+    mu = rng.standard_normal((2000, 16)) * scores
+    result = count_informative(mu, np.full_like(mu, -3.0), split="groups")
+    assert result.dispersion.split == "groups" and result.dispersion.separation < 0.8
+    assert "spread smoothly" in caplog.text
 
 
 def test_validation():

@@ -21,7 +21,10 @@ Scores are floored at 1e-12 before the log. Why groups rather than the largest s
 with a weak KL weight the collapsed dimensions do not sit exactly at the prior but keep a
 small jitter (MAD ~0.05-0.15, rate ~0.05-0.3 nats), so the fixed thresholds count every
 dimension and no single gap between neighbours is large, while the two groups are still a
-factor 5-15 apart (docs/results.md, planted-factor runs).
+factor 5-15 apart (docs/results.md, planted-factor runs). The split always finds a cut
+when the scores span more than ``min_ratio``, even in a smooth spread with no groups; each
+cut therefore comes with its separation (:func:`group_separation`; 0.75 for an even spread
+in log, near 1 for two tight groups), and a warning below 0.8: such a count is uncertain.
 
 :func:`redundancy` checks whether the informative dimensions are independently informative:
 pairwise KSG mutual information and the KSG total correlation (nats).
@@ -47,6 +50,8 @@ SplitMethod = Literal["threshold", "groups"]
 
 DISPERSION_THRESHOLDS: dict[str, float] = {"mad": 0.02, "meanad": 0.2}
 KL_THRESHOLD = 0.01
+#: below this group separation a two-group cut is flagged: scores spread evenly in log give 0.75
+SMOOTH_SEPARATION = 0.8
 _SCORE_FLOOR = 1e-12
 
 
@@ -73,6 +78,22 @@ def kl_rate(mu: object, logvar: object) -> np.ndarray:
     return np.mean(0.5 * (mu**2 + np.exp(logvar) - logvar - 1.0), axis=0)
 
 
+def _otsu(scores: object) -> tuple[float, float, float] | None:
+    """Otsu's two groups of log10(scores): (cut, log10 ratio of the group means,
+    separation = between-group / total variance of the log scores), or None for < 2 scores
+    or scores all alike."""
+    logs = np.sort(np.log10(np.maximum(np.asarray(scores, dtype=np.float64), _SCORE_FLOOR)))
+    if logs.size < 2 or logs[-1] == logs[0]:
+        return None
+    k = np.arange(1, logs.size)  # size of the low group
+    low_mean = np.cumsum(logs)[:-1] / k
+    high_mean = (logs.sum() - np.cumsum(logs)[:-1]) / (logs.size - k)
+    between = k * (logs.size - k) * (high_mean - low_mean) ** 2 / logs.size**2
+    best = int(np.argmax(between))
+    cut = float(10 ** (0.5 * (logs[best] + logs[best + 1])))
+    return cut, float(high_mean[best] - low_mean[best]), float(between[best] / logs.var())
+
+
 def two_group_cut(scores: object, *, min_ratio: float = 3.0) -> float | None:
     """Cut between the two groups of log10(scores), or None when they are closer than ``min_ratio``.
 
@@ -81,29 +102,32 @@ def two_group_cut(scores: object, *, min_ratio: float = 3.0) -> float | None:
     """
     if not min_ratio > 1:
         raise ConfigError(f"min_ratio={min_ratio} must exceed 1 (3 is usual)")
-    logs = np.sort(np.log10(np.maximum(np.asarray(scores, dtype=np.float64), _SCORE_FLOOR)))
-    if logs.size < 2:
+    groups = _otsu(scores)
+    if groups is None or groups[1] < np.log10(min_ratio):
         return None
-    k = np.arange(1, logs.size)  # size of the low group
-    low_mean = np.cumsum(logs)[:-1] / k
-    high_mean = (logs.sum() - np.cumsum(logs)[:-1]) / (logs.size - k)
-    between = k * (logs.size - k) * (high_mean - low_mean) ** 2
-    best = int(np.argmax(between))
-    if high_mean[best] - low_mean[best] < np.log10(min_ratio):
-        return None
-    return float(10 ** (0.5 * (logs[best] + logs[best + 1])))
+    return groups[0]
+
+
+def group_separation(scores: object) -> float | None:
+    """How cleanly the scores fall into two groups: the between-group share of the variance
+    of log10(scores) at Otsu's cut, in [0, 1]. About 0.75 for scores spread evenly in log
+    (no groups; any cut is arbitrary), near 1 for two tight groups; None for < 2 scores."""
+    groups = _otsu(scores)
+    return None if groups is None else groups[2]
 
 
 @dataclass(frozen=True)
 class DimSelection:
     """One method's choice. dims: selected dimension indices; scores: (D,) score of every
     dimension; threshold: the cut applied (dims have score > threshold); split: how the
-    cut was set ("groups", or "threshold" when fixed or when the groups fell back to it)."""
+    cut was set ("groups", or "threshold" when fixed or when the groups fell back to it);
+    separation: for a "groups" cut, :func:`group_separation` of the scores."""
 
     dims: list[int]
     scores: np.ndarray
     threshold: float
     split: str = "threshold"
+    separation: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -111,6 +135,7 @@ class DimSelection:
             "scores": [json_float(s) for s in self.scores],
             "threshold": json_float(self.threshold),
             "split": self.split,
+            "separation": json_float(self.separation),
         }
 
 
@@ -142,11 +167,20 @@ def _select(
                 threshold,
             )
         else:
+            separation = group_separation(scores)
+            if separation < SMOOTH_SEPARATION:
+                logger.warning(
+                    "the scores spread smoothly rather than in two groups (separation %.2f; "
+                    "0.75 for an even spread): the cut at %.3g is uncertain, compare --split threshold",
+                    separation,
+                    cut,
+                )
             return DimSelection(
                 dims=[int(d) for d in np.flatnonzero(scores > cut)],
                 scores=scores,
                 threshold=cut,
                 split="groups",
+                separation=separation,
             )
     elif split != "threshold":
         raise ConfigError(f"split={split!r} is not known; choose 'threshold' or 'groups'")
