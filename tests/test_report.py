@@ -81,6 +81,18 @@ def test_report_cli_prints_the_path(analyzed_run, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(out)
     assert out.is_file() and (out.parent / "figures" / "informative_dims.png").is_file()
+    # a second report to the same place replaces its own figures
+    result = CliRunner().invoke(app, ["report", str(analyzed_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+def test_report_never_deletes_a_figures_folder_it_did_not_write(analyzed_run, tmp_path) -> None:
+    mine = tmp_path / "desk" / "figures" / "thesis_plot.png"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"not ours")
+    with pytest.raises(ConfigError, match="figures exists and was not written by"):
+        build_report(analyzed_run, tmp_path / "desk" / "report.html")
+    assert mine.read_bytes() == b"not ours"
 
 
 def test_report_says_which_command_is_missing(tmp_path) -> None:

@@ -255,6 +255,25 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
+_FIGURES_MARK = ".astrolatent-report"
+
+
+def _fresh_figure_dir(fig_dir: Path, *, owned: bool) -> Path:
+    """An empty ``figures`` folder beside the report. An earlier report's folder (it holds
+    our mark, or lies in the run's own report folder: ``owned``) is replaced; any other
+    folder of that name is the user's and is left alone."""
+    if fig_dir.exists():
+        if not (owned or (fig_dir / _FIGURES_MARK).is_file()):
+            raise ConfigError(
+                f"{fig_dir} exists and was not written by `astrolatent report`; "
+                "choose an --out in another folder"
+            )
+        shutil.rmtree(fig_dir)
+    fig_dir.mkdir(parents=True)
+    (fig_dir / _FIGURES_MARK).write_text("figures of an astrolatent report; replaced on rerun\n")
+    return fig_dir
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of a run; return the path of ``report.html``.
 
@@ -277,10 +296,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     path = Path(out) if out is not None else run_dir / REPORT_DIR / REPORT_FILE
     if path.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out {path}: the report is an HTML file; give a name ending in .html")
-    fig_dir = path.parent / "figures"
-    if fig_dir.is_dir():
-        shutil.rmtree(fig_dir)  # figures of an earlier report of this run
-    fig_dir.mkdir(parents=True)
+    fig_dir = _fresh_figure_dir(
+        path.parent / "figures", owned=path.parent.resolve() == (run_dir / REPORT_DIR).resolve()
+    )
     figs = _Figures(fig_dir)
     if (run_dir / "predictions.parquet").is_file():
         kind = "galaxy estimator run"
