@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from astrolatent.analysis.causal.local import local_tests, summary_rows
 from astrolatent.cli import app
 from astrolatent.errors import ConfigError
 from astrolatent.report.html import build_report, fmt, pm
@@ -195,25 +197,28 @@ def _galaxy_run(root: Path) -> Path:
             "star-forming": {**atoms, **errs, "n": 25},
             "passive": {**atoms, **errs, "n": 15},
         },
-        "by_bin": [{"bin": "(9, 10]", **atoms, "n": 20}, {"bin": "(10, 11.5]", **atoms, "n": 20}],
+        "by_bin": {
+            "mag_r": [
+                {"low": 9.0, "high": 10.0, **atoms, **errs, "n": 20},
+                {"low": 10.0, "high": 11.5, **atoms, **errs, "n": 20},
+            ]
+        },
+        "figures": {"by_class": "by_class.png", "stack_mag_r": "stack_mag_r.png"},
     }
     folder = run / "decomposition" / "phot_vs_img"
     folder.mkdir(parents=True)
     (folder / "decomposition.json").write_text(json.dumps(decomposition))
-    _png(folder / "pointwise.png")
+    _png(folder / "by_class.png")
+    _png(folder / "stack_mag_r.png")
     local = run / "causal" / "local_ba_r_given_z"
     local.mkdir(parents=True)
-    (local / "local.json").write_text(
-        json.dumps(
-            {
-                "query": "ba_r",
-                "condition": "z",
-                "k": 100,
-                "mean_r": 0.1357,
-                "fraction_significant": 0.42,
-            }
-        )
+    rng = np.random.default_rng(0)
+    s, q, z = rng.normal(size=(3, 60))
+    result = local_tests(
+        s[:, None], s + q, q, condition=z, n_neighbors=10, n_permutations=19, alpha=0.1
     )
+    result.settings.update({"target": "logmass", "query": "ba_r", "condition": ["z"]})
+    (local / "local.json").write_text(json.dumps(result.to_dict()))
     _png(local / "map.png")
     disc = run / "causal" / "discovery"
     disc.mkdir(parents=True)
@@ -252,10 +257,18 @@ def test_galaxy_report_from_contract_shaped_files(tmp_path) -> None:
     )  # median bias, sigma_MAD, CRPS
     assert "no PDF examples" in text  # no model.pt in these synthetic files
     assert pm(0.8123, 0.01) in text and pm(0.3456, 0.01) in text
-    assert "star-forming" in text and "(10, 11.5]" in text
-    assert "0.136" in text and "0.420" in text  # local.json scalars
+    assert "star-forming" in text and "10.000 to 11.500" in text and "in bins of mag_r" in text
+    local = json.loads((run / "causal" / "local_ba_r_given_z" / "local.json").read_text())
+    rows = summary_rows(local)[1]
+    assert [r[0] for r in rows] == ["given S", "given S, z"]
+    for row in rows:  # each test's summary, as the CLI prints it
+        assert all(f">{html.escape(cell)}<" in text for cell in row), row
     assert ">0.870<" in text and "&lt;script&gt;" in text and "<script>x" not in text
     names = {p.name for p in (path.parent / "figures").iterdir()}
-    assert {"predictions.png", "decomposition_phot_vs_img_bars.png", "discovery_graph.png"} <= names
-    assert any(n.startswith("decomposition_phot_vs_img_stack") for n in names)
+    assert {
+        "predictions.png",
+        "phot_vs_img_by_class.png",
+        "phot_vs_img_stack_mag_r.png",
+        "discovery_graph.png",
+    } <= names
     assert "astrolatent galaxy train cat.parquet --target logmass" in text

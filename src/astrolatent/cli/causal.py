@@ -67,6 +67,7 @@ def causal_command(
 ) -> None:
     """Local tests: does the target depend on a query variable among objects with nearby
     latents (i.e. outside the path through S), with or without conditioning?"""
+    from astrolatent.analysis.causal.local import summary_rows
     from astrolatent.analysis.causal.runs import run_local_tests
 
     with _progress(disable=as_json) as bar:
@@ -93,19 +94,11 @@ def causal_command(
         title=f"r({s['target']}, {query}) in neighbourhoods of {n_neighbors} in S "
         f"({s['n_evaluated']} {evaluate} objects)"
     )
-    for col in ("test", "mean r", "mean null r", "mean PE", "p<alpha", "BH q<alpha", "binomial p"):
+    headers, rows = summary_rows(result.to_dict())
+    for col in headers:
         table.add_column(col)
-    for name, agg in result.summary.items():
-        label = "given S" if name == "given_s" else f"given S, {'+'.join(s['condition'])}"
-        table.add_row(
-            label,
-            f"{agg['mean_r']:+.3f}",
-            f"{agg['mean_r_null']:+.3f}",
-            f"{agg['mean_pe']:.3f}",
-            f"{agg['fraction_significant']:.3f}",
-            f"{agg['fraction_significant_bh']:.3f}",
-            f"{agg['binomial_p']:.2g}",
-        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     console.print(f"alpha {alpha}; wrote {folder}")
 

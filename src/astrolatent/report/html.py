@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from astrolatent.analysis.causal.local import summary_rows
+from astrolatent.analysis.pid.base import ATOMS
 from astrolatent.analysis.study import analysed_dims
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.report import figures
@@ -45,7 +47,6 @@ REPORT_FILE = "report.html"
 PIPELINE_FILE = "pipeline.yaml"
 #: Spectra reconstructed to find the typical and the worst reconstruction.
 N_RECONSTRUCTED = 256
-ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -882,21 +883,6 @@ def _folder_figures(folder: Path, figs: _Figures, *, skip: Sequence[str] = ()) -
     )
 
 
-def _group_rows(block: object) -> list[tuple[str, dict]]:
-    """``by_class``/``by_bin`` as (group, atoms row) pairs: a mapping group -> row, or a list
-    of rows naming their group in a ``group``/``class``/``bin`` field."""
-    if isinstance(block, dict):
-        return [(str(k), v) for k, v in block.items() if isinstance(v, dict)]
-    if isinstance(block, list):
-        out = []
-        for i, row in enumerate(block):
-            if isinstance(row, dict):
-                key = next((row[k] for k in ("group", "class", "bin", "label") if k in row), i)
-                out.append((str(key), row))
-        return out
-    return []
-
-
 def _atoms_table(groups: list[tuple[str, dict]]) -> str:
     return _table(
         ["group", "n", *ATOMS],
@@ -907,88 +893,46 @@ def _atoms_table(groups: list[tuple[str, dict]]) -> str:
     )
 
 
-def _atoms_arrays(groups: list[tuple[str, dict]]) -> tuple[dict, dict]:
-    values = {a: np.array([float(r.get(a, np.nan)) for _, r in groups]) for a in ATOMS}
-    errors = {a: np.array([float(r.get(f"{a}_err") or np.nan) for _, r in groups]) for a in ATOMS}
-    return values, errors
-
-
 def _decomposition(path: Path, run_dir: Path, figs: _Figures) -> str:
+    """A ``decomposition.json`` of ``astrolatent galaxy decompose`` (the shape of
+    :meth:`RunDecomposition.to_dict`), with the figures it lists."""
     d = _read_json(path)
     missing = [k for k in ATOMS if k not in d]
     if missing:
         return _note(f"{path}: lacks {missing}; not a decomposition.json of the contract shape")
     rel = path.parent.relative_to(run_dir)
-    x1, x2 = d.get("x1"), d.get("x2")
-    name1 = ", ".join(x1) if isinstance(x1, list) else str(x1)
-    name2 = ", ".join(x2) if isinstance(x2, list) else str(x2)
+    name1, name2 = (
+        ", ".join(x) if isinstance(x, list) else str(x) for x in (d.get("x1"), d.get("x2"))
+    )
     body = f"<h3>{_e(rel)}: {_e(d.get('target'))} from X1 = {_e(name1)} and X2 = {_e(name2)}</h3>"
     body += _p(f"method {d.get('method')}, n = {fmt(d.get('n'))} objects; nats per object.")
-    overall = [
-        (
-            "all",
-            {
-                **{a: d[a] for a in ATOMS},
-                **{f"{a}_err": d.get(f"{a}_err") for a in ATOMS},
-                "n": d.get("n"),
-            },
-        )
-    ]
-    by_class = _group_rows(d.get("by_class"))
-    body += _atoms_table(overall + by_class)
-    groups = overall + by_class
-    values, errors = _atoms_arrays(groups)
-    body += figs.new(
-        figures.decomposition_bars(
-            [g for g, _ in groups], values, errors, title=f"{d.get('target')}: decomposition"
-        ),
-        f"decomposition_{path.parent.name}_bars",
-        f"Redundancy, unique and synergistic information about {d.get('target')}, overall and "
-        "per class, with bootstrap errors.",
-    )
-    by_bin = d.get("by_bin")
-    # by_bin: rows of one binned variable, or a mapping variable -> rows
-    binned = (
-        {k: _group_rows(v) for k, v in by_bin.items() if isinstance(v, dict | list)}
-        if isinstance(by_bin, dict) and not _group_rows_look_atomic(by_bin)
-        else {"bin": _group_rows(by_bin)}
-    )
-    for variable, rows in binned.items():
-        if not rows:
-            continue
-        vals, _ = _atoms_arrays(rows)
-        body += _atoms_table(rows)
-        body += figs.new(
-            figures.decomposition_stack(
-                [g for g, _ in rows],
-                vals,
-                xlabel=variable,
-                title=f"decomposition against {variable}",
-            ),
-            f"decomposition_{path.parent.name}_stack_{variable}",
-            f"Atoms stacked in bins of {variable}.",
-        )
-    return body + _folder_figures(path.parent, figs)
-
-
-def _group_rows_look_atomic(block: dict) -> bool:
-    """True when a mapping's values are atom rows (group -> row), not variables -> rows."""
-    return any(isinstance(v, dict) and "redundancy" in v for v in block.values())
-
-
-def _scalars(d: dict) -> list[tuple[str, object]]:
-    return [(k, v) for k, v in d.items() if isinstance(v, str | int | float | bool) or v is None]
+    overall = {**{k: d.get(k) for a in ATOMS for k in (a, f"{a}_err")}, "n": d.get("n")}
+    by_class = [(str(g), row) for g, row in (d.get("by_class") or {}).items()]
+    body += _atoms_table([("all", overall), *by_class])
+    for column, rows in (d.get("by_bin") or {}).items():
+        body += f"<h4>in bins of {_e(column)}</h4>"
+        body += _atoms_table([(f"{fmt(r['low'])} to {fmt(r['high'])}", r) for r in rows])
+    for name in (d.get("figures") or {}).values():
+        if str(name).endswith(".png"):
+            body += figs.existing(
+                path.parent / name, name, name=f"{path.parent.name}_{Path(name).stem}"
+            )
+    return body
 
 
 def _local(path: Path, run_dir: Path, figs: _Figures) -> str:
+    """A ``local.json`` of ``astrolatent causal`` (settings and the tests' summaries)."""
     d = _read_json(path)
     rel = path.parent.relative_to(run_dir)
     body = f"<h3>{_e(rel)}</h3>"
-    if isinstance(d, dict):
-        body += _kv_table(_scalars(d))
-        for key, value in d.items():
-            if isinstance(value, dict) and _scalars(value):
-                body += f"<h4>{_e(key)}</h4>" + _kv_table(_scalars(value))
+    body += _p(
+        f"target {d.get('target')}, query {d.get('query')}"
+        + (f", conditioning on {', '.join(d['condition'])}" if d.get("condition") else "")
+        + f"; {fmt(d.get('n_evaluated'))} objects, neighbourhoods of {fmt(d.get('n_neighbors'))} "
+        f"in S, alpha {fmt(d.get('alpha'))}."
+    )
+    headers, rows = summary_rows(d)
+    body += _table(headers, rows) if rows else _note(f"{path}: no test summaries")
     return body + _folder_figures(path.parent, figs)
 
 

@@ -156,6 +156,28 @@ class LocalTestResult:
         return {**self.settings, "tests": self.summary}
 
 
+def summary_rows(payload: dict) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted rows of the tests' summaries, from :meth:`LocalTestResult.to_dict`
+    (or a ``local.json``): one row per test, as the CLI and the report print them."""
+    headers = ["test", "mean r", "mean null r", "mean PE", "p<alpha", "BH q<alpha", "binomial p"]
+    condition = payload.get("condition") or []
+    rows = []
+    for name, agg in payload.get("tests", {}).items():
+        label = "given S" if name == "given_s" else f"given S, {'+'.join(condition)}"
+        rows.append(
+            [
+                label,
+                f"{agg['mean_r']:+.3f}",
+                f"{agg['mean_r_null']:+.3f}",
+                f"{agg['mean_pe']:.3f}",
+                f"{agg['fraction_significant']:.3f}",
+                f"{agg['fraction_significant_bh']:.3f}",
+                f"{agg['binomial_p']:.2g}",
+            ]
+        )
+    return headers, rows
+
+
 def local_tests(
     latents: np.ndarray,
     y: np.ndarray,
@@ -282,4 +304,5 @@ __all__ = [
     "benjamini_hochberg",
     "local_tests",
     "quadratic_residuals",
+    "summary_rows",
 ]
