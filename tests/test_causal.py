@@ -18,7 +18,7 @@ from astrolatent.analysis.causal import (
     skeleton_scores,
 )
 from astrolatent.analysis.causal.discover import marks_from_causallearn, marks_from_weights
-from astrolatent.analysis.causal.local import benjamini_hochberg, quadratic_residuals
+from astrolatent.analysis.causal.local import quadratic_residuals
 from astrolatent.cli import app
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig, GalaxySimulationConfig
@@ -45,12 +45,6 @@ def test_quadratic_residuals_remove_an_exact_quadratic_and_keep_the_rest():
     assert np.allclose(quadratic_residuals(1 + x[..., 0] ** 2, x), 0, atol=1e-5)
     flat = quadratic_residuals(y, np.ones_like(x))  # constant regressor: mean removed
     assert np.allclose(flat, y - y.mean(axis=1, keepdims=True))
-
-
-def test_benjamini_hochberg_matches_the_step_up_rule():
-    p = np.array([0.01, 0.04, 0.03, 0.20])
-    q = benjamini_hochberg(p)
-    assert np.allclose(q, [0.04, 0.16 / 3, 0.16 / 3, 0.20])  # p_(i) m / i, then running min
 
 
 def _latent_world(n: int = 3000, seed: int = 0) -> dict[str, np.ndarray]:
@@ -114,7 +108,7 @@ def test_an_object_is_never_its_own_neighbour():
     s[:5, 0] = [-1.5, -0.75, 0.0, 0.75, 1.5]
     y, query = rng.normal(size=(2, n))
     y[:5] = query[:5] = 100.0
-    result = local_tests(s, y, query, evaluate=np.arange(n) < 5, n_neighbors=20, n_permutations=19)
+    result = local_tests(s, y, query, evaluate=np.arange(n) < 5, n_neighbors=20, n_permutations=20)
     assert result.settings["n_reference"] == n
     assert np.abs(result.objects["r"]).max() < 0.7
 
@@ -125,6 +119,16 @@ def test_local_tests_reject_impossible_options():
         local_tests(w["s"], w["y"], w["planted"], n_neighbors=200)
     with pytest.raises(ConfigError, match="alpha=2"):
         local_tests(w["s"], w["y"], w["planted"], alpha=2)
+    with pytest.raises(ConfigError, match=r"n_permutations=19 can never give p < alpha=0\.05"):
+        local_tests(w["s"], w["y"], w["planted"], n_permutations=19)
+    y = w["y"].copy()
+    y[3] = np.nan
+    with pytest.raises(ConfigError, match="y has 1 non-finite values"):
+        local_tests(w["s"], y, w["planted"])
+    with pytest.raises(ConfigError, match="query has 99 rows but latents have 100"):
+        local_tests(w["s"], w["y"], w["planted"][:99])
+    with pytest.raises(ConfigError, match="evaluate must be a boolean mask"):
+        local_tests(w["s"], w["y"], w["planted"], evaluate=np.arange(10))
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,6 +269,11 @@ def test_discover_cli_on_a_planted_table(tmp_path: Path):
     res = runner.invoke(app, ["discover", str(out / "table.parquet"), "--vars", "x0,nope"])
     assert res.exit_code != 0 and isinstance(res.exception, InputFileError)
     assert "nope" in str(res.exception)
+    subset = ["--vars", "x0,x1", "--truth", str(out / "dag.json")]
+    res = runner.invoke(app, ["discover", str(out / "table.parquet"), *subset])
+    assert isinstance(res.exception, InputFileError) and "all of its nodes" in str(res.exception)
+    res = runner.invoke(app, ["discover", str(tmp_path), "--vars", "x0,x1"])
+    assert isinstance(res.exception, InputFileError) and "not a galaxy run" in str(res.exception)
 
 
 @pytest.fixture(scope="module")

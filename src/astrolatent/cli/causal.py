@@ -172,6 +172,10 @@ def discover_command(
         def advance(k: int) -> None:
             bar.advance(task, k)
 
+        if source.is_dir() and not is_run(source):
+            raise InputFileError(
+                source, "a folder, but not a galaxy run (no config.yaml and latents.parquet)"
+            )
         if is_run(source):
             dims = _parse_dims(latent_dims)
             graph, groups = run_discovery(
@@ -226,7 +230,8 @@ def _parse_dims(value: str) -> list[int] | None:
 
 
 def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
-    """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes``."""
+    """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes`` (the same
+    set of variables)."""
     try:
         truth = json.loads(path.read_text())
         names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
@@ -234,9 +239,13 @@ def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
         raise InputFileError(
             path, f"not a DAG truth file with nodes and adjacency ({exc})"
         ) from None
-    missing = [n for n in nodes if n not in names]
-    if missing:
-        raise InputFileError(path, f"nodes {missing} are not in the truth ({names})")
+    if sorted(nodes) != sorted(names):
+        # a subset would be scored against the wrong truth: leaving nodes out makes the
+        # ones kept dependent where the full graph has no edge between them
+        raise InputFileError(
+            path,
+            f"--truth scores a discovery over all of its nodes {names}; --vars names {nodes}",
+        )
     order = [names.index(n) for n in nodes]
     return adjacency[np.ix_(order, order)]
 

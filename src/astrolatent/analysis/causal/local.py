@@ -37,25 +37,12 @@ import pandas as pd
 from scipy import stats
 from sklearn.neighbors import NearestNeighbors
 
+from astrolatent.analysis.mi.base import as_samples
 from astrolatent.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 _RIDGE = 1e-8
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values) of ``p`` ``(m,)``, same order."""
-    p = np.asarray(p, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out
 
 
 def quadratic_residuals(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -117,7 +104,7 @@ def aggregate(
 ) -> dict:
     """Summary over objects of one test (see the module docstring)."""
     m = r.size
-    q = benjamini_hochberg(p)
+    q = stats.false_discovery_control(p)
     n_sig = int((p < alpha).sum())
     return {
         "n": int(m),
@@ -154,6 +141,23 @@ class LocalTestResult:
 
     def to_dict(self) -> dict:
         return {**self.settings, "tests": self.summary}
+
+
+def _paired(values: object, name: str, n: int) -> np.ndarray:
+    """``values`` as finite (n, d) samples paired with the n latents."""
+    arr = as_samples(values, name)
+    if len(arr) != n:
+        raise ConfigError(f"{name} has {len(arr)} rows but latents have {n}; pass paired samples")
+    return arr
+
+
+def _mask(mask: object, name: str, n: int) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.dtype != bool or arr.shape != (n,):
+        raise ConfigError(
+            f"{name} must be a boolean mask of the {n} objects; got dtype {arr.dtype}, shape {arr.shape}"
+        )
+    return arr
 
 
 def summary_rows(payload: dict) -> tuple[list[str], list[list[str]]]:
@@ -213,20 +217,26 @@ def local_tests(
     Returns:
         a :class:`LocalTestResult`.
     """
-    latents = np.asarray(latents, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    query = np.asarray(query, dtype=np.float64)
+    latents = as_samples(latents, "latents")
     n = len(latents)
+    y, query = (_paired(v, name, n).ravel() for v, name in ((y, "y"), (query, "query")))
     if condition is not None:
-        condition = np.asarray(condition, dtype=np.float64).reshape(n, -1)
-    reference = np.arange(n) if reference is None else np.flatnonzero(reference)
-    targets = np.arange(n) if evaluate is None else np.flatnonzero(evaluate)
+        condition = _paired(condition, "condition", n)
+    reference, targets = (
+        np.arange(n) if mask is None else np.flatnonzero(_mask(mask, name, n))
+        for mask, name in ((reference, "reference"), (evaluate, "evaluate"))
+    )
     if n_neighbors < 5:
         raise ConfigError(f"n_neighbors={n_neighbors} must be at least 5")
     if n_permutations < 1:
         raise ConfigError(f"n_permutations={n_permutations} must be at least 1")
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha={alpha} must be between 0 and 1")
+    if 1 / (1 + n_permutations) >= alpha:
+        raise ConfigError(
+            f"n_permutations={n_permutations} can never give p < alpha={alpha} (the smallest "
+            f"p-value is 1/{1 + n_permutations}); use at least {int(np.ceil(1 / alpha))} permutations"
+        )
     if len(reference) < n_neighbors + 1:
         raise ConfigError(
             f"n_neighbors={n_neighbors} needs at least {n_neighbors + 1} reference objects, "
@@ -270,7 +280,7 @@ def local_tests(
             out[prefix + "pe"],
             alpha=alpha,
         )
-        out[prefix + "q"] = benjamini_hochberg(out[prefix + "p"])
+        out[prefix + "q"] = stats.false_discovery_control(out[prefix + "p"])
     settings = {
         "n_neighbors": n_neighbors,
         "n_permutations": n_permutations,
@@ -301,7 +311,6 @@ def _drop_self(neighbours: np.ndarray, rows: np.ndarray) -> np.ndarray:
 __all__ = [
     "LocalTestResult",
     "aggregate",
-    "benjamini_hochberg",
     "local_tests",
     "quadratic_residuals",
     "summary_rows",

@@ -65,7 +65,7 @@ def load_run_objects(run: str | Path, columns: list[str], *, model: int = 0) -> 
     config = EstimatorConfig.load(run / CONFIG_FILE)
     latents = pd.read_parquet(run / LATENTS_FILE)
     split = pd.read_parquet(run / SPLIT_FILE, columns=["id", "row", "model"])
-    models = sorted(latents["model"].unique())
+    models = sorted(int(m) for m in latents["model"].unique())
     if model not in models:
         raise ConfigError(f"{run}: model={model} not in the run (models: {models})")
     latents = latents[latents["model"] == model].merge(
