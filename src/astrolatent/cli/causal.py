@@ -9,10 +9,9 @@ from typing import Annotated, Literal
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
 from astrolatent.errors import ConfigError, InputFileError
 
 
@@ -23,18 +22,6 @@ def register(app: typer.Typer) -> None:
     app.command("causal")(causal_command)
     app.command("discover")(discover_command)
     simulate_app.command("dag")(simulate_dag_command)
-
-
-def _progress(*, disable: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=disable,
-    )
 
 
 def causal_command(
@@ -70,7 +57,7 @@ def causal_command(
     from astrolatent.analysis.causal.local import summary_rows
     from astrolatent.analysis.causal.runs import run_local_tests
 
-    with _progress(disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("local tests", total=max_objects)
         result, folder = run_local_tests(
             run,
@@ -166,7 +153,7 @@ def discover_command(
         source="discover options",
     )
     columns = parse_columns(variables)
-    with _progress(disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task(f"{method} fits", total=1 + n_bootstrap)
 
         def advance(k: int) -> None:

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: JSON output and consoles."""
+"""Helpers shared by the CLI modules: JSON output, the console and its progress bar."""
 
 from __future__ import annotations
 
@@ -6,8 +6,30 @@ import json
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console(soft_wrap=True)
+
+
+def progress_bar(*, disable: bool = False) -> Progress:
+    """The CLI's progress bar (transient; ``disable`` for JSON output)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
 
 
 def echo_json(payload: object) -> None:

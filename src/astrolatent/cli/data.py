@@ -6,35 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json
+from astrolatent.cli.common import console, echo_json, progress_bar
 from astrolatent.errors import ConfigError
 
 simulate_app = typer.Typer(
     help="Generate synthetic data with known ground truth.", no_args_is_help=True
 )
-
-
-def progress_bar(description: str, *, disable: bool = False) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=disable,
-    )
 
 
 @simulate_app.command("spectra")
@@ -72,7 +51,7 @@ def simulate_spectra(
         },
         source="simulate spectra options",
     )
-    with progress_bar("simulating", disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("simulating", total=n)
         output = write_spectra(out_dir, config, progress=lambda k: bar.advance(task, k))
     payload = {
@@ -207,7 +186,7 @@ def ingest(
         }
     )
     config = IngestConfig.from_dict(base, source="ingest options")
-    with progress_bar("ingesting", disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
         summary = run_ingest(
             inputs,

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
 from astrolatent.errors import ConfigError
 
 galaxy_app = typer.Typer(
@@ -22,18 +21,6 @@ galaxy_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.add_typer(galaxy_app, name="galaxy")
-
-
-def _progress(*, disable: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=disable,
-    )
 
 
 def _table_format(path: Path) -> str:
@@ -77,7 +64,7 @@ def simulate(
         },
         source="galaxy simulate options",
     )
-    with _progress(disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("rendering" if images else "simulating", total=n)
         output = write_galaxies(
             out_dir, config, images=images, progress=lambda k: bar.advance(task, k)
@@ -106,7 +93,7 @@ def fetch_real(
     from astrolatent.galaxies import real
 
     fmt = _table_format(out)
-    with _progress(disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task(
             "fitting kcorrect templates" if name == "kcorrect" else "reading", total=None
         )
@@ -253,7 +240,7 @@ def train(
 
     n_models = max(1, config.data.cv_folds)
     epochs = config.trainer.max_epochs
-    with _progress(disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("training", total=n_models * epochs)
 
         def report(event: dict) -> None:
