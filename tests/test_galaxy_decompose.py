@@ -158,6 +158,15 @@ def test_the_join_rejects_mismatched_runs(tmp_path: Path, table: Path):
     r1, r2, r12 = _planted_runs(tmp_path / "joint", table)
     with pytest.raises(InputFileError, match=r"r1: the joint run lacks \['b'\]"):
         decompose_runs(r1, r2, r1)
+    with pytest.raises(InputFileError, match=r"--runs names the same run twice"):
+        decompose_runs(r1, r1, r12)
+    predictions = pd.read_parquet(r2 / "predictions.parquet")
+    predictions.loc[3, "ce"] = np.nan
+    predictions.to_parquet(r2 / "predictions.parquet")
+    with pytest.raises(
+        InputFileError, match=r"r2/predictions\.parquet: non-finite values in \['ce'\]"
+    ):
+        decompose_runs(r1, r2, r12)
     with pytest.raises(InputFileError, match=r"lacks predictions\.parquet"):
         (r2 / "predictions.parquet").unlink()
         decompose_runs(r1, r2, r12)
@@ -188,6 +197,8 @@ def test_cli_trains_and_decomposes_a_small_simulated_catalogue(tmp_path: Path):
     assert payload["x1"] == ["optical", "ebv"] and payload["x2"] == ["morph", "ebv"]
     terms = [payload[a] for a in ATOMS]
     assert payload["mi12"] == pytest.approx(sum(terms))
+    for key in ("x1", "x2", "x12"):  # the joined MI is each run's own held-out MI
+        assert payload[f"mi{key[1:]}"] == pytest.approx(payload["runs"][key]["metrics"]["mi"])
     assert set(payload["by_class"]) == {"passive", "star-forming"}
     assert set(payload["by_bin"]) == {"logmass", "mag_r"}
     out = Path(payload["out"])

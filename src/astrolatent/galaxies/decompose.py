@@ -119,6 +119,15 @@ def load_run(path: str | Path) -> EstimatorRun:
             if missing
             else "train_summary.json lacks columns",
         )
+    bad = [
+        c
+        for c in ("truth", "ce", "prior_ce")
+        if not np.isfinite(predictions[c].to_numpy(float)).all()
+    ]
+    if bad:
+        raise InputFileError(
+            path / PREDICTIONS_FILE, f"non-finite values in {bad}; retrain or drop those objects"
+        )
     twice = predictions["id"].duplicated()
     if twice.any():
         raise InputFileError(
@@ -130,7 +139,8 @@ def load_run(path: str | Path) -> EstimatorRun:
 
 
 def _check_compatible(run1: EstimatorRun, run2: EstimatorRun, run12: EstimatorRun) -> None:
-    """Same target and PDF bins everywhere; the joint run sees both sources' inputs."""
+    """Three different runs; same target and PDF bins everywhere; the joint run sees both
+    sources' inputs."""
 
     def bins(run: EstimatorRun) -> tuple:
         pdf = run.config.pdf
@@ -152,6 +162,11 @@ def _check_compatible(run1: EstimatorRun, run2: EstimatorRun, run12: EstimatorRu
                 f"the joint run lacks {lacking}, inputs of {run.path}; it must see the "
                 "inputs of both sources",
             )
+    paths = [r.path.resolve() for r in (run1, run2, run12)]
+    if len(set(paths)) < 3:
+        raise InputFileError(
+            run1.path, f"--runs names the same run twice ({', '.join(map(str, paths))})"
+        )
 
 
 def join_runs(
@@ -491,11 +506,13 @@ def default_out_dir(run1: str | Path, run2: str | Path, run12: str | Path) -> Pa
 
 def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[str, Path]:
     """Write ``decomposition.json``, ``pointwise.parquet`` and the figures into ``out_dir``
-    (created; earlier files of the same names are replaced). Returns name -> path."""
+    (created; an earlier decomposition's files there are replaced). Returns name -> path."""
     from astrolatent.report.figures import save
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*out_dir.glob("stack_*.png"), *out_dir.glob("by_*.png")]:
+        stale.unlink()  # figures of an earlier decomposition with other bins or groups
     labels = _labels(decomp)
     title = f"{decomp.target}: {'+'.join(decomp.x1)} vs {'+'.join(decomp.x2)}"
     written: dict[str, Path] = {}
