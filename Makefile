@@ -23,11 +23,13 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# Debian's Chromium for the explorer's browser tests (CI runs as root); skipped when present
+# Debian's Chromium for the explorer's browser tests; skipped when present. As root (CI)
+# apt-get directly, otherwise through sudo; ASTROLATENT_NO_BROWSER=1 skips the browser tests.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@test -x /usr/bin/chromium || [ "$$ASTROLATENT_NO_BROWSER" = 1 ] || { \
-		echo "installing Debian chromium for the explorer's browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+		echo "installing Debian chromium for the explorer's browser tests (ASTROLATENT_NO_BROWSER=1 skips them)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 demo: install
 	bash scripts/demo.sh $(DEMO_DIR)
