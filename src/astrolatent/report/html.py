@@ -967,7 +967,8 @@ def _provenance(run_dir: Path, kind: str) -> _Section:
         source = (yaml.safe_load(pipeline.read_text()) or {}).get("source", PIPELINE_FILE)
         body += _p("Produced by the pipeline command:") + _pre(f"astrolatent run {source}")
     body += _p(
-        "Commands that reproduce this run (the configuration files below hold every option):"
+        "Commands that repeat this run into a new run directory NEW_RUN (the configuration "
+        "files below hold every option):"
     )
     body += _pre("\n".join(_commands(run_dir, kind)))
     files = [("config.yaml", run_dir / "config.yaml")]
@@ -985,19 +986,19 @@ def _provenance(run_dir: Path, kind: str) -> _Section:
 
 
 def _commands(run_dir: Path, kind: str) -> list[str]:
-    run = str(run_dir)
+    """Commands that repeat the run into a new run directory (NEW_RUN) with its settings."""
+    run, new = str(run_dir), "NEW_RUN"
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     if kind != "spectrum run":
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
         data = cfg.get("data", {})
         return [
             f"astrolatent galaxy train {data.get('table')} --target {data.get('target')} "
-            f"--run {run} --config {run}/config.yaml",
-            f"astrolatent report {run}",
+            f"--run {new} --config {run}/config.yaml",
+            f"astrolatent report {new}",
         ]
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     lines = [
-        f"astrolatent train {cfg.get('store')} --run {run} --config {run}/config.yaml",
-        f"astrolatent encode {run}",
+        f"astrolatent train {cfg.get('store')} --run {new} --config {run}/config.yaml",
+        f"astrolatent encode {new}",
     ]
     acfg_path = run_dir / "analysis" / "config.yaml"
     if acfg_path.is_file():
@@ -1014,8 +1015,12 @@ def _commands(run_dir: Path, kind: str) -> list[str]:
             opts.insert(0, f"--labels {','.join(a['labels'])}")
         if not a.get("pca_baseline", True):
             opts.append("--no-baseline")
-        lines.append(f"astrolatent analyze {run} " + " ".join(opts))
-    lines.append(f"astrolatent report {run}")
+        lines.append(f"astrolatent analyze {new} " + " ".join(opts))
+        lines.append(
+            "# the other analysis settings (alpha, neighbours, clipping, ceiling components, "
+            "traversals) have no CLI option: see analysis/config.yaml below"
+        )
+    lines.append(f"astrolatent report {new}")
     return lines
 
 
