@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astrolatent.analysis.study import AnalyzeConfig, analyze_latents
-from astrolatent.errors import ConfigError
+from astrolatent.analysis.study import AnalyzeConfig, analyze_latents, load_summary
+from astrolatent.errors import ConfigError, InputFileError
 
 
 def _planted(n=1500, d=8, seed=0):
@@ -114,3 +114,21 @@ def test_unknown_label_is_a_clear_error(tmp_path):
     table, _ = _planted(n=200)
     with pytest.raises(ConfigError, match="label\\(s\\) logg not in the latents table"):
         analyze_latents(table, AnalyzeConfig(labels=["logg"]), tmp_path)
+
+
+def test_load_summary_names_the_file_and_what_is_wrong(tmp_path):
+    with pytest.raises(ConfigError, match=r"summary\.json: not found; run `astrolatent analyze"):
+        load_summary(tmp_path)
+    path = tmp_path / "analysis" / "summary.json"
+    path.parent.mkdir()
+    path.write_text('{"n_latent": 4, "informative"')
+    with pytest.raises(InputFileError, match=r"summary\.json: not valid JSON"):
+        load_summary(tmp_path)
+    path.write_text('{"n_latent": 4, "informative": {"kl": {}}}')
+    with pytest.raises(
+        InputFileError, match=r"lacks labels, informative\.dispersion, informative\.agreed"
+    ):
+        load_summary(tmp_path)
+    table, _ = _planted(n=300)
+    analyze_latents(table, AnalyzeConfig(n_bootstrap=2, n_permutations=5), tmp_path / "analysis")
+    assert load_summary(tmp_path)["informative"]["agreed"] == [2, 5, 6]

@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from astrolatent.analysis.study import AnalyzeConfig
+from astrolatent.analysis.study import ANALYSIS_SUMMARY, AnalyzeConfig, load_summary
 from astrolatent.config import Config, read_mapping
 from astrolatent.data.ingest import IngestConfig
 from astrolatent.errors import ConfigError
@@ -225,7 +225,7 @@ def _outputs(stage: str, layout: Layout) -> list[Path]:
         "ingest": [layout.store / "summary.json"],
         "train": [layout.run / "model.pt"],
         "encode": [layout.run / "latents.parquet"],
-        "analyze": [layout.run / "analysis" / "summary.json"],
+        "analyze": [layout.run / ANALYSIS_SUMMARY],
         "report": [layout.report],
     }[stage]
 
@@ -314,8 +314,7 @@ def run_pipeline(
         previous = _hash(stamp)
         results.append(StageResult(stage, "ran", seconds, message))
         log.info("%s: %s (%.1f s)", stage, message, seconds)
-    summary_path = layout.run / "analysis" / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = load_summary(layout.run) if (layout.run / ANALYSIS_SUMMARY).is_file() else {}
     return PipelineResult(results, layout.report, summary)
 
 

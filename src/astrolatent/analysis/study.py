@@ -45,7 +45,7 @@ from astrolatent.analysis.mi import (
 from astrolatent.analysis.mi.columns import mi_columns
 from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.report import figures
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,38 @@ class AnalyzeConfig(Config):
     traversal_sigma: float = Field(default=3.0, gt=0)
     traversal_steps: int = Field(default=9, ge=3)
     random_state: int = 0
+
+
+#: where ``analyze`` writes its summary, relative to the run directory
+ANALYSIS_SUMMARY = Path("analysis") / "summary.json"
+
+
+def load_summary(run_dir: str | Path) -> dict:
+    """``RUN/analysis/summary.json``, checked for the keys other tools read.
+
+    Raises ConfigError when it does not exist (``analyze`` has not run) and InputFileError
+    when it is not valid JSON or lacks the informative-dims or labels blocks.
+    """
+    path = Path(run_dir) / ANALYSIS_SUMMARY
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run `astrolatent analyze {run_dir}` first")
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(path, f"not valid JSON ({exc}); rerun `astrolatent analyze`") from None
+    informative = summary.get("informative") if isinstance(summary, dict) else None
+    missing = [
+        k
+        for k in ("n_latent", "informative", "labels")
+        if not isinstance(summary, dict) or k not in summary
+    ]
+    if isinstance(informative, dict):
+        missing += [
+            f"informative.{k}" for k in ("dispersion", "kl", "agreed") if k not in informative
+        ]
+    if missing:
+        raise InputFileError(path, f"lacks {', '.join(missing)}; rerun `astrolatent analyze`")
+    return summary
 
 
 def analysed_dims(informative: dict) -> list[int]:
@@ -322,7 +354,9 @@ def analyze_latents(
             )
         summary["traversals"] = {str(t.dim): t.top for t in sweeps}
 
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    (out_dir / ANALYSIS_SUMMARY.name).write_text(
+        json.dumps(summary, indent=2, default=_json_default)
+    )
     return summary
 
 

@@ -32,10 +32,12 @@ from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
 from astrolatent.analysis.study import (
+    ANALYSIS_SUMMARY,
     AnalyzeConfig,
     analysed_dims,
     default_labels,
     latent_matrices,
+    load_summary,
 )
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
@@ -43,7 +45,6 @@ from astrolatent.training.encode import LATENTS_FILE, decode, load_model
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = Path("analysis") / "summary.json"
 #: Latents may be set this many data widths beyond the data range (and always to +-PRIOR_SPAN).
 LIMIT_WIDTHS = 2.0
 PRIOR_SPAN = 5.0
@@ -180,9 +181,9 @@ class ExplorerData:
 
     def _informative(self, run_dir: Path, logvar: np.ndarray) -> tuple[list[int], dict[str, int]]:
         """Informative dims (both methods agree, else dispersion) and each label's best dim."""
-        path = run_dir / SUMMARY_FILE
+        path = run_dir / ANALYSIS_SUMMARY
         if path.is_file():
-            summary = json.loads(path.read_text())
+            summary = load_summary(run_dir)
             informative = summary["informative"]
             best = {
                 name: int(block["best_dim"])

@@ -35,7 +35,7 @@ import yaml
 
 from astrolatent.analysis.causal.local import summary_rows
 from astrolatent.analysis.pid.base import ATOMS
-from astrolatent.analysis.study import analysed_dims
+from astrolatent.analysis.study import analysed_dims, load_summary
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.report import figures
 
@@ -334,11 +334,7 @@ def _spectrum_sections(run_dir: Path, report_dir: Path, figs: _Figures) -> list[
             f"then `astrolatent analyze {run_dir}` first"
         )
     analysis = run_dir / "analysis"
-    if not (analysis / "summary.json").is_file():
-        raise ConfigError(
-            f"{analysis / 'summary.json'}: not found; run `astrolatent analyze {run_dir}` first"
-        )
-    summary = _read_json(analysis / "summary.json")
+    summary = load_summary(run_dir)
     train = (
         _read_json(run_dir / "train_summary.json")
         if (run_dir / "train_summary.json").is_file()
