@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -134,17 +135,22 @@ def default_labels(latents: pd.DataFrame) -> list[str]:
     return out
 
 
-def label_block(
-    codes: np.ndarray,
-    table: pd.DataFrame,
-    labels: list[str],
-    config: AnalyzeConfig,
-    rng: np.random.Generator,
-) -> tuple[dict, pd.DataFrame]:
-    """Per-label MI of every column of ``codes`` (n, D): the ``labels`` block of summary.json."""
-    block: dict = {}
-    rows = []
-    d = codes.shape[1]
+@dataclass(frozen=True)
+class LabelRows:
+    """The rows one label is analysed on: its clean values (at most ``max_samples``, one
+    draw shared by the latents, the PCA baseline and both regressors)."""
+
+    values: np.ndarray  # (len(rows),) label values
+    rows: np.ndarray  # indices into the latents table
+    hygiene: dict  # what cleaning removed
+
+
+def label_rows(
+    table: pd.DataFrame, labels: list[str], config: AnalyzeConfig, rng: np.random.Generator
+) -> dict[str, LabelRows]:
+    """Clean each label and draw its rows; labels with < 50 usable values or constant are
+    skipped with a warning."""
+    out = {}
     for name in labels:
         values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         cleaned = clean_labels(values, sigma=config.clip_sigma)
@@ -154,10 +160,28 @@ def label_block(
         if keep.size < 50:
             log.warning("label %s: only %d usable values, skipped", name, keep.size)
             continue
-        x, y = codes[keep], values[keep]
-        if np.ptp(y) == 0:
-            log.warning("label %s: constant (%g) over its usable values, skipped", name, y[0])
+        if np.ptp(values[keep]) == 0:
+            log.warning(
+                "label %s: constant (%g) over its usable values, skipped", name, values[keep][0]
+            )
             continue
+        out[name] = LabelRows(values[keep], keep, cleaned.to_dict())
+    return out
+
+
+def label_block(
+    codes: np.ndarray,
+    labels: dict[str, LabelRows],
+    config: AnalyzeConfig,
+    rng: np.random.Generator,
+) -> tuple[dict, pd.DataFrame]:
+    """Per-label MI of every column of ``codes`` (n, D): the ``labels`` block of summary.json."""
+    block: dict = {}
+    rows = []
+    d = codes.shape[1]
+    for name, lab in labels.items():
+        keep = lab.rows
+        x, y = codes[keep], lab.values
         if config.estimator == "ksg":
             res = mi_columns(
                 x,
@@ -194,7 +218,7 @@ def label_block(
         best = per_dim[order[0]]
         block[name] = {
             "n": int(keep.size),
-            "hygiene": cleaned.to_dict(),
+            "hygiene": lab.hygiene,
             "best_dim": int(order[0]),
             "mi": best["mi"],
             "mi_err": best["mi_err"],
@@ -281,16 +305,15 @@ def analyze_latents(
     )
 
     step("mutual information with labels")
-    block, table = label_block(mu, latents, labels, config, rng)
+    rows = label_rows(latents, labels, config, rng)
+    block, table = label_block(mu, rows, config, rng)
     table.to_csv(out_dir / "mi_per_dim.csv", index=False)
     _mi_figures(mu, latents, block, config, out_dir, prefix="latent")
 
     summary: dict = {"n_latent": d, "n_spectra": n, "informative": informative, "labels": block}
     analysed = list(block)
     step("labels from all latents together")
-    summary["all_latents"] = {
-        name: _regressor_r(mu, latents[name], config, rng) for name in analysed
-    }
+    summary["all_latents"] = {name: _regressor_r(mu, rows[name], config) for name in analysed}
     both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
     if len(analysed) and both.size >= 100 and len(chosen) >= 1:
         step("disentanglement scores")
@@ -310,7 +333,7 @@ def analyze_latents(
         k = max(d, config.ceiling_components)
         scores, evr = spectra_scores(np.arange(n), k)
         pca_block, pca_table = label_block(
-            scores[:, :d], latents, analysed, config, np.random.default_rng(config.random_state)
+            scores[:, :d], rows, config, np.random.default_rng(config.random_state)
         )
         pca_table.to_csv(out_dir / "mi_per_dim_pca.csv", index=False)
         baseline: dict = {
@@ -327,7 +350,7 @@ def analyze_latents(
         summary["baseline_pca"] = baseline
         summary["ceiling"] = {
             name: {
-                **_regressor_r(scores[:, : config.ceiling_components], latents[name], config, rng),
+                **_regressor_r(scores[:, : config.ceiling_components], rows[name], config),
                 "n_components": min(k, config.ceiling_components),
             }
             for name in analysed
@@ -360,17 +383,11 @@ def analyze_latents(
     return summary
 
 
-def _regressor_r(
-    features: np.ndarray, label: pd.Series, config: AnalyzeConfig, rng: np.random.Generator
-) -> dict:
-    """Cross-validated r of a regressor predicting ``label`` from ``features`` (n, k), on the
-    label's clean rows (at most ``max_samples``): ``{"r", "n"}``."""
-    values = pd.to_numeric(label, errors="coerce").to_numpy(float)
-    ok = np.flatnonzero(clean_labels(values, sigma=config.clip_sigma).mask)
-    if ok.size > config.max_samples:
-        ok = np.sort(rng.choice(ok, config.max_samples, replace=False))
-    r = label_ceiling(features[ok], values[ok], random_state=config.random_state)
-    return {"r": r, "n": int(ok.size)}
+def _regressor_r(features: np.ndarray, label: LabelRows, config: AnalyzeConfig) -> dict:
+    """Cross-validated r of a regressor predicting the label from ``features`` (n, k) on the
+    label's rows: ``{"r", "n"}``."""
+    r = label_ceiling(features[label.rows], label.values, random_state=config.random_state)
+    return {"r": r, "n": int(label.rows.size)}
 
 
 def _json_default(value: object) -> object:
