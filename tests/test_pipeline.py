@@ -128,7 +128,13 @@ def test_simulate_stage_writes_inputs_and_labels(tmp_path) -> None:
             {"out": "o", "simulate": {"n": 10}, "ingest": {"labels": "none.csv"}},
             "none.csv does not exist",
         ),
-        ({"ingest": {"inputs": ["x"]}}, "out"),
+        ({"ingest": {"inputs": ["x"]}}, "out: Field required"),
+        (
+            {"out": "o", "simulate": {"n": 10}, "train": {"options": {"loss": {"betaa": 1}}}},
+            "train.preset/train.options: .*betaa",
+        ),
+        ({"out": "o", "simulate": {"n": 10}, "train": {"preset": "nope"}}, "unknown preset 'nope'"),
+        ({"out": "o", "simulate": {"n": 10}, "report": {"out": "r.pdf"}}, r"report.out: .*\.html"),
     ],
 )
 def test_bad_pipeline_configs_are_config_errors(tmp_path, data, message) -> None:

@@ -147,8 +147,10 @@ def load_pipeline(path: str | Path, *, out: str | Path | None = None) -> Pipelin
 
 
 def check(config: PipelineConfig) -> None:
-    """Raise ConfigError for inputs that do not exist or a chain with no spectra."""
+    """Raise ConfigError for inputs that do not exist, a chain with no spectra, or training
+    options the trainer would refuse."""
     from astrolatent.data import presets
+    from astrolatent.training.config import make_config
 
     ing = config.ingest
     if config.simulate is None:
@@ -171,6 +173,21 @@ def check(config: PipelineConfig) -> None:
         raise ConfigError(f"ingest.labels: {ing.labels} does not exist")
     if Path(config.out).exists() and not Path(config.out).is_dir():
         raise ConfigError(f"out: {config.out} exists and is not a folder")
+    if config.report.out and Path(config.report.out).suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"report.out: {config.report.out} must be an .html file")
+    # the training options are checked now, not after simulate and ingest: the preset and
+    # every section but the architecture (whose layout follows the spectra's length)
+    train = config.train
+    try:
+        make_config(
+            8192,
+            preset=train.preset,
+            overrides={k: v for k, v in train.options.items() if k != "architecture"},
+            max_steps=train.max_steps,
+            max_minutes=train.max_minutes,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"train.preset/train.options: {exc}") from None
 
 
 @dataclass
