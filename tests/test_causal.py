@@ -113,6 +113,14 @@ def test_an_object_is_never_its_own_neighbour():
     assert np.abs(result.objects["r"]).max() < 0.7
 
 
+def test_discovery_names_linearly_dependent_variables():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 200))
+    data = np.column_stack([a, b, 2 * a - b, rng.normal(size=200)])
+    with pytest.raises(ConfigError, match=r"variables \['a', 'b', 'c'\] are linearly dependent"):
+        discover(data, ["a", "b", "c", "d"])
+
+
 def test_local_tests_reject_impossible_options():
     w = _latent_world(n=100)
     with pytest.raises(ConfigError, match="n_neighbors=200"):

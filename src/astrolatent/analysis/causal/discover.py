@@ -266,6 +266,15 @@ def discover(
     n = len(data)
     if n < 10:
         raise ConfigError(f"causal discovery needs at least 10 rows, got {n}")
+    rank = np.linalg.matrix_rank(data)
+    if rank < len(nodes):
+        # the conditional-independence tests invert the correlation matrix
+        weights = np.linalg.svd(data, full_matrices=False)[2][-1]
+        involved = [nd for nd, w in zip(nodes, weights, strict=True) if abs(w) > 1e-6]
+        raise ConfigError(
+            f"variables {involved} are linearly dependent (rank {rank} < {len(nodes)}): "
+            "drop one of them"
+        )
     rng = np.random.default_rng(config.random_state)
     cap = config.sample_cap
     rows = np.sort(rng.choice(n, cap, replace=False)) if cap is not None and cap < n else None
