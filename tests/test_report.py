@@ -61,12 +61,12 @@ def test_spectrum_report_sections_and_numbers(analyzed_run, spectrum_report) -> 
         assert fmt(c["r"], 2) in text, name
     train = json.loads((analyzed_run / "train_summary.json").read_text())
     assert f'<td class="num">{fmt(train["steps"])}</td>' in text
-    # data counts come from data_summary.json, which matches the store
-    data = json.loads((path.parent / "data_summary.json").read_text())
+    # data counts come from data_summary.json (written by analyze), which matches the store
+    data = json.loads((analyzed_run / "analysis" / "data_summary.json").read_text())
     assert data["n_spectra"] == 96 and data["n_objects"] == 32
     assert f'<td class="num">{data["n_spectra"]}</td>' in text
-    # reconstructions: every spectrum (96 < 256), worst L1 shown from the CSV
-    rec = pd.read_csv(path.parent / "reconstructions.csv")
+    # reconstructions (written by analyze): every spectrum (96 < 256), worst L1 shown
+    rec = pd.read_parquet(analyzed_run / "analysis" / "reconstructions.parquet")
     assert len(rec) == 96 and (rec["l1"] > 0).all()
     assert fmt(float(rec["l1"].max())) in text
     # the embedded figures are the files written beside the report
@@ -77,6 +77,8 @@ def test_spectrum_report_sections_and_numbers(analyzed_run, spectrum_report) -> 
     # the printed commands start a new run: `train --run` into an existing run would fail
     assert f"--run NEW_RUN --config {analyzed_run}/config.yaml" in text
     assert "no disentanglement scores" in text  # 96 spectra: below the 100 the scores need
+    # the report only reads: it writes nothing but the HTML and its figures
+    assert sorted(p.name for p in path.parent.iterdir()) == ["figures", "report.html"]
 
 
 def test_report_cli_prints_the_path(analyzed_run, tmp_path) -> None:
@@ -257,7 +259,7 @@ def test_galaxy_report_from_contract_shaped_files(tmp_path) -> None:
     assert (
         ">0.042<" in text and ">0.123<" in text and ">0.073<" in text
     )  # median bias, sigma_MAD, CRPS
-    assert "no PDF examples" in text  # no model.pt in these synthetic files
+    assert "no PDF examples" in text  # no pdf_examples.npz in these synthetic files
     assert pm(0.8123, 0.01) in text and pm(0.3456, 0.01) in text
     assert "star-forming" in text and "10.000 to 11.500" in text and "in bins of mag_r" in text
     local = json.loads((run / "causal" / "local_ba_r_given_z" / "local.json").read_text())

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astrolatent.analysis.study import AnalyzeConfig, analyze_latents, load_summary
 from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.outputs.summaries import load_summary
+from astrolatent.workflows.analyze import AnalyzeConfig, analyze_latents
 
 
 def _planted(n=1500, d=8, seed=0):
@@ -126,7 +127,7 @@ def test_load_summary_names_the_file_and_what_is_wrong(tmp_path):
         load_summary(tmp_path)
     path.write_text('{"n_latent": 4, "informative": {"kl": {}}}')
     with pytest.raises(
-        InputFileError, match=r"lacks labels, informative\.dispersion, informative\.agreed"
+        InputFileError, match=r"lacks informative\.dispersion, informative\.agreed, labels"
     ):
         load_summary(tmp_path)
     table, _ = _planted(n=300)

@@ -44,6 +44,23 @@ class LabelError(AstrolatentError):
     exit_code = 3
 
 
+class MissingExtraError(AstrolatentError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    exit_code = 2
+
+
+def require(module: str, extra: str, what: str) -> None:
+    """Raise :class:`MissingExtraError` unless ``module`` can be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(
+            f"{what} needs the optional package {module!r}: "
+            f"pip install 'astrolatent[{extra}]' (or 'astrolatent[all]')"
+        )
+
+
 class StoreError(AstrolatentError):
     """A spectrum store is missing, incomplete, or inconsistent with the requested operation."""
 

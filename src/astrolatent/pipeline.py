@@ -38,11 +38,14 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from astrolatent.analysis.study import ANALYSIS_SUMMARY, AnalyzeConfig, load_summary
 from astrolatent.config import Config, read_mapping
 from astrolatent.data.ingest import IngestConfig
 from astrolatent.errors import ConfigError
+from astrolatent.outputs.io import write_json_atomic
+from astrolatent.outputs.layout import ANALYSIS_SUMMARY
+from astrolatent.outputs.summaries import load_summary
 from astrolatent.simulate.spectra import SpectrumSimulationConfig
+from astrolatent.workflows.analyze import AnalyzeConfig
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +259,7 @@ def _read_stamp(path: Path) -> dict | None:
 
 def _write_stamp(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, payload)
 
 
 def run_pipeline(
@@ -441,7 +442,7 @@ def _encode(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
 
 
 def _analyze(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
-    from astrolatent.analysis.study import analyze_run
+    from astrolatent.workflows.analyze import analyze_run
 
     analysis = layout.run / "analysis"
     if analysis.exists():

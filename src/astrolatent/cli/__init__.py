@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from astrolatent import __version__
 from astrolatent.cli import (
     analysis,
     causal,
@@ -38,11 +39,23 @@ for module in (data, training, analysis, pid, galaxies, causal, report, explore,
     module.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"astrolatent {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="-v: progress details, -vv: debug.")
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Learn compact representations of astronomical data and measure what they know."""
     configure_logging(verbose)

@@ -145,7 +145,7 @@ def analyze_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
 ) -> None:
     """What each latent dimension knows: informative dims, MI with labels, baseline, traversals."""
-    from astrolatent.analysis.study import AnalyzeConfig, analyze_run
+    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
 
     config = AnalyzeConfig.from_dict(
         {

@@ -55,7 +55,7 @@ def causal_command(
     """Local tests: does the target depend on a query variable among objects with nearby
     latents (i.e. outside the path through S), with or without conditioning?"""
     from astrolatent.analysis.causal.local import summary_rows
-    from astrolatent.analysis.causal.runs import run_local_tests
+    from astrolatent.workflows.causal import run_local_tests
 
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("local tests", total=max_objects)
@@ -138,8 +138,8 @@ def discover_command(
     """Causal discovery among the columns of a table, or among a run's latent dims, target
     and catalogue columns; edge marks and subsample stability."""
     from astrolatent.analysis.causal.discover import DiscoveryConfig, discover, skeleton_scores
-    from astrolatent.analysis.causal.runs import is_run, run_discovery, write_discovery
     from astrolatent.tables import numeric_columns, read_table
+    from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
 
     config = DiscoveryConfig.from_dict(
         {

@@ -61,6 +61,11 @@ def explore(
     informative latents and each label's best latent. Stop with Ctrl-C.
     """
     import torch
+
+    from astrolatent.errors import require
+
+    require("fastapi", "explorer", "the explorer")
+    require("uvicorn", "explorer", "the explorer")
     import uvicorn
 
     from astrolatent.explorer import ExplorerData, create_app

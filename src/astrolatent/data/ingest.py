@@ -46,10 +46,9 @@ from astrolatent.data.store import (
     FORMAT_VERSION,
     RESERVED_COLUMNS,
     SpectrumStore,
-    write_json_atomic,
-    write_parquet_atomic,
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
+from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
@@ -458,9 +457,9 @@ def _run_tasks(
     if cfg.scheduler:
         try:
             from distributed import Client, as_completed
-        except ImportError:  # pragma: no cover - dask[distributed] is a dependency
+        except ImportError:
             raise ConfigError(
-                "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
+                "--scheduler needs dask.distributed: pip install 'astrolatent[cluster]'"
             ) from None
         try:
             client = Client(cfg.scheduler, timeout="10s")

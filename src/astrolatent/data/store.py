@@ -22,7 +22,6 @@ every data-loader worker. HDF5 needs a single writer (or MPI) for the same.
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 
@@ -179,15 +178,3 @@ class SpectrumStore:
         if not path.is_file():
             return pd.DataFrame({"file": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
         return pd.read_parquet(path)
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
-
-
-def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)

@@ -31,17 +31,12 @@ import pyarrow.parquet as pq
 from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
-from astrolatent.analysis.study import (
-    ANALYSIS_SUMMARY,
-    AnalyzeConfig,
-    analysed_dims,
-    default_labels,
-    latent_matrices,
-    load_summary,
-)
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
-from astrolatent.training.encode import LATENTS_FILE, decode, load_model
+from astrolatent.outputs.layout import ANALYSIS_SUMMARY, LATENTS_FILE
+from astrolatent.outputs.summaries import analysed_dims, load_summary
+from astrolatent.training.encode import decode, load_model
+from astrolatent.workflows.analyze import AnalyzeConfig, default_labels, latent_matrices
 
 log = logging.getLogger(__name__)
 

@@ -54,16 +54,19 @@ from astrolatent.analysis.pid import (
 )
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
-from astrolatent.galaxies.train import CONFIG_FILE, PREDICTIONS_FILE, SUMMARY_FILE
+from astrolatent.outputs.layout import (
+    CONFIG_FILE,
+    DECOMPOSITION_DIR,
+    POINTWISE_FILE,
+    PREDICTIONS_FILE,
+)
+from astrolatent.outputs.layout import DECOMPOSITION_FILE as JSON_FILE
+from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
 
 METHOD = "pointwise-min-mi"
-JSON_FILE = "decomposition.json"
-POINTWISE_FILE = "pointwise.parquet"
-#: Name of the folder, inside the joint run, that holds decompositions by default.
-DECOMPOSITION_DIR = "decomposition"
 #: Largest difference (nats) between the runs' -ln p(bin) counted as the same prior.
 _PRIOR_TOLERANCE = 1e-9
 _ROLES = ("1", "2", "12")
@@ -442,7 +445,7 @@ def _labels(decomp: RunDecomposition) -> dict[str, str]:
 def stack_figure(summary: pd.DataFrame, *, labels: dict[str, str], xlabel: str, title: str):
     """The four mean terms stacked per bin (positive parts up, negative parts down) with
     their sum, I(Y; X1, X2), as a line; ``summary`` from :func:`summarise` with bins."""
-    from astrolatent.report.figures import plt
+    from astrolatent.figures import plt
 
     low = np.array([k.left for k in summary.index], dtype=np.float64)
     high = np.array([k.right for k in summary.index], dtype=np.float64)
@@ -469,7 +472,7 @@ def stack_figure(summary: pd.DataFrame, *, labels: dict[str, str], xlabel: str, 
 
 def class_figure(summary: pd.DataFrame, *, labels: dict[str, str], title: str):
     """Grouped bars of the four mean terms per class with bootstrap error bars."""
-    from astrolatent.report.figures import plt
+    from astrolatent.figures import plt
 
     groups = [str(k) for k in summary.index]
     x = np.arange(len(groups))
@@ -507,7 +510,7 @@ def default_out_dir(run1: str | Path, run2: str | Path, run12: str | Path) -> Pa
 def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[str, Path]:
     """Write ``decomposition.json``, ``pointwise.parquet`` and the figures into ``out_dir``
     (created; an earlier decomposition's files there are replaced). Returns name -> path."""
-    from astrolatent.report.figures import save
+    from astrolatent.figures import save
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -53,16 +53,21 @@ from astrolatent.galaxies.models import (
     soft_labels,
     symmetric_kl,
 )
+from astrolatent.outputs.io import write_atomic, write_npz_atomic
+from astrolatent.outputs.layout import (
+    CONFIG_FILE,
+    LATENTS_FILE,
+    METRICS_FILE,
+    PDF_EXAMPLES_FILE,
+    PREDICTIONS_FILE,
+    SPLIT_FILE,
+    galaxy_model_file,
+)
+from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.yaml"
-SPLIT_FILE = "split.parquet"
-METRICS_FILE = "metrics.csv"
-PREDICTIONS_FILE = "predictions.parquet"
-LATENTS_FILE = "latents.parquet"
-SUMMARY_FILE = "train_summary.json"
 MIN_ROWS = 20
 _IMAGE_STAT_SAMPLE = 512
 _PREDICT_BATCH = 512
@@ -496,19 +501,14 @@ def save_estimator(
     """Write ``{"format_version", "config", "columns", "image_shape", "state_dict"}``."""
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "format_version": FORMAT_VERSION,
-            "config": config.to_dict(),
-            "columns": list(columns),
-            "image_shape": list(model.image_shape) if model.image_shape else None,
-            "state_dict": state,
-        },
-        tmp,
-    )
-    tmp.replace(path)
-    return path
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "columns": list(columns),
+        "image_shape": list(model.image_shape) if model.image_shape else None,
+        "state_dict": state,
+    }
+    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_estimator(path: str | Path) -> tuple[GalaxyEstimator, EstimatorConfig, list[str]]:
@@ -558,12 +558,6 @@ class EstimatorSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    tmp.replace(path)
 
 
 def _train_model(
@@ -640,6 +634,25 @@ def _train_model(
     return model, record, recorder.rows
 
 
+def write_pdf_examples(
+    path: Path, predictions: pd.DataFrame, probs: np.ndarray, edges: np.ndarray
+) -> None:
+    """The PDFs (``probs``, one row per held-out object of ``predictions``) of four objects:
+    the best, two typical and the worst by |median - truth|, for the report."""
+    err = (predictions["median"] - predictions["truth"]).abs().to_numpy()
+    order = np.argsort(err)
+    picks = np.array([order[0], order[len(order) // 3], order[2 * len(order) // 3], order[-1]])
+    write_npz_atomic(
+        path,
+        kind=np.array(["best", "typical", "typical", "worst"]),
+        id=predictions["id"].to_numpy()[picks].astype(str),
+        error=err[picks],
+        truth=predictions["truth"].to_numpy(float)[picks],
+        centres=0.5 * (edges[1:] + edges[:-1]),
+        probs=probs[picks],
+    )
+
+
 def fit_estimator(
     config: EstimatorConfig,
     run_dir: str | Path,
@@ -696,7 +709,7 @@ def fit_estimator(
         ],
         ignore_index=True,
     )
-    _write_atomic(run_dir / SPLIT_FILE, lambda p: split_frame.to_parquet(p, index=False))
+    write_atomic(run_dir / SPLIT_FILE, lambda p: split_frame.to_parquet(p, index=False))
 
     edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
     history: list[tuple[int, int, str, float]] = []
@@ -718,7 +731,7 @@ def fit_estimator(
                 progress=progress,
             )
             history += rows
-            record["file"] = "model.pt" if len(splits) == 1 else f"model_fold{m}.pt"
+            record["file"] = galaxy_model_file(m, len(splits))
             save_estimator(run_dir / record["file"], model, config, data.columns)
             records.append(record)
             probs, lat = predict(model, data)
@@ -753,11 +766,13 @@ def fit_estimator(
             )
 
     pred_frame = pd.concat(predictions, ignore_index=True)
-    _write_atomic(run_dir / PREDICTIONS_FILE, lambda p: pred_frame.to_parquet(p, index=False))
+    write_atomic(run_dir / PREDICTIONS_FILE, lambda p: pred_frame.to_parquet(p, index=False))
+    if len(predictions[0]):
+        write_pdf_examples(run_dir / PDF_EXAMPLES_FILE, predictions[0], held_probs[0], edges)
     lat_frame = pd.concat(latents, ignore_index=True)
-    _write_atomic(run_dir / LATENTS_FILE, lambda p: lat_frame.to_parquet(p, index=False))
+    write_atomic(run_dir / LATENTS_FILE, lambda p: lat_frame.to_parquet(p, index=False))
     hist = pd.DataFrame(history, columns=["model", "epoch", "metric", "value"])
-    _write_atomic(run_dir / METRICS_FILE, lambda p: hist.to_csv(p, index=False))
+    write_atomic(run_dir / METRICS_FILE, lambda p: hist.to_csv(p, index=False))
     held = {}
     if len(pred_frame):
         held = metrics.evaluate(
@@ -781,7 +796,7 @@ def fit_estimator(
         metrics=held,
         wall_seconds=time.perf_counter() - t0,
     )
-    _write_atomic(
+    write_atomic(
         run_dir / SUMMARY_FILE, lambda p: p.write_text(json.dumps(summary.to_dict(), indent=2))
     )
     return summary

@@ -33,20 +33,26 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from astrolatent import figures
 from astrolatent.analysis.causal.local import summary_rows
 from astrolatent.analysis.pid.base import ATOMS
-from astrolatent.analysis.study import analysed_dims, load_summary
-from astrolatent.errors import AstrolatentError, ConfigError
-from astrolatent.report import figures
+from astrolatent.errors import ConfigError
+from astrolatent.outputs.io import write_text_atomic
+from astrolatent.outputs.layout import (
+    DATA_SUMMARY_FILE,
+    PDF_EXAMPLES_FILE,
+    RECONSTRUCTION_EXAMPLES_FILE,
+    RECONSTRUCTIONS_FILE,
+    REPORT_DIR,
+    REPORT_FILE,
+)
+from astrolatent.outputs.summaries import analysed_dims, load_summary
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = "report"
-REPORT_FILE = "report.html"
 #: The resolved pipeline configuration a run made by ``astrolatent run`` carries.
 PIPELINE_FILE = "pipeline.yaml"
 #: Spectra reconstructed to find the typical and the worst reconstruction.
-N_RECONSTRUCTED = 256
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -306,7 +312,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         sections = _galaxy_sections(run_dir, figs)
     else:
         kind = "spectrum run"
-        sections = _spectrum_sections(run_dir, path.parent, figs)
+        sections = _spectrum_sections(run_dir, figs)
     sections += _extension_sections(run_dir, figs, exclude=path.parent)
     sections.append(_provenance(run_dir, kind))
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -317,9 +323,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         nav="".join(f'<a href="#{_e(s.anchor)}">{_e(s.title)}</a>' for s in sections),
         sections="\n".join(s.html() for s in sections),
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, page)
     log.info("report written to %s (%d figures)", path, len(figs.names))
     return path
 
@@ -327,7 +331,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 # ---------------------------------------------------------------------------------------
 # spectrum runs
 # ---------------------------------------------------------------------------------------
-def _spectrum_sections(run_dir: Path, report_dir: Path, figs: _Figures) -> list[_Section]:
+def _spectrum_sections(run_dir: Path, figs: _Figures) -> list[_Section]:
     if not (run_dir / "latents.parquet").is_file():
         raise ConfigError(
             f"{run_dir}: no latents.parquet; run `astrolatent encode {run_dir}` "
@@ -340,17 +344,16 @@ def _spectrum_sections(run_dir: Path, report_dir: Path, figs: _Figures) -> list[
         if (run_dir / "train_summary.json").is_file()
         else None
     )
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     return [
         _overview(summary, train),
-        _data_section(config.get("store"), report_dir),
+        _data_section(analysis),
         _training_section(run_dir, train, figs),
         _informative_section(summary, analysis, figs),
         _mi_section(summary, analysis, figs),
         _scatter_section(summary, analysis, figs),
         _traversal_section(analysis, figs),
         _disentanglement_section(summary),
-        _reconstruction_section(run_dir, report_dir, figs),
+        _reconstruction_section(analysis, figs),
     ]
 
 
@@ -375,28 +378,15 @@ def _overview(summary: dict, train: dict | None) -> _Section:
     return _Section("summary", "Summary", body)
 
 
-def _data_section(store_path: str | None, report_dir: Path) -> _Section:
-    from astrolatent.data.store import SpectrumStore
-
-    if store_path is None or not Path(store_path).exists():
+def _data_section(analysis: Path) -> _Section:
+    path = analysis / DATA_SUMMARY_FILE
+    if not path.is_file():
         return _Section(
             "data",
             "Data",
-            _note(f"the run's store ({store_path}) is not available: no data summary"),
+            _note(f"no {path.name} (written by `astrolatent analyze`): no data summary"),
         )
-    info = SpectrumStore(store_path).info()
-    reasons = pd.Series([r["reason"] for r in info["rejected"]], dtype=object).value_counts()
-    data = {
-        **{k: info[k] for k in ("path", "n_spectra", "n_objects", "n_rows", "length", "dtype")},
-        **{k: info[k] for k in ("n_rejected", "n_quarantined", "format", "preset")},
-        "wavelength_range": info["wavelength_range"],
-        "rejection_reasons": {str(k): int(v) for k, v in reasons.items()},
-        "quarantined": info["quarantined"],
-        "preprocess": info["preprocess"],
-        "label_coverage": info["label_coverage"],
-    }
-    (report_dir / "data_summary.json").write_text(json.dumps(data, indent=2, default=str))
-    data = _read_json(report_dir / "data_summary.json")
+    data = _read_json(path)
     lo, hi = data["wavelength_range"]
     body = _kv_table(
         [
@@ -675,48 +665,42 @@ def _disentanglement_section(summary: dict) -> _Section:
     return _Section("disentanglement", "Disentanglement", body)
 
 
-def _reconstruction_section(run_dir: Path, report_dir: Path, figs: _Figures) -> _Section:
-    from astrolatent.training.encode import reconstruct
-
-    latents = pd.read_parquet(run_dir / "latents.parquet", columns=["id"])
-    rng = np.random.default_rng(0)
-    ids = latents["id"].astype(str).to_numpy()
-    if ids.size > N_RECONSTRUCTED:
-        ids = np.sort(rng.choice(ids, N_RECONSTRUCTED, replace=False))
-    try:
-        rec = reconstruct(run_dir, list(ids))
-    except AstrolatentError as exc:
-        return _Section("reconstructions", "Reconstructions", _note(f"no reconstructions: {exc}"))
-    csv = report_dir / "reconstructions.csv"
-    pd.DataFrame({"id": rec.ids, "l1": rec.l1}).to_csv(csv, index=False)
-    table = pd.read_csv(csv)
+def _reconstruction_section(analysis: Path, figs: _Figures) -> _Section:
+    csv, examples = analysis / RECONSTRUCTIONS_FILE, analysis / RECONSTRUCTION_EXAMPLES_FILE
+    if not (csv.is_file() and examples.is_file()):
+        return _Section(
+            "reconstructions",
+            "Reconstructions",
+            _note(f"no {csv.name} (written by `astrolatent analyze`): no reconstructions"),
+        )
+    table = pd.read_parquet(csv)
     l1 = table["l1"].to_numpy()
-    typical = int(np.argmin(np.abs(l1 - np.median(l1))))
-    worst = int(np.argmax(l1))
     body = _p(
         f"{len(table)} spectra (a seeded random sample) encoded and decoded from their latent "
-        "means; masked mean |input - reconstruction| per spectrum in reconstructions.csv."
+        f"means; masked mean |input - reconstruction| per spectrum in {csv.name}."
     )
     body += _kv_table(
         [
             ("spectra", len(table)),
             ("median L1", float(np.median(l1))),
             ("90th percentile L1", float(np.quantile(l1, 0.9))),
-            ("worst L1", float(l1[worst])),
+            ("worst L1", float(np.max(l1))),
         ]
     )
-    for label, i in (("typical", typical), ("worst", worst)):
-        body += figs.new(
-            figures.reconstruction_plot(
-                rec.wave,
-                rec.flux[i],
-                rec.recon[i],
-                rec.valid[i],
-                title=f"{label}: {table['id'][i]} (L1 {fmt(float(l1[i]), 4)})",
-            ),
-            f"reconstruction_{label}",
-            f"A {label} reconstruction: {table['id'][i]}, masked L1 {fmt(float(l1[i]), 4)}.",
-        )
+    with np.load(examples) as rec:
+        for i, label in enumerate(rec["kind"]):
+            spectrum, err = str(rec["id"][i]), fmt(float(rec["l1"][i]), 4)
+            body += figs.new(
+                figures.reconstruction_plot(
+                    rec["wave"],
+                    rec["flux"][i],
+                    rec["recon"][i],
+                    rec["valid"][i],
+                    title=f"{label}: {spectrum} (L1 {err})",
+                ),
+                f"reconstruction_{label}",
+                f"A {label} reconstruction: {spectrum}, masked L1 {err}.",
+            )
     return _Section("reconstructions", "Reconstructions", body)
 
 
@@ -810,42 +794,24 @@ def _galaxy_predictions(run_dir: Path, summary: dict, figs: _Figures) -> _Sectio
         "predictions",
         "Median of each held-out PDF against the truth (predictions.parquet).",
     )
-    body += _pdf_examples(run_dir, pred, target, figs)
+    body += _pdf_examples(run_dir, target, figs)
     return _Section("pdfs", "Predictions and PDFs", body)
 
 
-def _pdf_examples(run_dir: Path, pred: pd.DataFrame, target: str, figs: _Figures) -> str:
-    """PDFs of four held-out objects of model 0 (best, two typical, worst by |median - truth|)."""
-    from astrolatent.galaxies import metrics
-    from astrolatent.galaxies.train import load_data, load_estimator, predict
-
-    first = pred[pred["model"] == pred["model"].min()]
-    model_file = run_dir / ("model.pt" if (run_dir / "model.pt").is_file() else "model_fold0.pt")
-    try:
-        model, config, _ = load_estimator(model_file)
-        data = load_data(config)
-    except AstrolatentError as exc:
-        return _note(f"no PDF examples: {exc}")
-    err = (first["median"] - first["truth"]).abs().to_numpy()
-    order = np.argsort(err)
-    picks = [order[0], order[len(order) // 3], order[2 * len(order) // 3], order[-1]]
-    index_of = {str(i): k for k, i in enumerate(data.ids)}
-    rows = [index_of.get(str(first["id"].iloc[p])) for p in picks]
-    if any(r is None for r in rows):
-        return _note("no PDF examples: the held-out ids are not in the run's catalogue any more")
-    probs, _ = predict(model, data, np.array(rows))
-    edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    titles = [
-        f"{kind}: id {first['id'].iloc[p]}, |median - truth| {fmt(float(err[p]), 3)}"
-        for kind, p in zip(("best", "typical", "typical", "worst"), picks, strict=True)
-    ]
+def _pdf_examples(run_dir: Path, target: str, figs: _Figures) -> str:
+    """PDFs of four held-out objects of model 0 (best, two typical, worst by |median - truth|),
+    as ``galaxy train`` wrote them."""
+    path = run_dir / PDF_EXAMPLES_FILE
+    if not path.is_file():
+        return _note(f"no {path.name} (written by `astrolatent galaxy train`): no PDF examples")
+    with np.load(path) as ex:
+        titles = [
+            f"{kind}: id {i}, |median - truth| {fmt(float(e), 3)}"
+            for kind, i, e in zip(ex["kind"], ex["id"], ex["error"], strict=True)
+        ]
+        fig = figures.pdf_examples(ex["centres"], ex["probs"], ex["truth"], titles, xlabel=target)
     return figs.new(
-        figures.pdf_examples(
-            centres, probs, first["truth"].to_numpy()[picks], titles, xlabel=target
-        ),
-        "pdf_examples",
-        "Estimated PDFs of held-out objects (model 0) with the truth marked.",
+        fig, "pdf_examples", "Estimated PDFs of held-out objects (model 0) with the truth marked."
     )
 
 

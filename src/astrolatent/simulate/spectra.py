@@ -27,7 +27,6 @@ after its first has its ``rv`` moved by a barycentric offset of up to 5 km/s (un
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.errors import ConfigError
+from astrolatent.outputs.io import write_atomic
 from astrolatent.simulate import lines
 
 log = logging.getLogger(__name__)
@@ -397,7 +397,4 @@ def write_spectra(
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))

@@ -27,13 +27,12 @@ import torch
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
+from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
-from astrolatent.training.fit import CONFIG_FILE, LAST_CKPT, MODEL_FILE, SPLIT_FILE
+from astrolatent.training.fit import LAST_CKPT
 
 log = logging.getLogger(__name__)
-
-LATENTS_FILE = "latents.parquet"
 
 
 def _device(device: str | torch.device | None) -> torch.device:

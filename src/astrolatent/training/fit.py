@@ -56,17 +56,15 @@ from lightning.pytorch.utilities import rank_zero_only
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE
+from astrolatent.outputs.io import write_atomic, write_parquet_atomic, write_text_atomic
+from astrolatent.outputs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE, SPLIT_FILE
+from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
 from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
 from astrolatent.training.module import VAEModule
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.pt"
-CONFIG_FILE = "config.yaml"
-SPLIT_FILE = "split.parquet"
-SUMMARY_FILE = "train_summary.json"
-METRICS_FILE = "metrics.csv"
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 ACTIVE_KL_NATS = 0.05
 
@@ -217,9 +215,7 @@ class RunLogger(Logger):
             (frame["step"] < step)
             | ((frame["step"] == step) & frame["metric"].str.startswith("train/"))
         ]
-        tmp = path.with_name(path.name + ".tmp")
-        keep.to_csv(tmp, index=False)
-        tmp.replace(path)
+        write_atomic(path, lambda tmp: keep.to_csv(tmp, index=False))
 
 
 class WarmupEarlyStopping(EarlyStopping):
@@ -348,16 +344,10 @@ class RunCallback(L.Callback):
 # ---------------------------------------------------------------------------------------
 # fit
 # ---------------------------------------------------------------------------------------
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _save_config(config: TrainConfig, path: Path) -> None:
     import yaml
 
-    _write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _open_store(store: str | Path) -> SpectrumStore:
@@ -523,9 +513,7 @@ def fit(
         elif cfg != saved:
             _save_config(cfg, config_path)
         if not split_path.is_file():
-            tmp = split_path.with_name(split_path.name + ".tmp")
-            split.to_parquet(tmp, index=False)
-            tmp.replace(split_path)
+            write_parquet_atomic(split_path, split)
 
     tc = cfg.trainer
     model = build_model(cfg)
@@ -655,7 +643,7 @@ def fit(
     )
     if trainer.is_global_zero:
         save_model(run_dir, model, cfg, step=steps)
-        _write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2))
+        write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2))
     return summary
 
 
@@ -684,18 +672,13 @@ def save_model(
     """Write ``RUN/model.pt``: format version, configuration and the model's state_dict."""
     path = Path(run_dir) / MODEL_FILE
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "format_version": FORMAT_VERSION,
-            "config": config.to_dict(),
-            "state_dict": state,
-            "step": step,
-        },
-        tmp,
-    )
-    tmp.replace(path)
-    return path
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "state_dict": state,
+        "step": step,
+    }
+    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 __all__ = ["TrainSummary", "build_model", "env_global_rank", "fit", "resolve_config", "save_model"]

@@ -4,8 +4,9 @@
   variable in neighbourhoods of the latent S, optionally conditioned on other variables;
 - :mod:`~astrolatent.analysis.causal.discover`: global causal discovery (PC, FCI, GES,
   DirectLiNGAM) returning one :class:`CausalGraph` type, with subsample edge stability;
-- :mod:`~astrolatent.analysis.causal.runs`: both applied to a galaxy-estimator run;
-- :mod:`~astrolatent.analysis.causal.figures`: their figures.
+
+Both are applied to galaxy-estimator runs by :mod:`astrolatent.workflows.causal`; their figures
+are in :mod:`astrolatent.figures.causal`.
 """
 
 from astrolatent.analysis.causal.discover import (

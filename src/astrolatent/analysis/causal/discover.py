@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from astrolatent.config import Config
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,10 @@ def marks_from_weights(weights: np.ndarray, *, min_weight: float = 0.0) -> np.nd
 def _fit_marks(data: np.ndarray, config: DiscoveryConfig, nodes: list[str]) -> np.ndarray:
     """Run the configured algorithm once; the marks of its graph. causal-learn's prints
     and its small-sample warning are captured here (logged at debug level)."""
+    if config.method == "lingam":
+        require("lingam", "causal", "causal discovery with DirectLiNGAM")
+    else:
+        require("causallearn", "causal", f"causal discovery with {config.method.upper()}")
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The number of features is much larger")

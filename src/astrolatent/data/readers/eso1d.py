@@ -15,6 +15,7 @@ from astropy.io import fits
 from astrolatent.data.readers import Reader, column_lookup, open_fits, register, to_angstrom
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import InputFileError
+from astrolatent.outputs.io import write_atomic
 
 
 @register
@@ -107,11 +108,12 @@ def write_eso1d(
     body = b"".join(
         np.ascontiguousarray(values, dtype=dtype).tobytes() for _, _, dtype, values in arrays
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(primary.tostring().encode("ascii"))
-        fh.write(table_header.tostring().encode("ascii"))
-        fh.write(body)
-        fh.write(b"\0" * (-len(body) % 2880))
-    tmp.replace(path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(primary.tostring().encode("ascii"))
+            fh.write(table_header.tostring().encode("ascii"))
+            fh.write(body)
+            fh.write(b"\0" * (-len(body) % 2880))
+
+    return write_atomic(path, write)

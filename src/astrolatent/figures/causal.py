@@ -1,5 +1,5 @@
 """Figures of the causal analyses: pure functions returning matplotlib figures (saved by
-:func:`astrolatent.report.figures.save`)."""
+:func:`astrolatent.figures.save`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from astrolatent.analysis.causal.discover import CausalGraph
-from astrolatent.report.figures import plt
+from astrolatent.figures import plt
 
 _GROUP_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:grey")
 

@@ -18,7 +18,7 @@ from astrolatent.analysis.causal.local import LocalTestResult, local_tests
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
-from astrolatent.galaxies.train import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
+from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ def run_local_tests(
     object, with its ``id``), ``r_hist.png`` and ``r_map.png``. Returns the result and
     the folder.
     """
-    from astrolatent.analysis.causal.figures import r_histogram, r_map
-    from astrolatent.report.figures import save
+    from astrolatent.figures import save
+    from astrolatent.figures.causal import r_histogram, r_map
 
     condition = list(condition)
     if query in condition:
@@ -234,8 +234,8 @@ def write_discovery(
 ) -> Path:
     """Write ``discovery.json`` (:meth:`CausalGraph.to_dict` plus ``groups`` and
     ``extra``) and ``graph.png`` into ``out_dir``; returns the folder."""
-    from astrolatent.analysis.causal.figures import graph_figure
-    from astrolatent.report.figures import save
+    from astrolatent.figures import save
+    from astrolatent.figures.causal import graph_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from astrolatent import figures
 from astrolatent.analysis.baseline import label_ceiling, pca_scores
 from astrolatent.analysis.dimensions import count_informative, dispersion, kl_rate, redundancy
 from astrolatent.analysis.disentangle import disentanglement_scores
@@ -46,10 +47,28 @@ from astrolatent.analysis.mi import (
 from astrolatent.analysis.mi.columns import mi_columns
 from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
-from astrolatent.errors import ConfigError, InputFileError
-from astrolatent.report import figures
+from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.outputs.io import (
+    write_json_atomic,
+    write_npz_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    DATA_SUMMARY_FILE,
+    LATENTS_FILE,
+    RECONSTRUCTION_EXAMPLES_FILE,
+    RECONSTRUCTIONS_FILE,
+    SUMMARY_FILE,
+    TRAVERSALS_FILE,
+)
+from astrolatent.outputs.summaries import ANALYSIS_FORMAT_VERSION, analysed_dims, provenance
 
 log = logging.getLogger(__name__)
+
+#: Spectra encoded and decoded for the report's reconstructions (a seeded random sample).
+N_RECONSTRUCTED = 256
 
 #: Label columns that are bookkeeping, not physics, and are never analysed by default.
 _NOT_LABELS = ("row", "id", "object", "split", "gaiaedr3_source_id", "medflux")
@@ -76,43 +95,6 @@ class AnalyzeConfig(Config):
 
 
 #: where ``analyze`` writes its summary, relative to the run directory
-ANALYSIS_SUMMARY = Path("analysis") / "summary.json"
-
-
-def load_summary(run_dir: str | Path) -> dict:
-    """``RUN/analysis/summary.json``, checked for the keys other tools read.
-
-    Raises ConfigError when it does not exist (``analyze`` has not run) and InputFileError
-    when it is not valid JSON or lacks the informative-dims or labels blocks.
-    """
-    path = Path(run_dir) / ANALYSIS_SUMMARY
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; run `astrolatent analyze {run_dir}` first")
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(path, f"not valid JSON ({exc}); rerun `astrolatent analyze`") from None
-    informative = summary.get("informative") if isinstance(summary, dict) else None
-    missing = [
-        k
-        for k in ("n_latent", "informative", "labels")
-        if not isinstance(summary, dict) or k not in summary
-    ]
-    if isinstance(informative, dict):
-        missing += [
-            f"informative.{k}" for k in ("dispersion", "kl", "agreed") if k not in informative
-        ]
-    if missing:
-        raise InputFileError(path, f"lacks {', '.join(missing)}; rerun `astrolatent analyze`")
-    return summary
-
-
-def analysed_dims(informative: dict) -> list[int]:
-    """The dims an analysis works on (traversals, redundancy, disentanglement, the explorer's
-    sliders): those both methods call informative, else those by dispersion."""
-    return [int(d) for d in (informative.get("agreed") or informative["dispersion"]["dims"])]
-
-
 def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``mu`` and ``logvar`` arrays (n, D) from a latents table."""
     mu_cols = sorted((c for c in latents.columns if c.startswith("mu_")), key=lambda c: int(c[3:]))
@@ -310,7 +292,15 @@ def analyze_latents(
     table.to_csv(out_dir / "mi_per_dim.csv", index=False)
     _mi_figures(mu, latents, block, config, out_dir, prefix="latent")
 
-    summary: dict = {"n_latent": d, "n_spectra": n, "informative": informative, "labels": block}
+    summary: dict = {
+        **provenance(
+            format_version=ANALYSIS_FORMAT_VERSION, seeds={"random_state": config.random_state}
+        ),
+        "n_latent": d,
+        "n_spectra": n,
+        "informative": informative,
+        "labels": block,
+    }
     analysed = list(block)
     step("labels from all latents together")
     summary["all_latents"] = {name: _regressor_r(mu, rows[name], config) for name in analysed}
@@ -367,9 +357,7 @@ def analyze_latents(
             steps=config.traversal_steps,
             valid=valid,
         )
-        (out_dir / "traversals.json").write_text(
-            json.dumps([t.to_dict() for t in sweeps], indent=2)
-        )
+        write_json_atomic(out_dir / TRAVERSALS_FILE, [t.to_dict() for t in sweeps])
         for t in sweeps:
             figures.save(
                 figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
@@ -377,9 +365,7 @@ def analyze_latents(
             )
         summary["traversals"] = {str(t.dim): t.top for t in sweeps}
 
-    (out_dir / ANALYSIS_SUMMARY.name).write_text(
-        json.dumps(summary, indent=2, default=_json_default)
-    )
+    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=_json_default))
     return summary
 
 
@@ -458,7 +444,7 @@ def analyze_run(
     from astrolatent.training.encode import decode, load_model
 
     run_dir = Path(run_dir)
-    path = run_dir / "latents.parquet"
+    path = run_dir / LATENTS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: not found; run `astrolatent encode {run_dir}` first")
     latents = pd.read_parquet(path)
@@ -470,13 +456,64 @@ def analyze_run(
         base = pca_scores(store, store_rows, n_components=min(k, store_rows.size, store.length))
         return base.scores, base.explained_variance_ratio
 
-    return analyze_latents(
+    summary = analyze_latents(
         latents,
         config,
-        run_dir / "analysis",
+        run_dir / ANALYSIS_DIR,
         spectra_scores=spectra_scores,
         decode=lambda z: decode(model, z),
         wave=store.wave,
         valid=store.coverage(),
         progress=progress,
+    )
+    if progress is not None:
+        progress("data summary and reconstructions")
+    write_json_atomic(run_dir / ANALYSIS_DIR / DATA_SUMMARY_FILE, data_summary(store))
+    write_reconstructions(run_dir, latents, config.random_state)
+    return summary
+
+
+def data_summary(store) -> dict:
+    """What the report shows of the run's store: counts, coverage, rejections, preprocessing."""
+    info = store.info()
+    reasons = pd.Series([r["reason"] for r in info["rejected"]], dtype=object).value_counts()
+    return {
+        **{k: info[k] for k in ("path", "n_spectra", "n_objects", "n_rows", "length", "dtype")},
+        **{k: info[k] for k in ("n_rejected", "n_quarantined", "format", "preset")},
+        "wavelength_range": info["wavelength_range"],
+        "rejection_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "quarantined": info["quarantined"],
+        "preprocess": info["preprocess"],
+        "label_coverage": info["label_coverage"],
+    }
+
+
+def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: int) -> None:
+    """Encode and decode a seeded sample of spectra: ``analysis/reconstructions.parquet`` (id,
+    masked L1 per spectrum) and ``analysis/reconstructions.npz`` (wave and the flux,
+    reconstruction and validity of the typical and the worst of them)."""
+    from astrolatent.training.encode import reconstruct
+
+    out = run_dir / ANALYSIS_DIR
+    ids = latents["id"].astype(str).to_numpy()
+    if ids.size > N_RECONSTRUCTED:
+        rng = np.random.default_rng(random_state)
+        ids = np.sort(rng.choice(ids, N_RECONSTRUCTED, replace=False))
+    try:
+        rec = reconstruct(run_dir, list(ids))
+    except AstrolatentError as exc:
+        log.warning("no reconstructions: %s", exc)
+        return
+    l1 = np.asarray(rec.l1, float)
+    write_parquet_atomic(out / RECONSTRUCTIONS_FILE, pd.DataFrame({"id": rec.ids, "l1": l1}))
+    picks = np.array([int(np.argmin(np.abs(l1 - np.median(l1)))), int(np.argmax(l1))])
+    write_npz_atomic(
+        out / RECONSTRUCTION_EXAMPLES_FILE,
+        kind=np.array(["typical", "worst"]),
+        id=np.asarray(rec.ids)[picks].astype(str),
+        l1=l1[picks],
+        wave=rec.wave,
+        flux=rec.flux[picks],
+        recon=rec.recon[picks],
+        valid=rec.valid[picks],
     )
