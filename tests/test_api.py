@@ -53,3 +53,21 @@ def test_the_documented_example_runs(tmp_path) -> None:
     report = Path(out.stdout.strip().splitlines()[-1])
     assert report.name == "report.html" and report.is_file()
     assert (report.parents[2] / "mi.png").is_file()
+
+
+def test_a_saved_analysis_config_is_valid_cli_input(analyzed_run) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from astrolatent.cli import app
+
+    saved = analyzed_run / "analysis" / "config.yaml"
+    args = ["analyze", str(analyzed_run), "--config", str(saved), "--print-config"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output) == yaml.safe_load(saved.read_text())
+    result = CliRunner().invoke(app, [*args, "--n-permutations", "7"])
+    assert yaml.safe_load(result.output)["n_permutations"] == 7
+    assert api.Analysis.load(analyzed_run).to_pandas().index.tolist() == list(
+        yaml.safe_load((analyzed_run / "analysis" / "summary.json").read_text())["labels"]
+    )

@@ -74,6 +74,7 @@ def test_spectrum_report_sections_and_numbers(analyzed_run, spectrum_report) -> 
     assert text.count("data:image/png;base64,") == len(pngs) > 10
     # provenance: the configuration files and the commands
     assert "astrolatent analyze" in text and "n_permutations: 20" in text
+    assert f"astrolatent analyze NEW_RUN --config {analyzed_run}/analysis/config.yaml" in text
     # the printed commands start a new run: `train --run` into an existing run would fail
     assert f"--run NEW_RUN --config {analyzed_run}/config.yaml" in text
     assert "no disentanglement scores" in text  # 96 spectra: below the 100 the scores need

@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 import numpy as np
 import typer
 
-from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.cli.common import (
+    ConfigFile,
+    PrintConfig,
+    console,
+    echo_json,
+    parse_columns,
+    print_config,
+)
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.tables import read_table
 
@@ -126,42 +133,52 @@ def analyze_command(
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated labels (default: every numeric label).")
     ] = None,
-    estimator: Annotated[Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")] = "ksg",
-    n_bootstrap: Annotated[int, typer.Option(help="Half-sampling replicates for error bars.")] = 20,
-    n_permutations: Annotated[int, typer.Option(help="Label permutations for p-values.")] = 100,
+    estimator: Annotated[
+        Literal["ksg", "gmm", "hist"] | None, typer.Option(help="MI estimator (default ksg).")
+    ] = None,
+    n_bootstrap: Annotated[
+        int | None, typer.Option(help="Half-sampling replicates for error bars (default 20).")
+    ] = None,
+    n_permutations: Annotated[
+        int | None, typer.Option(help="Label permutations for p-values (default 100).")
+    ] = None,
     max_samples: Annotated[
-        int, typer.Option(help="Spectra used per label (random subsample).")
-    ] = 5000,
+        int | None, typer.Option(help="Spectra used per label (random subsample; default 5000).")
+    ] = None,
     split: Annotated[
-        Literal["threshold", "groups"],
+        Literal["threshold", "groups"] | None,
         typer.Option(
-            help="Informative-dim cut: two groups of scores (falls back to the thresholds) or fixed thresholds."
+            help="Informative-dim cut: two groups of scores (default; falls back to the "
+            "thresholds) or fixed thresholds."
         ),
-    ] = "groups",
+    ] = None,
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the PCA baseline and ceiling.")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
 ) -> None:
     """What each latent dimension knows: informative dims, MI with labels, baseline, traversals."""
-    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
+    from astrolatent import api
 
-    config = AnalyzeConfig.from_dict(
-        {
-            "labels": parse_columns(labels) or None,
-            "estimator": estimator,
-            "n_bootstrap": n_bootstrap,
-            "n_permutations": n_permutations,
-            "max_samples": max_samples,
-            "split": split,
-            "pca_baseline": not no_baseline,
-            "random_state": seed,
-        },
-        source="analyze options",
+    cfg = api.analyze_config(
+        config=config,
+        labels=labels,
+        estimator=estimator,
+        n_bootstrap=n_bootstrap,
+        n_permutations=n_permutations,
+        max_samples=max_samples,
+        split=split,
+        pca_baseline=False if no_baseline else None,
+        seed=seed,
     )
+    if show_config:
+        print_config(cfg)
+        return
     with console.status("analysing") as status:
-        summary = analyze_run(run, config, progress=lambda msg: status.update(msg))
+        summary = api.analyze(run, config=cfg, progress=lambda msg: status.update(msg)).summary
     if as_json:
         echo_json(summary)
         return

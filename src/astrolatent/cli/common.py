@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,6 +17,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from astrolatent.config import Config
 
 console = Console(soft_wrap=True)
 
@@ -35,6 +40,24 @@ def progress_bar(*, disable: bool = False) -> Progress:
 def echo_json(payload: object) -> None:
     """Print machine-readable output on stdout (no rich markup)."""
     typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+#: ``--config FILE`` and ``--print-config`` of the commands that take a configuration.
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="YAML/JSON options (e.g. a config.yaml the command saved); options given here win.",
+    ),
+]
+PrintConfig = Annotated[
+    bool, typer.Option("--print-config", help="Print the effective configuration and exit.")
+]
+
+
+def print_config(config: Config) -> None:
+    """The effective configuration as YAML on stdout (valid input to ``--config``)."""
+    typer.echo(yaml.safe_dump(config.to_dict(), sort_keys=False), nl=False)
 
 
 def parse_columns(value: str | None) -> list[str]:

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json, progress_bar
+from astrolatent.cli.common import (
+    ConfigFile,
+    PrintConfig,
+    console,
+    echo_json,
+    print_config,
+    progress_bar,
+)
 from astrolatent.errors import ConfigError
 
 simulate_app = typer.Typer(
@@ -99,14 +106,14 @@ def ingest(
         typer.Option("--format", help="Reader name (default: identified from the first file)."),
     ] = None,
     preset: Annotated[str | None, typer.Option(help="harps or gaia-xp-apogee.")] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option("--config", help="Ingest configuration (YAML/JSON) to start from."),
-    ] = None,
+    config_file: ConfigFile = None,
+    show_config: PrintConfig = False,
     labels: Annotated[
         Path | None, typer.Option(help="Label table (CSV/Parquet/FITS) to join on --id-column.")
     ] = None,
-    id_column: Annotated[str, typer.Option(help="Id column of the label table.")] = "id",
+    id_column: Annotated[
+        str | None, typer.Option(help="Id column of the label table (default id).")
+    ] = None,
     grid: Annotated[
         str | None,
         typer.Option(
@@ -120,7 +127,7 @@ def ingest(
         float | None, typer.Option(help="Reject spectra whose median flux is <= this.")
     ] = None,
     dtype: Annotated[str | None, typer.Option(help="float32 or float16.")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
     scheduler: Annotated[
         str | None,
         typer.Option(help="Dask scheduler address (tcp://host:8786) to run on a cluster."),
@@ -137,55 +144,33 @@ def ingest(
 
     Exit code 0: every file was used; 5: finished, but some files were quarantined.
     """
+    from astrolatent import api
     from astrolatent.data import presets
-    from astrolatent.data.ingest import IngestConfig
     from astrolatent.data.ingest import ingest as run_ingest
 
-    base: dict = {}
-    if config_file is not None:
-        base = IngestConfig.load(config_file).to_dict()
-    if preset is not None:
-        p = presets.get(preset)
-        base.update(
-            {
-                "format": p.reader,
-                "reader_options": p.reader_options,
-                "preprocess": p.preprocess.to_dict(),
-                "preset": preset,
-            }
-        )
-        if not inputs:
-            inputs = p.default_inputs()
+    config = api.ingest_config(
+        config=config_file,
+        preset=preset,
+        format=fmt,
+        labels=labels,
+        id_column=id_column,
+        grid=_parse_grid(grid),
+        pad_to=pad_to,
+        min_median=min_median,
+        dtype=dtype,
+        workers=workers,
+        scheduler=scheduler,
+        rows_per_task=rows_per_task,
+    )
+    if show_config:
+        print_config(config)
+        return
+    if not inputs and config.preset is not None:
+        inputs = presets.get(config.preset).default_inputs()
     if not inputs:
         raise ConfigError(
             "no input given: name FITS files or folders, or use a preset that ships its data (--preset gaia-xp-apogee)"
         )
-    pre = dict(base.get("preprocess", {}))
-    overrides = {
-        "grid": _parse_grid(grid),
-        "pad_to": pad_to,
-        "min_median": min_median,
-        "dtype": dtype,
-    }
-    pre.update(
-        {
-            k: (v.to_dict() if hasattr(v, "to_dict") else v)
-            for k, v in overrides.items()
-            if v is not None
-        }
-    )
-    base.update(
-        {
-            "format": fmt or base.get("format"),
-            "preprocess": pre,
-            "labels": str(labels) if labels else base.get("labels"),
-            "id_column": id_column,
-            "workers": workers,
-            "scheduler": scheduler,
-            "rows_per_task": rows_per_task,
-        }
-    )
-    config = IngestConfig.from_dict(base, source="ingest options")
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
         summary = run_ingest(

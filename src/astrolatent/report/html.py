@@ -39,6 +39,8 @@ from astrolatent.analysis.pid.base import ATOMS
 from astrolatent.errors import ConfigError
 from astrolatent.outputs.io import write_text_atomic
 from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    CONFIG_FILE,
     DATA_SUMMARY_FILE,
     PDF_EXAMPLES_FILE,
     RECONSTRUCTION_EXAMPLES_FILE,
@@ -962,26 +964,8 @@ def _commands(run_dir: Path, kind: str) -> list[str]:
         f"astrolatent train {cfg.get('store')} --run {new} --config {run}/config.yaml",
         f"astrolatent encode {new}",
     ]
-    acfg_path = run_dir / "analysis" / "config.yaml"
-    if acfg_path.is_file():
-        a = yaml.safe_load(acfg_path.read_text()) or {}
-        opts = [
-            f"--estimator {a.get('estimator')}",
-            f"--n-bootstrap {a.get('n_bootstrap')}",
-            f"--n-permutations {a.get('n_permutations')}",
-            f"--max-samples {a.get('max_samples')}",
-            f"--split {a.get('split')}",
-            f"--seed {a.get('random_state')}",
-        ]
-        if a.get("labels"):
-            opts.insert(0, f"--labels {','.join(a['labels'])}")
-        if not a.get("pca_baseline", True):
-            opts.append("--no-baseline")
-        lines.append(f"astrolatent analyze {new} " + " ".join(opts))
-        lines.append(
-            "# the other analysis settings (alpha, neighbours, clipping, ceiling components, "
-            "traversals) have no CLI option: see analysis/config.yaml below"
-        )
+    if (run_dir / ANALYSIS_DIR / CONFIG_FILE).is_file():
+        lines.append(f"astrolatent analyze {new} --config {run}/{ANALYSIS_DIR}/{CONFIG_FILE}")
     lines.append(f"astrolatent report {new}")
     return lines
 
