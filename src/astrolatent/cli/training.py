@@ -80,61 +80,22 @@ def train(
     """
     from astrolatent.training.fit import env_global_rank, fit
 
-    overrides = _read_overrides(config)
-    launch = {}
-    if devices is not None:
-        launch["devices"] = devices if devices == "auto" else _positive_int(devices, "--devices")
-    if num_nodes is not None:
-        launch["num_nodes"] = _positive_int(str(num_nodes), "--num-nodes")
-    if accelerator is not None:
-        launch["accelerator"] = accelerator
-    if precision is not None:
-        launch["precision"] = precision
-    if launch:
-        if resume:
-            raise ConfigError(
-                "--devices/--num-nodes/--accelerator/--precision cannot change on --resume"
-            )
-        overrides = dict(overrides or {})
-        overrides["trainer"] = {**overrides.get("trainer", {}), **launch}
-    _quiet_lightning()
-
-    def progress(info: dict) -> None:
-        if bar is not None:
-            total = info["max_steps"] or None
-            done = info["step"]
-            if total is None and info["max_seconds"]:
-                total, done = info["max_seconds"], min(info["seconds"], info["max_seconds"])
-            loss = "" if info["loss"] is None else f"loss {info['loss']:.4g}"
-            val = "" if info["val_loss"] is None else f"  val {info['val_loss']:.4g}"
-            bar.update(
-                task,
-                total=total,
-                completed=done,
-                description=f"training  step {info['step']}  {loss}{val}",
-            )
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
-    bar = (
-        None
-        if as_json or not rank_zero
-        else Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
+    overrides = _with_launch(
+        _read_overrides(config),
+        resume=resume,
+        devices=devices,
+        num_nodes=num_nodes,
+        accelerator=accelerator,
+        precision=precision,
     )
+    _quiet_lightning()
+    rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
     with warnings.catch_warnings():
         # a torch/Lightning deprecation inside Lightning's loader handling; nothing to act on
         warnings.filterwarnings(
             "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
         )
-        with bar if bar is not None else contextlib.nullcontext():
-            task = bar.add_task("training", total=None) if bar is not None else None
+        with _training_bar(disable=as_json or not rank_zero) as progress:
             summary = fit(
                 store,
                 run,
@@ -143,14 +104,71 @@ def train(
                 max_steps=max_steps,
                 max_minutes=max_minutes,
                 resume=resume,
-                progress=progress if bar is not None else None,
+                progress=progress,
             )
-    payload = summary.to_dict()
     if not rank_zero:
         return
     if as_json:
-        echo_json(payload)
+        echo_json(summary.to_dict())
         return
+    _print_training(summary, run)
+
+
+def _with_launch(overrides: dict | None, *, resume: bool, **launch: object) -> dict | None:
+    """``overrides`` with the launch options that were given (devices, nodes, accelerator,
+    precision) under ``trainer``; they cannot change on ``--resume``."""
+    given = {k: v for k, v in launch.items() if v is not None}
+    if not given:
+        return overrides
+    if resume:
+        raise ConfigError(
+            "--devices/--num-nodes/--accelerator/--precision cannot change on --resume"
+        )
+    if "devices" in given and given["devices"] != "auto":
+        given["devices"] = _positive_int(str(given["devices"]), "--devices")
+    if "num_nodes" in given:
+        given["num_nodes"] = _positive_int(str(given["num_nodes"]), "--num-nodes")
+    overrides = dict(overrides or {})
+    overrides["trainer"] = {**overrides.get("trainer", {}), **given}
+    return overrides
+
+
+@contextlib.contextmanager
+def _training_bar(*, disable: bool):
+    """A progress bar over steps (or minutes, when only a time budget is set); yields the
+    callback ``fit`` reports to, or None when disabled."""
+    if disable:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    def progress(info: dict) -> None:
+        total, done = info["max_steps"] or None, info["step"]
+        if total is None and info["max_seconds"]:
+            total, done = info["max_seconds"], min(info["seconds"], info["max_seconds"])
+        loss = "" if info["loss"] is None else f"loss {info['loss']:.4g}"
+        val = "" if info["val_loss"] is None else f"  val {info['val_loss']:.4g}"
+        bar.update(
+            task,
+            total=total,
+            completed=done,
+            description=f"training  step {info['step']}  {loss}{val}",
+        )
+
+    with bar:
+        task = bar.add_task("training", total=None)
+        yield progress
+
+
+def _print_training(summary, run: Path) -> None:
     val = "n/a" if summary.final_val_loss is None else f"{summary.final_val_loss:.4g}"
     train_loss = "n/a" if summary.final_train_loss is None else f"{summary.final_train_loss:.4g}"
     resumed = (

@@ -226,49 +226,21 @@ def local_tests(
         np.arange(n) if mask is None else np.flatnonzero(_mask(mask, name, n))
         for mask, name in ((reference, "reference"), (evaluate, "evaluate"))
     )
-    if n_neighbors < 5:
-        raise ConfigError(f"n_neighbors={n_neighbors} must be at least 5")
-    if n_permutations < 1:
-        raise ConfigError(f"n_permutations={n_permutations} must be at least 1")
-    if not 0 < alpha < 1:
-        raise ConfigError(f"alpha={alpha} must be between 0 and 1")
-    if 1 / (1 + n_permutations) >= alpha:
-        raise ConfigError(
-            f"n_permutations={n_permutations} can never give p < alpha={alpha} (the smallest "
-            f"p-value is 1/{1 + n_permutations}); use at least {int(np.ceil(1 / alpha))} permutations"
-        )
-    if len(reference) < n_neighbors + 1:
-        raise ConfigError(
-            f"n_neighbors={n_neighbors} needs at least {n_neighbors + 1} reference objects, "
-            f"have {len(reference)}; lower n_neighbors"
-        )
+    _check_options(n_neighbors, n_permutations, alpha, n_reference=len(reference))
     if len(targets) == 0:
         raise ConfigError("no objects to evaluate")
-    mean, std = latents[reference].mean(axis=0), latents[reference].std(axis=0)
-    scaled = (latents - mean) / np.where(std > 0, std, 1.0)
-    index = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(scaled[reference])
-    rng = np.random.default_rng(random_state)
-    columns: dict[str, list[np.ndarray]] = {}
-    chunk = 2000
-    for start in range(0, len(targets), chunk):
-        rows = targets[start : start + chunk]
-        neighbours = _drop_self(
-            reference[index.kneighbors(scaled[rows], return_distance=False)], rows
-        )
-        yn, xn = y[neighbours], query[neighbours]
-        parts = {"": _neighbourhood_tests(yn, xn, n_permutations=n_permutations, rng=rng)}
-        if condition is not None:
-            both = quadratic_residuals(np.stack([yn, xn], axis=2), condition[neighbours])
-            parts["cond_"] = _neighbourhood_tests(
-                both[..., 0], both[..., 1], n_permutations=n_permutations, rng=rng
-            )
-        for prefix, values in parts.items():
-            for key, value in values.items():
-                columns.setdefault(prefix + key, []).append(value)
-        if progress is not None:
-            progress(len(rows))
-    out = {"index": targets, "y": y[targets], "query": query[targets]}
-    out.update({key: np.concatenate(parts) for key, parts in columns.items()})
+    out = _neighbourhoods(
+        latents,
+        y,
+        query,
+        condition,
+        reference,
+        targets,
+        n_neighbors=n_neighbors,
+        n_permutations=n_permutations,
+        rng=np.random.default_rng(random_state),
+        progress=progress,
+    )
     summary = {}
     for prefix, name in (("", "given_s"), ("cond_", "given_s_and_condition")):
         if prefix + "r" not in out:
@@ -296,6 +268,70 @@ def local_tests(
         if prefix + key in out
     ]
     return LocalTestResult(pd.DataFrame(out)[order], summary, settings)
+
+
+def _check_options(
+    n_neighbors: int, n_permutations: int, alpha: float, *, n_reference: int
+) -> None:
+    if n_neighbors < 5:
+        raise ConfigError(f"n_neighbors={n_neighbors} must be at least 5")
+    if n_permutations < 1:
+        raise ConfigError(f"n_permutations={n_permutations} must be at least 1")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha={alpha} must be between 0 and 1")
+    if 1 / (1 + n_permutations) >= alpha:
+        raise ConfigError(
+            f"n_permutations={n_permutations} can never give p < alpha={alpha} (the smallest "
+            f"p-value is 1/{1 + n_permutations}); use at least {int(np.ceil(1 / alpha))} permutations"
+        )
+    if n_reference < n_neighbors + 1:
+        raise ConfigError(
+            f"n_neighbors={n_neighbors} needs at least {n_neighbors + 1} reference objects, "
+            f"have {n_reference}; lower n_neighbors"
+        )
+
+
+def _neighbourhoods(
+    latents: np.ndarray,
+    y: np.ndarray,
+    query: np.ndarray,
+    condition: np.ndarray | None,
+    reference: np.ndarray,
+    targets: np.ndarray,
+    *,
+    n_neighbors: int,
+    n_permutations: int,
+    rng: np.random.Generator,
+    progress: Callable[[int], None] | None,
+) -> dict[str, np.ndarray]:
+    """Per evaluated object: the tests in its neighbourhood of standardised latents, in
+    chunks of objects (columns ``r``, ``r_null``, ``p``, ``pe``, and ``cond_*`` with a
+    condition)."""
+    mean, std = latents[reference].mean(axis=0), latents[reference].std(axis=0)
+    scaled = (latents - mean) / np.where(std > 0, std, 1.0)
+    index = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(scaled[reference])
+    columns: dict[str, list[np.ndarray]] = {}
+    chunk = 2000
+    for start in range(0, len(targets), chunk):
+        rows = targets[start : start + chunk]
+        neighbours = _drop_self(
+            reference[index.kneighbors(scaled[rows], return_distance=False)], rows
+        )
+        yn, xn = y[neighbours], query[neighbours]
+        parts = {"": _neighbourhood_tests(yn, xn, n_permutations=n_permutations, rng=rng)}
+        if condition is not None:
+            both = quadratic_residuals(np.stack([yn, xn], axis=2), condition[neighbours])
+            parts["cond_"] = _neighbourhood_tests(
+                both[..., 0], both[..., 1], n_permutations=n_permutations, rng=rng
+            )
+        for prefix, values in parts.items():
+            for key, value in values.items():
+                columns.setdefault(prefix + key, []).append(value)
+        if progress is not None:
+            progress(len(rows))
+    out = {"index": targets, "y": y[targets], "query": query[targets]}
+    out.update({key: np.concatenate(parts) for key, parts in columns.items()})
+    return out
 
 
 def _drop_self(neighbours: np.ndarray, rows: np.ndarray) -> np.ndarray:
