@@ -189,6 +189,10 @@ def discover_command(
             {**graph.to_dict(), "groups": groups, **extra, "out": str(folder) if folder else None}
         )
         return
+    _print_graph(graph, method, extra.get("skeleton"), folder)
+
+
+def _print_graph(graph, method: str, skeleton: dict | None, folder: Path | None) -> None:
     table = Table(title=f"{method} on {len(graph.nodes)} nodes, n = {graph.settings['n']}")
     for col in ("from", "type", "to", "stability"):
         table.add_column(col)
@@ -196,8 +200,8 @@ def discover_command(
         stab = edge["stability"]
         table.add_row(edge["from"], edge["type"], edge["to"], "" if stab is None else f"{stab:.2f}")
     console.print(table)
-    if "skeleton" in extra:
-        s = extra["skeleton"]
+    if skeleton is not None:
+        s = skeleton
         console.print(
             f"skeleton vs truth: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
             f"F1 {s['f1']:.3f} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"

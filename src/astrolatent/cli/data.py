@@ -180,31 +180,34 @@ def ingest(
             overwrite=overwrite,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    payload = summary.to_dict()
     if as_json:
-        echo_json(payload)
+        echo_json(summary.to_dict())
     else:
-        console.print(
-            f"store {summary.store}: {summary.n_ok} spectra accepted, {summary.n_rejected} rejected, "
-            f"{summary.n_quarantined} quarantined, from {summary.n_files} files in {summary.wall_seconds:.1f} s"
-            + (
-                f" ({summary.n_tasks_skipped} of {summary.n_tasks} tasks resumed)"
-                if summary.n_tasks_skipped
-                else ""
-            )
-        )
-        if summary.label_report:
-            r = summary.label_report
-            console.print(
-                f"labels: {r['n_matched']} spectra labelled; {r['n_unlabelled']} accepted spectra without labels; "
-                f"{r['n_unknown_ids']} label rows with unknown ids"
-            )
-        if summary.n_quarantined:
-            console.print(
-                f"[yellow]see `astrolatent info {summary.store}` for the quarantined files and reasons[/]"
-            )
+        _print_ingest(summary)
     if summary.n_quarantined:
         raise typer.Exit(5)
+
+
+def _print_ingest(summary) -> None:
+    console.print(
+        f"store {summary.store}: {summary.n_ok} spectra accepted, {summary.n_rejected} rejected, "
+        f"{summary.n_quarantined} quarantined, from {summary.n_files} files in {summary.wall_seconds:.1f} s"
+        + (
+            f" ({summary.n_tasks_skipped} of {summary.n_tasks} tasks resumed)"
+            if summary.n_tasks_skipped
+            else ""
+        )
+    )
+    if summary.label_report:
+        r = summary.label_report
+        console.print(
+            f"labels: {r['n_matched']} spectra labelled; {r['n_unlabelled']} accepted spectra without labels; "
+            f"{r['n_unknown_ids']} label rows with unknown ids"
+        )
+    if summary.n_quarantined:
+        console.print(
+            f"[yellow]see `astrolatent info {summary.store}` for the quarantined files and reasons[/]"
+        )
 
 
 def info(
