@@ -34,6 +34,7 @@ def _table_hdu(hdul: fits.HDUList) -> fits.BinTableHDU | None:
 class TableReader(Reader):
     name = "table"
     priority = 90
+    expects = "a binary table with a FLUX array column"
 
     def __init__(
         self,
