@@ -96,9 +96,12 @@ def ingest(
     ] = ...,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="Reader name (default: identified from the first file)."),
+        typer.Option(
+            "--format",
+            help="Reader name for every file (default: each file identified by its content).",
+        ),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="harps or gaia-xp-apogee.")] = None,
+    preset: Annotated[str | None, typer.Option(help="harps, gaia-xp-apogee or spex-prism.")] = None,
     config_file: Annotated[
         Path | None,
         typer.Option("--config", help="Ingest configuration (YAML/JSON) to start from."),

@@ -638,9 +638,13 @@ def finalize(store: Path, plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict 
         ]
     label_report = None
     cfg = plan.config
+    labels = source = None
     if cfg.labels:
-        labels = load_labels(cfg.labels, cfg.id_column)
-        meta, label_report = join_labels(meta, labels, source=str(cfg.labels))
+        labels, source = load_labels(cfg.labels, cfg.id_column), str(cfg.labels)
+    elif cfg.preset is not None:
+        labels, source = preset_registry.get(cfg.preset).label_table(), f"preset {cfg.preset}"
+    if labels is not None:
+        meta, label_report = join_labels(meta, labels, source=source)
     q = meta.loc[meta["status"] == "quarantined", ["file", "reason"]]
     quarantine = pd.concat(
         [pd.DataFrame(plan.quarantine, columns=["file", "reason"]), q], ignore_index=True
@@ -691,7 +695,11 @@ def ingest(
     write_parquet_atomic(store / "metadata.parquet", meta)
     group = zarr.open_group(str(store), mode="r+")
     group.attrs.update(
-        {"labels": extra_labels, "label_report": label_report, "labels_source": config.labels}
+        {
+            "labels": extra_labels,
+            "label_report": label_report,
+            "labels_source": (label_report or {}).get("source"),
+        }
     )
     status = meta["status"].value_counts()
     summary = IngestSummary(
