@@ -7,7 +7,7 @@ pixel-weighted combined spectrum, is read) and HDU 3 is the integer pixel mask: 
 any of ``mask_bits`` set are flagged bad (default bits 0-7: BADPIX, CRPIX, SATPIX,
 UNFIXABLE, BADDARK, BADFLAT, BADERR, NOSKY). In ``aspcapStar`` files HDU 3 is the best-fit
 model (floats) and is not used. Pixels with exactly zero flux (the chip gaps) are flagged
-bad. The id is ``APOGEE_ID`` (else ``OBJID``, ``OBJECT``, the file stem).
+bad. The id is ``OBJID`` (the APOGEE id; else ``OBJECT``, else the file stem).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class APOGEEReader(Reader):
             spec_id = next(
                 (
                     str(header[k]).strip()
-                    for k in ("APOGEE_ID", "OBJID", "OBJECT")
+                    for k in ("OBJID", "OBJECT")
                     if str(header.get(k, "")).strip()
                 ),
                 path.name.split(".fits")[0],

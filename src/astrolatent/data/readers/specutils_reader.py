@@ -14,22 +14,36 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from astrolatent.data.readers import Reader, register
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """specutils and gwcs warn about deprecated astropy calls; those are not the user's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def _spectrum_class():
     """specutils' spectrum class (``Spectrum``, or ``Spectrum1D`` before 2.0), or None."""
     if importlib.util.find_spec("specutils") is None:
         return None
-    specutils = importlib.import_module("specutils")
+    with _quiet():
+        specutils = importlib.import_module("specutils")
     return getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
 
 
@@ -65,7 +79,8 @@ class SpecutilsReader(Reader):
         if fmt is None:
             raise InputFileError(path, "no specutils loader identifies this file")
         try:
-            spec = spec_cls.read(str(path), format=fmt)
+            with _quiet():
+                spec = spec_cls.read(str(path), format=fmt)
         except Exception as exc:  # loaders raise anything
             raise InputFileError(
                 path, f"specutils loader {fmt!r} failed ({type(exc).__name__}: {exc})"
@@ -137,15 +152,16 @@ def to_specutils(store, rows: np.ndarray | list[int] | None = None):
     )
     meta = store.metadata.set_index("row").loc[order]
     units = meta["flux_unit"] if "flux_unit" in meta else [""] * len(order)
-    return spec_cls(
-        spectral_axis=store.wave * u.AA,
-        flux=np.asarray(flux, np.float64) * u.dimensionless_unscaled,
-        uncertainty=None if err is None else StdDevUncertainty(err),
-        mask=~np.asarray(valid, bool),
-        meta={
-            "id": meta["id"].astype(str).tolist(),
-            "row": order.tolist(),
-            "scale": meta["scale"].to_numpy(np.float64).tolist(),
-            "flux_unit": [str(x) for x in units],
-        },
-    )
+    with _quiet():
+        return spec_cls(
+            spectral_axis=store.wave * u.AA,
+            flux=np.asarray(flux, np.float64) * u.dimensionless_unscaled,
+            uncertainty=None if err is None else StdDevUncertainty(err),
+            mask=~np.asarray(valid, bool),
+            meta={
+                "id": meta["id"].astype(str).tolist(),
+                "row": order.tolist(),
+                "scale": meta["scale"].to_numpy(np.float64).tolist(),
+                "flux_unit": [str(x) for x in units],
+            },
+        )

@@ -131,6 +131,8 @@ class TableReader(Reader):
             }
             n_rows = int(hdu.header.get("NAXIS2", 0))
             stop = n_rows if stop is None else min(stop, n_rows)
+            if stop <= start:
+                return []
             try:
                 data = hdu.data[start:stop]
                 flux = np.asarray(data[flux_col], dtype=np.float64)
