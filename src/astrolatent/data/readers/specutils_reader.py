@@ -64,9 +64,16 @@ class SpecutilsReader(Reader):
 
     @classmethod
     def identify(cls, hdul: fits.HDUList) -> bool:
-        spec_cls = _spectrum_class()
+        # specutils' identifiers are loose (any binary table looks "tabular"), so a file
+        # is claimed only when a loader actually reads a 1-D spectrum from it
         path = hdul.filename()
-        return spec_cls is not None and path is not None and bool(_formats(spec_cls, path))
+        if _spectrum_class() is None or path is None:
+            return False
+        try:
+            cls().read(Path(path))
+        except InputFileError:
+            return False
+        return True
 
     def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
         path = Path(path)
