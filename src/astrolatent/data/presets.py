@@ -11,7 +11,9 @@ without importing the package (its import reads the whole table).
 
 ``spex-prism`` reads the 3,092 files of the SpeX Prism Library that ship in ``splat==1.14``
 (IRTF SpeX prism, 0.65-2.55 um, R~120; SpeXtool layout) onto a log-linear grid of 570 px
-at the library's median resolution (flux-conserving), with labels from
+at the library's median resolution (flux-conserving), rejecting the few spectra whose
+flux reaches over 50 times their median (near-zero medians: noise-dominated files and
+the latest T dwarfs; such inputs drove a VAE trained on them to NaN), with labels from
 ``splat/db/spectral_data.csv`` (see :func:`spex_labels`).
 """
 
@@ -183,6 +185,7 @@ _PRESETS = {
         preprocess=PreprocessConfig(
             grid=GridConfig(start=6500.0, stop=25500.0, step=0.00104, scale="log"),
             resample="flux-conserving",
+            max_flux=50.0,
         ),
         package="splat",
         package_file="resources/Spectra/Public/SPEX-PRISM",
