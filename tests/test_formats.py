@@ -179,7 +179,7 @@ def test_mixed_folder_compressed_files_and_quarantine(tmp_path):
     assert q["file"].str.endswith("image.fits").all()
     assert q["reason"].iloc[0].startswith("no reader matched: eso-1d expects")
     meta = store.metadata.set_index("id")
-    f, v = store.read([meta.loc["c", "row"], meta.loc["d", "row"]])
+    f, _ = store.read([meta.loc["c", "row"], meta.loc["d", "row"]])
     np.testing.assert_allclose(f[0] * meta.loc["c", "scale"], flux, rtol=1e-6)
     np.testing.assert_array_equal(f[0], f[1])
 
@@ -336,3 +336,44 @@ def test_real_spex_files_of_every_layout(tmp_path):
     store = SpectrumStore(tmp_path / "s")
     grid = store.attrs["preprocess"]["grid"]
     assert grid["scale"] == "log" and 6400 < grid["start"] < 6900 and 25300 < grid["stop"] < 25700
+
+
+def test_max_flux_rejects_spectra_far_above_their_median(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    wave = 5000.0 + 0.5 * np.arange(200)
+    write_eso1d(src / "a.fits", wave, np.full(200, 10.0))
+    spiky = np.full(200, 10.0)
+    spiky[50] = 10.0 * 80  # 80 times the median
+    write_eso1d(src / "b.fits", wave, spiky)
+    config = IngestConfig.from_dict({"preprocess": {"max_flux": 50.0}})
+    summary = ingest([src], tmp_path / "s", config)
+    assert summary.n_ok == 1 and summary.n_rejected == 1
+    meta = SpectrumStore(tmp_path / "s").metadata.set_index("id")
+    assert meta.loc["b", "reason"] == "normalised flux reaches 80 > max_flux 50"
+
+
+@pytest.mark.skipif(SPLAT is None, reason="splat (SpeX Prism Library) not installed")
+def test_spex_prism_preset_labels_on_real_files(tmp_path):
+    from astrolatent.data import presets
+
+    preset = presets.get("spex-prism")
+    (folder,) = preset.default_inputs()
+    names = ["10001_10443", "10002_10782", "12016_11724"]
+    config = IngestConfig.from_preset("spex-prism")
+    summary = ingest([folder / f"{n}.fits.gz" for n in names], tmp_path / "s", config)
+    assert summary.n_ok == 3 and summary.label_report["n_matched"] == 3
+    store = SpectrumStore(tmp_path / "s")
+    meta = store.metadata.set_index("id")
+    assert {"spt", "subdwarf", "gravity", "quality", "median_snr", "published"} <= set(store.labels)
+    # spectral_data.csv: 10001 is L5.0, FLD-G, OK, S/N 224, published
+    row = meta.loc["10001_10443"]
+    assert (row["spt"], row["gravity"], row["quality"], row["median_snr"], row["published"]) == (
+        15.0,
+        0.0,
+        0.0,
+        224.0,
+        1.0,
+    )
+    labels = preset.label_table()
+    assert len(labels) == 3089 and labels["published"].sum() == 2328
