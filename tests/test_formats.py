@@ -184,7 +184,7 @@ def test_mixed_folder_compressed_files_and_quarantine(tmp_path):
     np.testing.assert_array_equal(f[0], f[1])
 
 
-@pytest.mark.parametrize("bad", ["nan-wave", "nan-flux", "short", "non-monotonic"])
+@pytest.mark.parametrize("bad", ["nan-wave", "nan-flux", "short", "non-monotonic", "length"])
 def test_first_file_never_decides_the_grid(tmp_path, bad):
     src = tmp_path / "in"
     src.mkdir()
@@ -200,9 +200,17 @@ def test_first_file_never_decides_the_grid(tmp_path, bad):
     elif bad == "short":
         first = wave[150:250]  # valid, but a cut coverage must not cut everyone
         flux = flux[150:250]
-    else:
+    elif bad == "non-monotonic":
         first[[10, 11]] = first[[11, 10]]
-    write_eso1d(src / "a0.fits", first, flux)
+    if bad == "length":  # WAVE and FLUX of different lengths
+        cols = [
+            fits.Column(name="WAVE", format="400D", array=wave[None]),
+            fits.Column(name="FLUX", format="390E", array=np.ones((1, 390))),
+        ]
+        table = fits.BinTableHDU.from_columns(cols)
+        fits.HDUList([fits.PrimaryHDU(), table]).writeto(src / "a0.fits")
+    else:
+        write_eso1d(src / "a0.fits", first, flux)
     plan = make_plan([src], IngestConfig())
     grid = plan.config.preprocess.grid
     assert (grid.start, grid.stop, grid.step, grid.scale) == (5000.0, wave[-1], 0.5, "linear")
@@ -299,6 +307,25 @@ def test_specutils_fallback_and_export(tmp_path):
     np.testing.assert_allclose(out.spectral_axis.value, wave)
     np.testing.assert_allclose(out.flux.value[0] * out.meta["scale"][0], flux, rtol=1e-6)
     assert out.meta["id"] == ["tab"] and not out.mask.any()
+
+
+def test_export_command_writes_fits_and_votable_beside_the_run_tables(tmp_path):
+    from typer.testing import CliRunner
+
+    from astrolatent.cli import app
+
+    run = tmp_path / "run"
+    (run / "analysis").mkdir(parents=True)
+    pd.DataFrame({"id": ["a"], "mu_0": [1.0]}).to_parquet(run / "latents.parquet")
+    pd.DataFrame({"label": ["teff"], "mi": [0.3]}).to_csv(run / "analysis" / "mi.csv", index=False)
+    result = CliRunner().invoke(app, ["export", str(run), "--format", "fits"])
+    assert result.exit_code == 0, result.output
+    assert (run / "latents.fits").is_file() and (run / "analysis" / "mi.fits").is_file()
+    assert not (run / "latents.vot").exists()
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "nothing")])
+    assert isinstance(result.exception, ConfigError) and "not a run directory" in str(
+        result.exception
+    )
 
 
 def test_fits_and_votable_export(tmp_path):
