@@ -100,8 +100,17 @@ def test_named_rows_with_wcs_wavelengths(tmp_path):
     np.testing.assert_allclose(spec.err, 0.1 * flux, rtol=1e-6)
     with pytest.raises(ConfigError, match="rows="):
         readers.get("rows", rows=["wave", "bogus"])
-    with pytest.raises(InputFileError, match="needs its flux and wavelength rows"):
+    with pytest.raises(InputFileError, match="needs its flux row"):
         readers.get("rows", rows=["err", "wave", "flux"]).read(path)
+    # LAMOST rows flux, ivar only: the wavelengths from the log-linear WCS
+    lamost = _write_rows(
+        tmp_path / "l.fits", [flux, np.ones(50)], CRVAL1=3.6, CD1_1=1e-4, CRPIX1=1.0
+    )
+    lamost_hdr = fits.open(lamost, mode="update")
+    lamost_hdr[0].header["DC-FLAG"] = 1
+    lamost_hdr.close()
+    (spec,) = readers.get("lamost").read(lamost)
+    np.testing.assert_allclose(spec.wave, 10 ** (3.6 + 1e-4 * np.arange(50)))
 
 
 def _apogee(path: Path, *, apstar: bool) -> Path:
@@ -363,6 +372,8 @@ def test_real_spex_files_of_every_layout(tmp_path):
     store = SpectrumStore(tmp_path / "s")
     grid = store.attrs["preprocess"]["grid"]
     assert grid["scale"] == "log" and 6400 < grid["start"] < 6900 and 25300 < grid["stop"] < 25700
+    assert store.labels == []  # flux_unit and aperture describe the files, they are no labels
+    assert store.metadata["aperture"].notna().sum() == 1
 
 
 def test_max_flux_rejects_spectra_far_above_their_median(tmp_path):

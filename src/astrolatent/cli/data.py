@@ -247,7 +247,15 @@ def info(
     )
     lo, hi = payload["wavelength_range"]
     table.add_row("wavelength", f"{lo:.2f}-{hi:.2f} A")
-    table.add_row("format / preset", f"{payload['format']} / {payload['preset']}")
+    formats = ", ".join(f"{k} ({v} files)" for k, v in (payload.get("formats") or {}).items())
+    table.add_row("format / preset", f"{formats or payload['format']} / {payload['preset']}")
+    inferred = payload.get("grid_inference")
+    if inferred:
+        table.add_row(
+            "grid inferred",
+            f"{inferred['rule']}; from {len(inferred['files'])} files, "
+            f"{len(inferred['skipped'])} skipped as invalid",
+        )
     cov = ", ".join(f"{k} ({v})" for k, v in payload["label_coverage"].items()) or "none"
     table.add_row("labels (spectra with a value)", cov)
     console.print(table)

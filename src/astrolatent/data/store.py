@@ -45,6 +45,11 @@ RESERVED_COLUMNS = (
     "n_valid",
     "status",
     "reason",
+    # what readers record about a file (not labels): its flux unit as given, the aperture
+    # read from a stack, the specutils loader used
+    "flux_unit",
+    "aperture",
+    "specutils_format",
 )
 STATUSES = ("ok", "rejected", "quarantined")
 

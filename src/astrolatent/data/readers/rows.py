@@ -6,7 +6,8 @@ row is which is the reader's ``rows`` option, a sequence of roles:
 ``wave`` (wavelength), ``flux``, ``err`` (1-sigma), ``ivar`` (inverse variance; 0 = no
 data), ``mask`` (non-zero = bad pixel) and ``skip`` (ignored). Rows after the named ones are
 ignored. Without a ``wave`` row the wavelengths come from the axis-1 WCS (``CRVAL1``,
-``CDELT1``/``CD1_1``, ``CRPIX1``, log10 when ``DC-FLAG = 1``).
+``CDELT1``/``CD1_1``, ``CRPIX1``, log10 when ``DC-FLAG = 1``), also when a file has fewer
+rows than the layout names and the wavelength row is among the missing ones.
 
 Arrays stored the other way round (N x rows, as some SpeX library files are) are read
 transposed, and a 3-D stack (apertures x rows x N, as SpeXtool writes for several
@@ -112,12 +113,12 @@ class RowsReader(Reader):
             raise InputFileError(
                 path, f"primary array has shape {shape}, expected a few rows of one length"
             )
-        rows = self.rows[: stack.shape[1]]  # optional trailing rows may be absent
-        if not {"flux", "wave"} & set(self.rows) <= set(rows):
+        rows = self.rows[: stack.shape[1]]  # trailing rows may be absent
+        if "flux" not in rows:
             raise InputFileError(
                 path,
                 f"primary array has {stack.shape[1]} rows, the {self.name} layout "
-                f"({', '.join(self.rows)}) needs its flux and wavelength rows",
+                f"({', '.join(self.rows)}) needs its flux row",
             )
         flux_row = rows.index("flux")
         aperture = next(
