@@ -121,8 +121,18 @@ def _unpack_fpack(hdul: fits.HDUList) -> fits.HDUList:
         for key in ("XTENSION", "EXTNAME", "PCOUNT", "GCOUNT"):
             header.remove(key, ignore_missing=True)
         primary = fits.PrimaryHDU(data=hdul[1].data, header=header)
-        return fits.HDUList([primary, *hdul[2:]])
+        rest = [_in_memory(h) for h in hdul[2:]]
+        hdul.close()
+        return fits.HDUList([primary, *rest])
     return hdul
+
+
+def _in_memory(hdu):
+    """A copy of an HDU that no longer reads from the open file."""
+    data = None if hdu.data is None else hdu.data.copy()
+    if isinstance(hdu, fits.CompImageHDU):
+        return fits.ImageHDU(data=data, header=hdu.header.copy())
+    return type(hdu)(data=data, header=hdu.header.copy())
 
 
 def column_lookup(hdu: fits.FITS_rec | fits.BinTableHDU) -> dict[str, str]:
