@@ -242,6 +242,9 @@ def test_zero_row_table_first_and_all_bad_is_one_clear_error(tmp_path):
     plan = make_plan([src], IngestConfig())
     assert plan.config.preprocess.grid.start == 5000.0
     assert plan.grid_inference["skipped"][0]["reason"] == "holds no spectra"
+    assert plan.quarantine == [
+        {"file": str((src / "a.fits").resolve()), "reason": "holds no spectra"}
+    ]
 
 
 def test_non_uniform_sampling_gets_a_log_grid_and_flux_conserving_resampling(tmp_path):

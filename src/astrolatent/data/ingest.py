@@ -353,9 +353,13 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
         if path not in names:
             continue
         try:
-            counts.append((path, readers[names[path]].count(path)))
+            n = readers[names[path]].count(path)
         except InputFileError as exc:
             quarantine.append({"file": str(path), "reason": exc.reason})
+            continue
+        if n == 0:
+            quarantine.append({"file": str(path), "reason": "holds no spectra"})
+        counts.append((path, n))
     n_rows = sum(n for _, n in counts)
     if n_rows == 0:
         raise ConfigError(f"the {len(files)} input files hold no readable spectra")
