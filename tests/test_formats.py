@@ -90,6 +90,24 @@ def test_lamost_rows_ivar_and_mask(tmp_path):
     assert spec.bad[5] and spec.bad[7] and spec.bad.sum() == 2
 
 
+def test_lamost_dr8_table_with_inverse_variance(tmp_path):
+    wave = 10 ** (3.5682 + 1e-4 * np.arange(300))
+    ivar = np.full(300, 25.0)
+    ivar[9] = 0.0
+    cols = [
+        fits.Column(name="FLUX", format="300E", array=np.ones((1, 300))),
+        fits.Column(name="IVAR", format="300E", array=ivar[None]),
+        fits.Column(name="WAVELENGTH", format="300D", array=wave[None]),
+    ]
+    path = tmp_path / "spec-dr8.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    assert readers.identify(path) == "table"
+    (spec,) = readers.get("table").read(path)
+    np.testing.assert_allclose(spec.wave, wave)
+    np.testing.assert_allclose(spec.err[~spec.bad], 0.2, rtol=1e-6)
+    assert spec.bad[9] and spec.bad.sum() == 1 and spec.err[9] == np.inf
+
+
 def test_named_rows_with_wcs_wavelengths(tmp_path):
     flux = np.linspace(1.0, 2.0, 50)
     path = _write_rows(
