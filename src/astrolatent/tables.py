@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from astrolatent.errors import InputFileError
+from astrolatent.errors import ConfigError, InputFileError
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -63,3 +63,59 @@ def numeric_columns(
             raise InputFileError(source, f"column {col!r} is not numeric")
         out[:, j] = values.to_numpy(np.float64, na_value=np.nan)
     return out
+
+
+#: Table formats astronomers open (TOPCAT, astropy, IDL), by file suffix.
+EXPORT_FORMATS = {"fits": ".fits", "votable": ".vot"}
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, *, meta: dict | None = None) -> Path:
+    """Write a table as FITS (``.fits``) or VOTable (``.vot``/``.xml``), atomically.
+
+    Columns of text become fixed-width strings, missing numbers NaN; ``meta`` (short
+    scalar values) goes into the FITS header or the VOTable's INFO elements.
+    """
+    from astropy.table import Table
+
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith((".fits", ".fit")):
+        fmt = "fits"
+    elif name.endswith((".vot", ".xml", ".votable")):
+        fmt = "votable"
+    else:
+        raise ConfigError(f"{path}: unknown output table format; use .fits or .vot")
+    clean = frame.copy()
+    for col in clean.columns:
+        if clean[col].dtype == object or isinstance(clean[col].dtype, pd.StringDtype):
+            clean[col] = clean[col].fillna("").astype(str)
+        elif pd.api.types.is_bool_dtype(clean[col]) or pd.api.types.is_numeric_dtype(clean[col]):
+            if clean[col].hasnans:
+                clean[col] = clean[col].astype(np.float64)
+    table = Table.from_pandas(clean)
+    table.meta.update({str(k)[:8].upper(): v for k, v in (meta or {}).items()})
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.write(tmp, format=fmt, overwrite=True)
+    tmp.replace(path)
+    return path
+
+
+def export_tables(paths: Sequence[str | Path], formats: Sequence[str]) -> list[Path]:
+    """Write each Parquet/CSV table beside itself in every format of ``formats``.
+
+    ``formats`` are names from :data:`EXPORT_FORMATS` (``fits``, ``votable``); returns the
+    files written (``latents.parquet`` gives ``latents.fits`` and ``latents.vot``).
+    """
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"unknown table format(s) {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}"
+        )
+    written = []
+    for src in map(Path, paths):
+        frame = read_table(src)
+        stem = src.name.split(".")[0]
+        for fmt in formats:
+            out = src.with_name(stem + EXPORT_FORMATS[fmt])
+            written.append(write_table(frame, out, meta={"origin": src.name}))
+    return written

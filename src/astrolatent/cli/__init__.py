@@ -19,6 +19,7 @@ from astrolatent.cli import (
     causal,
     data,
     explore,
+    export,
     galaxies,
     pid,
     pipeline,
@@ -35,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (data, training, analysis, pid, galaxies, causal, report, explore, pipeline):
+for module in (data, training, analysis, pid, galaxies, causal, report, explore, export, pipeline):
     module.register(app)
 
 

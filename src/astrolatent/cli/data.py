@@ -103,9 +103,12 @@ def ingest(
     ] = ...,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="Reader name (default: identified from the first file)."),
+        typer.Option(
+            "--format",
+            help="Reader name for every file (default: each file identified by its content).",
+        ),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="harps or gaia-xp-apogee.")] = None,
+    preset: Annotated[str | None, typer.Option(help="harps, gaia-xp-apogee or spex-prism.")] = None,
     config_file: ConfigFile = None,
     show_config: PrintConfig = False,
     labels: Annotated[
@@ -232,7 +235,15 @@ def info(
     )
     lo, hi = payload["wavelength_range"]
     table.add_row("wavelength", f"{lo:.2f}-{hi:.2f} A")
-    table.add_row("format / preset", f"{payload['format']} / {payload['preset']}")
+    formats = ", ".join(f"{k} ({v} files)" for k, v in (payload.get("formats") or {}).items())
+    table.add_row("format / preset", f"{formats or payload['format']} / {payload['preset']}")
+    inferred = payload.get("grid_inference")
+    if inferred:
+        table.add_row(
+            "grid inferred",
+            f"{inferred['rule']}; from {len(inferred['files'])} files, "
+            f"{len(inferred['skipped'])} skipped as invalid",
+        )
     cov = ", ".join(f"{k} ({v})" for k, v in payload["label_coverage"].items()) or "none"
     table.add_row("labels (spectra with a value)", cov)
     console.print(table)

@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,13 @@ from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+FITS_SUFFIXES = tuple(
+    base + comp for base in (".fits", ".fit", ".fts") for comp in ("", ".gz", ".bz2", ".fz")
+)
+#: Spectra read to infer a grid (spread evenly over the sorted inputs), and the most
+#: files tried before giving up when none passes validation.
+GRID_SAMPLE = 32
+GRID_TRIES = 4 * GRID_SAMPLE
 CHUNK_BYTES = 2 * 1024**2
 TASK_BYTES = 32 * 1024**2
 
@@ -92,6 +98,7 @@ class Segment:
     start: int
     stop: int
     row0: int
+    reader: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,20 +156,114 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[dict]]
     return sorted(p.resolve() for p in files), missing
 
 
-def _infer_grid(spectrum) -> GridConfig:
-    wave = check_content(spectrum).wave
-    diff = np.diff(wave)
-    if np.max(np.abs(diff - diff.mean())) <= 1e-6 * abs(diff.mean()) + 1e-9:
-        return GridConfig(start=float(wave[0]), stop=float(wave[-1]), step=float(diff.mean()))
-    ldiff = np.diff(np.log10(wave))
-    if np.max(np.abs(ldiff - ldiff.mean())) <= 1e-6 * abs(ldiff.mean()) + 1e-12:
-        return GridConfig(
-            start=float(wave[0]), stop=float(wave[-1]), step=float(ldiff.mean()), scale="log"
+def identify_files(files: list[Path], config: IngestConfig) -> tuple[dict[Path, str], list[dict]]:
+    """The reader of every file, and the files no reader claims (with the reasons).
+
+    With ``config.format`` every file gets that reader; otherwise each file is identified
+    by its own content, so one store may hold several formats.
+    """
+    if config.format is not None:
+        return dict.fromkeys(files, config.format), []
+    names: dict[Path, str] = {}
+    unknown: list[dict] = []
+    for path in files:
+        try:
+            names[path] = readers_api.identify(path)
+        except InputFileError as exc:
+            unknown.append({"file": str(path), "reason": exc.reason})
+    return names, unknown
+
+
+def _sample_order(n: int) -> list[int]:
+    """Indices 0..n-1: GRID_SAMPLE spread evenly over the range first, then the rest."""
+    first = list(dict.fromkeys(np.linspace(0, n - 1, min(n, GRID_SAMPLE)).round().astype(int)))
+    chosen = set(first)
+    return first + [i for i in range(n) if i not in chosen]
+
+
+def _uniform(wave: np.ndarray) -> tuple[str, float] | None:
+    """(scale, step) when the wavelengths are uniformly spaced in linear or log10."""
+    for scale, coord in (("linear", wave), ("log", np.log10(wave))):
+        diff = np.diff(coord)
+        tol = 1e-6 * abs(diff.mean()) + (1e-9 if scale == "linear" else 1e-12)
+        if np.max(np.abs(diff - diff.mean())) <= tol:
+            return scale, float(diff.mean())
+    return None
+
+
+def infer_grid(files: list[Path], names: dict[Path, str], config: IngestConfig) -> dict:
+    """Infer the target grid from spectra that pass validation (never from one file alone).
+
+    Up to GRID_SAMPLE files, spread evenly over the sorted inputs, are read and checked
+    (finite, monotonic wavelengths, some finite flux); files that fail are skipped, with
+    their reasons, and more are tried. The grid spans the median coverage (the lower
+    medians of the first and last wavelengths). When every sampled spectrum is uniformly
+    sampled with one step in linear (or log10) wavelength, the grid has that step;
+    otherwise (sampling neither linear nor log-linear, as for SpeX prism spectra, or
+    differing between files) it is log-linear at the median resolution, the median over
+    spectra of their median log10 step, and spectra are resampled flux-conserving.
+
+    Returns ``{"grid", "resample", "rule", "files", "skipped"}``; ``resample`` is None
+    when the configured resampling stays.
+    """
+    spectra, used, skipped = [], [], []
+    candidates = [f for f in files if f in names]
+    for i in _sample_order(len(candidates)):
+        if len(spectra) == GRID_SAMPLE or len(spectra) + len(skipped) == GRID_TRIES:
+            break
+        path = candidates[i]
+        try:
+            reader = readers_api.get(names[path], **config.reader_options)
+            spectrum = check_content(reader.read(path, 0, 1)[0])
+        except IndexError:
+            skipped.append({"file": str(path), "reason": "holds no spectra"})
+            continue
+        except InputFileError as exc:
+            skipped.append({"file": str(path), "reason": exc.reason})
+            continue
+        spectra.append(spectrum)
+        used.append(path.name)
+    if not spectra:
+        reasons = "; ".join(f"{Path(s['file']).name}: {s['reason']}" for s in skipped[:3])
+        raise ConfigError(
+            f"none of the {len(files)} input files could be read as a spectrum"
+            + (f" ({len(skipped)} tried; e.g. {reasons})" if reasons else "")
         )
-    raise ConfigError(
-        f"{spectrum.source}: wavelengths are not on a uniform linear or log grid; "
-        "give a target grid (--grid START,STOP,STEP) to resample onto"
+    starts = np.sort([s.wave[0] for s in spectra])
+    stops = np.sort([s.wave[-1] for s in spectra])
+    mid = (len(spectra) - 1) // 2
+    start, stop = float(starts[mid]), float(stops[mid])
+    if stop <= start:
+        raise ConfigError(
+            f"the sampled spectra share no wavelength range (median start {start:.6g} A, "
+            f"median end {stop:.6g} A); give a target grid (--grid START,STOP,STEP)"
+        )
+    kinds = [_uniform(s.wave) for s in spectra]
+    first = kinds[0]
+    shared = first is not None and all(
+        k is not None and k[0] == first[0] and abs(k[1] - first[1]) <= 1e-6 * first[1]
+        for k in kinds
     )
+    if shared:
+        scale, step = first
+        rule = f"{scale} sampling with one step in all {len(spectra)} sampled spectra"
+        resample = None
+    else:
+        scale = "log"
+        step = float(np.median([np.median(np.diff(np.log10(s.wave))) for s in spectra]))
+        rule = (
+            f"sampling not one uniform linear or log-linear step in the {len(spectra)} sampled "
+            "spectra: log-linear at their median resolution, flux-conserving resampling"
+        )
+        resample = "flux-conserving"
+    grid = GridConfig(start=start, stop=stop, step=step, scale=scale)
+    return {
+        "grid": grid,
+        "resample": resample,
+        "rule": rule + f"; median coverage {start:.6g}-{stop:.6g} A",
+        "files": used,
+        "skipped": skipped,
+    }
 
 
 def _chunk_rows(length: int, itemsize: int) -> int:
@@ -207,6 +308,8 @@ class Plan:
     tasks: list[Task]
     quarantine: list[dict]
     fingerprint: str
+    formats: dict[str, int] = field(default_factory=dict)
+    grid_inference: dict | None = None
 
 
 def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
@@ -214,27 +317,30 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
     files, quarantine = expand_inputs(inputs)
     if not files:
         raise ConfigError(f"no FITS files found in {', '.join(map(str, inputs))}")
-    reader_name = config.format
-    first_spectrum = None
-    if reader_name is None or config.preprocess.grid is None:
-        for path in files:
-            try:
-                name = reader_name or readers_api.identify(path)
-                first_spectrum = readers_api.get(name, **config.reader_options).read(path, 0, 1)[0]
-                reader_name = name
-                break
-            except (InputFileError, IndexError):
-                continue
-        else:
-            raise ConfigError(f"none of the {len(files)} input files could be read as a spectrum")
-    reader = readers_api.get(reader_name, **config.reader_options)
-    if config.preprocess.grid is None:
-        grid = _infer_grid(first_spectrum)
-        log.info("grid inferred from %s: %s", first_spectrum.source, grid)
-        config = config.model_copy(
-            update={"preprocess": config.preprocess.model_copy(update={"grid": grid})}
+    names, unknown = identify_files(files, config)
+    quarantine.extend(unknown)
+    if not names:
+        reasons = "; ".join(f"{Path(q['file']).name}: {q['reason']}" for q in unknown[:2])
+        raise ConfigError(
+            f"none of the {len(files)} input files could be read as a spectrum ({reasons})"
         )
-    config = config.model_copy(update={"format": reader_name})
+    grid_inference = None
+    if config.preprocess.grid is None:
+        grid_inference = infer_grid(files, names, config)
+        update = {"grid": grid_inference.pop("grid")}
+        resample = grid_inference.pop("resample")
+        if resample is not None and config.preprocess.resample == "auto":
+            update["resample"] = resample
+        grid_inference["resample"] = update.get("resample", config.preprocess.resample)
+        log.info("grid %s inferred: %s", update["grid"], grid_inference["rule"])
+        config = config.model_copy(
+            update={"preprocess": config.preprocess.model_copy(update=update)}
+        )
+    formats = sorted(set(names.values()))
+    reader_name = formats[0] if len(formats) == 1 else "mixed"
+    if len(formats) == 1:
+        config = config.model_copy(update={"format": reader_name})
+    readers = {name: readers_api.get(name, **config.reader_options) for name in formats}
     length = config.preprocess.length
     itemsize = np.dtype(config.preprocess.dtype).itemsize
     chunk = _chunk_rows(length, itemsize)
@@ -243,10 +349,16 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
 
     counts: list[tuple[Path, int]] = []
     for path in files:
+        if path not in names:
+            continue
         try:
-            counts.append((path, reader.count(path)))
+            n = readers[names[path]].count(path)
         except InputFileError as exc:
             quarantine.append({"file": str(path), "reason": exc.reason})
+            continue
+        if n == 0:
+            quarantine.append({"file": str(path), "reason": "holds no spectra"})
+        counts.append((path, n))
     n_rows = sum(n for _, n in counts)
     if n_rows == 0:
         raise ConfigError(f"the {len(files)} input files hold no readable spectra")
@@ -268,7 +380,7 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
         while start < n:
             room = task_start + task_rows - row
             take = min(room, n - start)
-            segments.append(Segment(str(path), start, start + take, row))
+            segments.append(Segment(str(path), start, start + take, row, names[path]))
             row += take
             start += take
             if row - task_start == task_rows:
@@ -286,6 +398,8 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
         tasks=tasks,
         quarantine=quarantine,
         fingerprint=_fingerprint(files, config),
+        formats={name: sum(1 for v in names.values() if v == name) for name in formats},
+        grid_inference=grid_inference,
     )
 
 
@@ -330,6 +444,8 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             "format_version": FORMAT_VERSION,
             "astrolatent_version": __version__,
             "reader": plan.reader,
+            "formats": plan.formats,
+            "grid_inference": plan.grid_inference,
             "reader_options": plan.config.reader_options,
             "preset": plan.config.preset,
             "preprocess": pre.to_dict(),
@@ -358,7 +474,7 @@ def run_task(
     Runs in a worker process (pool or Dask); everything it needs travels as arguments.
     """
     config = PreprocessConfig.from_dict(preprocess_config)
-    rdr = readers_api.get(reader, **reader_options)
+    rdrs: dict[str, readers_api.Reader] = {}
     static = config.static_mask()
     n, length = task.row1 - task.row0, config.length
     flux = np.zeros((n, length), dtype=config.dtype)
@@ -369,7 +485,10 @@ def run_task(
     for seg in task.segments:
         name = Path(seg.path).name.split(".fits")[0]
         try:
-            spectra = rdr.read(Path(seg.path), seg.start, seg.stop)
+            fmt = seg.reader or reader
+            if fmt not in rdrs:
+                rdrs[fmt] = readers_api.get(fmt, **reader_options)
+            spectra = rdrs[fmt].read(Path(seg.path), seg.start, seg.stop)
             if len(spectra) != seg.stop - seg.start:
                 raise InputFileError(
                     seg.path, f"expected {seg.stop - seg.start} spectra, read {len(spectra)}"
@@ -522,9 +641,13 @@ def finalize(store: Path, plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict 
         ]
     label_report = None
     cfg = plan.config
+    labels = source = None
     if cfg.labels:
-        labels = load_labels(cfg.labels, cfg.id_column)
-        meta, label_report = join_labels(meta, labels, source=str(cfg.labels))
+        labels, source = load_labels(cfg.labels, cfg.id_column), str(cfg.labels)
+    elif cfg.preset is not None:
+        labels, source = preset_registry.get(cfg.preset).label_table(), f"preset {cfg.preset}"
+    if labels is not None:
+        meta, label_report = join_labels(meta, labels, source=source)
     q = meta.loc[meta["status"] == "quarantined", ["file", "reason"]]
     quarantine = pd.concat(
         [pd.DataFrame(plan.quarantine, columns=["file", "reason"]), q], ignore_index=True
@@ -575,7 +698,11 @@ def ingest(
     write_parquet_atomic(store / "metadata.parquet", meta)
     group = zarr.open_group(str(store), mode="r+")
     group.attrs.update(
-        {"labels": extra_labels, "label_report": label_report, "labels_source": config.labels}
+        {
+            "labels": extra_labels,
+            "label_report": label_report,
+            "labels_source": (label_report or {}).get("source"),
+        }
     )
     status = meta["status"].value_counts()
     summary = IngestSummary(

@@ -72,6 +72,8 @@ class PreprocessConfig(Config):
     normalise: Literal["median", "none"] = "median"
     min_median: float = 0.0
     min_valid_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Reject spectra whose normalised flux exceeds this in any valid pixel (None: no limit).
+    max_flux: float | None = Field(default=None, gt=0)
     dtype: Literal["float32", "float16"] = "float32"
     store_errors: bool = True
 
@@ -287,6 +289,10 @@ def preprocess(
         scale = median
     else:
         scale = 1.0
+    if config.max_flux is not None:
+        peak = float(np.max(np.abs(good))) / scale
+        if peak > config.max_flux:
+            return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {config.max_flux:.4g}")
     if err is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             snr = float(np.median(good / err[valid]))

@@ -44,6 +44,11 @@ RESERVED_COLUMNS = (
     "n_valid",
     "status",
     "reason",
+    # what readers record about a file (not labels): its flux unit as given, the aperture
+    # read from a stack, the specutils loader used
+    "flux_unit",
+    "aperture",
+    "specutils_format",
 )
 STATUSES = ("ok", "rejected", "quarantined")
 
@@ -158,6 +163,8 @@ class SpectrumStore:
             "has_errors": self.err is not None,
             "wavelength_range": [float(self.wave[0]), float(self.wave[-1])],
             "format": self.attrs.get("reader"),
+            "formats": self.attrs.get("formats"),
+            "grid_inference": self.attrs.get("grid_inference"),
             "preset": self.attrs.get("preset"),
             "preprocess": self.attrs.get("preprocess"),
             "n_objects": int(meta.loc[meta["status"] == "ok", "object"].nunique()),

@@ -35,6 +35,8 @@ class Reader:
     name: ClassVar[str]
     #: Identification order: specific formats first, generic ones (any table) last.
     priority: ClassVar[int] = 50
+    #: What the reader looks for, quoted when no reader recognises a file.
+    expects: ClassVar[str] = ""
 
     def __init__(self, **options: object) -> None:
         if options:
@@ -81,14 +83,22 @@ def get(name: str, **options: object) -> Reader:
 
 
 def open_fits(path: str | Path) -> fits.HDUList:
-    """Open a FITS file, translating astropy's errors into one clear :class:`InputFileError`."""
+    """Open a FITS file, translating astropy's errors into one clear :class:`InputFileError`.
+
+    gzip and bzip2 files are decompressed on the fly. An fpack'ed image (``.fits.fz``: an
+    empty primary HDU followed by the tile-compressed primary, ``COMPRESSED_IMAGE``) is
+    returned with the decompressed image as its primary HDU, so readers see the original
+    layout.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found")
+    compressed = path.name.lower().endswith((".gz", ".bz2"))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=not path.name.endswith(".gz"), lazy_load_hdus=False)
+            hdul = fits.open(path, memmap=not compressed, lazy_load_hdus=False)
+            hdul = _unpack_fpack(hdul)
     except OSError as exc:
         raise InputFileError(path, f"not a readable FITS file ({exc})") from None
     except Exception as exc:  # astropy raises many types on corrupt headers
@@ -100,10 +110,47 @@ def open_fits(path: str | Path) -> fits.HDUList:
     return hdul
 
 
+def _unpack_fpack(hdul: fits.HDUList) -> fits.HDUList:
+    if (
+        len(hdul) >= 2
+        and hdul[0].data is None
+        and isinstance(hdul[1], fits.CompImageHDU)
+        and hdul[1].header.get("EXTNAME", "COMPRESSED_IMAGE") == "COMPRESSED_IMAGE"
+    ):
+        header = hdul[1].header.copy()
+        for key in ("XTENSION", "EXTNAME", "PCOUNT", "GCOUNT"):
+            header.remove(key, ignore_missing=True)
+        primary = fits.PrimaryHDU(data=hdul[1].data, header=header)
+        rest = [_in_memory(h) for h in hdul[2:]]
+        hdul.close()
+        return fits.HDUList([primary, *rest])
+    return hdul
+
+
+def _in_memory(hdu):
+    """A copy of an HDU that no longer reads from the open file."""
+    data = None if hdu.data is None else hdu.data.copy()
+    if isinstance(hdu, fits.CompImageHDU):
+        return fits.ImageHDU(data=data, header=hdu.header.copy())
+    return type(hdu)(data=data, header=hdu.header.copy())
+
+
 def column_lookup(hdu: fits.FITS_rec | fits.BinTableHDU) -> dict[str, str]:
     """Map upper-cased column names to their spelling in the table (names are case-insensitive)."""
     names = hdu.columns.names
     return {name.upper(): name for name in names}
+
+
+#: Wavelength unit spellings found in archive headers that astropy does not parse.
+_UNIT_ALIASES = {
+    "microns": "micron",
+    "micrometers": "micron",
+    "micrometer": "micron",
+    "angstroms": "Angstrom",
+    "a": "Angstrom",
+    "ang": "Angstrom",
+    "nanometers": "nm",
+}
 
 
 def to_angstrom(values: np.ndarray, unit: str | None, *, path: Path, what: str) -> np.ndarray:
@@ -111,17 +158,44 @@ def to_angstrom(values: np.ndarray, unit: str | None, *, path: Path, what: str) 
     values = np.asarray(values, dtype=np.float64)
     if not unit or not unit.strip():
         return values
+    text = _UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
     try:
-        parsed = u.Unit(unit.strip(), format="fits", parse_strict="silent")
+        parsed = u.Unit(text, format="fits", parse_strict="silent")
         if isinstance(parsed, u.UnrecognizedUnit):
-            parsed = u.Unit(unit.strip().lower(), parse_strict="raise")
+            parsed = u.Unit(text.lower(), parse_strict="raise")
         return (values * parsed).to_value(u.AA)
     except (ValueError, u.UnitConversionError, TypeError):
         raise InputFileError(path, f"{what} has unit {unit!r}, which is not a wavelength") from None
 
 
+def linear_wcs(header: fits.Header, n: int, *, path: Path, log10: bool | None = None) -> np.ndarray:
+    """Wavelengths in Angstrom of ``n`` pixels from a linear or log10-linear axis-1 WCS.
+
+    Pixel p (1-based) is at ``CRVAL1 + CDELT1 * (p - CRPIX1)`` (``CD1_1`` may stand for
+    ``CDELT1``); that value is log10 of the wavelength when ``log10`` is True, or, when it
+    is None, when ``DC-FLAG = 1`` (IRAF) or ``CTYPE1`` says ``LOG``. ``CUNIT1`` gives the
+    unit (Angstrom when absent).
+    """
+    try:
+        crval = float(header["CRVAL1"])
+        cdelt = float(header["CDELT1"] if "CDELT1" in header else header["CD1_1"])
+    except KeyError:
+        raise InputFileError(
+            path, "missing CRVAL1 or CDELT1/CD1_1 (no wavelength solution)"
+        ) from None
+    crpix = float(header.get("CRPIX1", 1.0))
+    coord = crval + cdelt * (np.arange(1, n + 1, dtype=np.float64) - crpix)
+    if log10 is None:
+        log10 = int(header.get("DC-FLAG", 0)) == 1 or "LOG" in str(header.get("CTYPE1", "")).upper()
+    wave = 10.0**coord if log10 else coord
+    return to_angstrom(wave, header.get("CUNIT1"), path=path, what="CUNIT1")
+
+
 def identify(path: str | Path) -> str:
-    """Name of the first registered reader that recognises the file's content."""
+    """Name of the first registered reader that recognises the file's content.
+
+    Raises :class:`UnknownFormatError` naming what every reader expects.
+    """
     with open_fits(path) as hdul:
         for name in available():
             try:
@@ -129,10 +203,21 @@ def identify(path: str | Path) -> str:
                     return name
             except Exception as exc:  # a reader's probe must not crash identification
                 log.debug("reader %s failed to probe %s: %s", name, path, exc)
-    raise UnknownFormatError(
-        path, f"no reader recognises this file (formats: {', '.join(available())})"
+    wants = "; ".join(
+        f"{name} expects {_REGISTRY[name].expects}"
+        for name in available()
+        if _REGISTRY[name].expects
     )
+    raise UnknownFormatError(path, f"no reader matched: {wants}")
 
 
 # Import the format modules so that they register themselves.
-from astrolatent.data.readers import eso1d, sdss, table, wcs1d  # noqa: E402, F401
+from astrolatent.data.readers import (  # noqa: E402, F401
+    apogee,
+    eso1d,
+    rows,
+    sdss,
+    specutils_reader,
+    table,
+    wcs1d,
+)

@@ -22,6 +22,7 @@ from astrolatent.outputs.io import write_atomic
 class ESO1DReader(Reader):
     name = "eso-1d"
     priority = 10
+    expects = "a one-row binary table with WAVE and FLUX arrays in extension 1"
 
     @classmethod
     def identify(cls, hdul: fits.HDUList) -> bool:

@@ -20,6 +20,7 @@ from astrolatent.errors import InputFileError
 class SDSSReader(Reader):
     name = "sdss"
     priority = 20
+    expects = "a COADD table with LOGLAM and FLUX"
 
     @classmethod
     def identify(cls, hdul: fits.HDUList) -> bool:

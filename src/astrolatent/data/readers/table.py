@@ -2,8 +2,11 @@
 
 Covers Gaia XP sampled spectra and APOGEE-like tables. The wavelength comes from an array
 column (per row, or one shared value in every row), or from a linear (or log10-linear) grid
-given by the user (``wave_start``, ``wave_step`` in Angstrom). Scalar columns named in
-``extra_columns`` travel with each spectrum (e.g. labels stored in the same table).
+given by the user (``wave_start``, ``wave_step`` in Angstrom). Errors come from an error
+column (``err_column``, else ``FLUX_ERROR``, ``ERR``, ...) or, when there is none, from an
+inverse-variance column (``IVAR``, ``INVVAR``, as in LAMOST DR8+ tables): ``1/sqrt(ivar)``,
+with pixels of ``ivar <= 0`` flagged bad. Scalar columns named in ``extra_columns`` travel
+with each spectrum (e.g. labels stored in the same table).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError
 
 _ERR_CANDIDATES = ("FLUX_ERROR", "FLUX_ERR", "ERR", "ERROR", "SIGMA")
+_IVAR_CANDIDATES = ("IVAR", "INVVAR", "IVAR_FLUX")  # e.g. LAMOST DR8+ and SDSS-like tables
 _WAVE_CANDIDATES = ("WAVE", "WAVELENGTH", "LAMBDA")
 _ID_CANDIDATES = ("ID", "SPECID", "SOURCE_ID", "OBJID")
 
@@ -34,6 +38,7 @@ def _table_hdu(hdul: fits.HDUList) -> fits.BinTableHDU | None:
 class TableReader(Reader):
     name = "table"
     priority = 90
+    expects = "a binary table with a FLUX array column"
 
     def __init__(
         self,
@@ -112,6 +117,7 @@ class TableReader(Reader):
             cols = column_lookup(hdu)
             flux_col = self._column(cols, self.flux_column, (), path, "flux")
             err_col = self._column(cols, self.err_column, _ERR_CANDIDATES, path, "error")
+            ivar_col = None if err_col else self._column(cols, None, _IVAR_CANDIDATES, path, "")
             wave_col = None
             if self.wave_start is None:
                 wave_col = self._column(
@@ -130,10 +136,13 @@ class TableReader(Reader):
             }
             n_rows = int(hdu.header.get("NAXIS2", 0))
             stop = n_rows if stop is None else min(stop, n_rows)
+            if stop <= start:
+                return []
             try:
                 data = hdu.data[start:stop]
                 flux = np.asarray(data[flux_col], dtype=np.float64)
-                err = np.asarray(data[err_col], dtype=np.float64) if err_col else None
+                err_values = data[err_col or ivar_col] if (err_col or ivar_col) else None
+                err = None if err_values is None else np.asarray(err_values, dtype=np.float64)
                 waves = np.asarray(data[wave_col], dtype=np.float64) if wave_col else None
                 ids = np.asarray(data[id_col]) if id_col else None
                 objs = np.asarray(data[obj_col]) if obj_col else None
@@ -151,8 +160,14 @@ class TableReader(Reader):
         n_pix = flux.shape[1]
         if err is not None and err.shape != flux.shape:
             raise InputFileError(
-                path, f"error column {err_col!r} has shape {err.shape[1:]}, flux has {(n_pix,)}"
+                path,
+                f"error column {err_col or ivar_col!r} has shape {err.shape[1:]}, flux has {(n_pix,)}",
             )
+        bad = None
+        if ivar_col is not None:  # inverse variance: 0 means no data
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bad = ~(err > 0)
+                err = np.where(bad, np.inf, 1.0 / np.sqrt(err))
         if waves is None:
             grid = self.wave_start + self.wave_step * np.arange(n_pix)
             shared = 10.0**grid if self.wave_log10 else grid
@@ -177,6 +192,7 @@ class TableReader(Reader):
                     wave=shared if waves is None else waves[i],
                     flux=flux[i],
                     err=None if err is None else err[i],
+                    bad=None if bad is None else bad[i],
                     object=obj,
                     source=f"{path}[{row}]",
                     extra={name: _scalar(values[i]) for name, values in extras.items()},

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from astrolatent.data.readers import Reader, open_fits, register, to_angstrom
+from astrolatent.data.readers import Reader, linear_wcs, open_fits, register
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import InputFileError
 
@@ -24,6 +24,7 @@ _ERR_EXTENSIONS = ("ERR", "ERROR", "SIGMA", "UNCERTAINTY")
 class WCS1DReader(Reader):
     name = "wcs-1d"
     priority = 30
+    expects = "a 1-D primary array with CRVAL1 and CDELT1/CD1_1"
 
     def __init__(self, log10_wavelength: bool | None = None) -> None:
         self.log10_wavelength = log10_wavelength
@@ -48,26 +49,12 @@ class WCS1DReader(Reader):
                     path, f"primary HDU has NAXIS={header.get('NAXIS')}, expected a 1D spectrum"
                 )
             try:
-                crval = float(header["CRVAL1"])
-                cdelt = float(header["CDELT1"] if "CDELT1" in header else header["CD1_1"])
-            except KeyError:
-                raise InputFileError(
-                    path, "missing CRVAL1 or CDELT1/CD1_1 (no wavelength solution)"
-                ) from None
-            crpix = float(header.get("CRPIX1", 1.0))
-            try:
                 flux = np.array(hdul[0].data, dtype=np.float64).ravel()
             except Exception as exc:
                 raise InputFileError(
                     path, f"cannot read data, file truncated or corrupt ({exc})"
                 ) from None
-            pixels = np.arange(1, flux.size + 1, dtype=np.float64)
-            coord = crval + cdelt * (pixels - crpix)
-            is_log = self.log10_wavelength
-            if is_log is None:
-                is_log = int(header.get("DC-FLAG", 0)) == 1
-            wave = 10.0**coord if is_log else coord
-            wave = to_angstrom(wave, header.get("CUNIT1"), path=path, what="CUNIT1")
+            wave = linear_wcs(header, flux.size, path=path, log10=self.log10_wavelength)
             err = None
             for ext in _ERR_EXTENSIONS:
                 if ext in hdul:
