@@ -277,3 +277,16 @@ def test_galaxy_report_from_contract_shaped_files(tmp_path) -> None:
         "discovery_graph.png",
     } <= names
     assert "astrolatent galaxy train cat.parquet --target logmass" in text
+
+
+def test_a_run_analysed_before_the_outputs_layer_still_reports(tmp_path) -> None:
+    """tests/reference/run was written before analyze wrote the report's tables: the report
+    says which file is missing and which command writes it, and shows everything else."""
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "reference" / "run", run)
+    text = build_report(run).read_text()
+    assert "no data_summary.json (written by `astrolatent analyze`)" in text
+    assert "no reconstructions.parquet (written by `astrolatent analyze`)" in text
+    assert '<section id="mi">' in text and '<section id="traversals">' in text
