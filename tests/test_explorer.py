@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from astrolatent.cli.explore import listen_socket, register
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, RunError
 from astrolatent.explorer import ExplorerData, create_app
 from astrolatent.training.encode import decode, load_model
 
@@ -288,7 +288,7 @@ def test_explore_needs_an_encoded_run(cli, analyzed_run, tmp_path):
     run.mkdir()
     shutil.copy(analyzed_run / "model.pt", run / "model.pt")
     result = CliRunner().invoke(cli, ["explore", str(run)])
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, RunError)
     assert str(result.exception) == (
         f"{run / 'latents.parquet'}: not found; encode the run first with `astrolatent encode {run}`"
     )

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from astrolatent.analysis.causal.local import local_tests, summary_rows
 from astrolatent.cli import app
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, RunError
 from astrolatent.report.html import build_report, fmt, pm
 
 
@@ -105,15 +105,15 @@ def test_report_never_deletes_a_figures_folder_it_did_not_write(analyzed_run, tm
 def test_report_says_which_command_is_missing(tmp_path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    with pytest.raises(ConfigError, match="not a run directory"):
+    with pytest.raises(RunError, match="not a run directory"):
         build_report(run)
     (run / "config.yaml").write_text("preset: lowres\n")
-    with pytest.raises(ConfigError, match=r"astrolatent encode .*run"):
+    with pytest.raises(RunError, match=r"astrolatent encode .*run"):
         build_report(run)
     pd.DataFrame({"id": ["a"], "mu_0": [0.0], "logvar_0": [0.0]}).to_parquet(
         run / "latents.parquet"
     )
-    with pytest.raises(ConfigError, match="astrolatent analyze"):
+    with pytest.raises(RunError, match="astrolatent analyze"):
         build_report(run)
     with pytest.raises(ConfigError, match=r"\.html"):
         build_report(run, tmp_path / "report.pdf")

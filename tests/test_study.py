@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.errors import ConfigError, InputFileError, RunError
 from astrolatent.outputs.summaries import load_summary
 from astrolatent.workflows.analyze import AnalyzeConfig, analyze_latents
 
@@ -118,7 +118,7 @@ def test_unknown_label_is_a_clear_error(tmp_path):
 
 
 def test_load_summary_names_the_file_and_what_is_wrong(tmp_path):
-    with pytest.raises(ConfigError, match=r"summary\.json: not found; run `astrolatent analyze"):
+    with pytest.raises(RunError, match=r"summary\.json: not found; run `astrolatent analyze"):
         load_summary(tmp_path)
     path = tmp_path / "analysis" / "summary.json"
     path.parent.mkdir()

@@ -44,6 +44,19 @@ class LabelError(AstrolatentError):
     exit_code = 3
 
 
+class RunError(AstrolatentError):
+    """A run directory is not a run, or lacks the output of a stage that has not run yet
+    (the message names the command that writes it)."""
+
+    exit_code = 4
+
+
+class UnknownIdError(AstrolatentError):
+    """A spectrum id that is not in the run's latents table."""
+
+    exit_code = 2
+
+
 class MissingExtraError(AstrolatentError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 

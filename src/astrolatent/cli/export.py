@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from astrolatent.cli.common import console, echo_json
-from astrolatent.errors import ConfigError
+from astrolatent.errors import RunError
 
 
 def export(
@@ -25,11 +25,11 @@ def export(
     from astrolatent.tables import export_tables
 
     if not run.is_dir():
-        raise ConfigError(f"{run}: not a run directory")
+        raise RunError(f"{run}: not a run directory")
     tables = [run / "latents.parquet", *sorted((run / "analysis").glob("*.csv"))]
     tables = [t for t in tables if t.is_file()]
     if not tables:
-        raise ConfigError(
+        raise RunError(
             f"{run}: no latents.parquet or analysis tables; run `astrolatent encode` first"
         )
     written = export_tables(tables, formats or ["fits", "votable"])

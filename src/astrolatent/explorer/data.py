@@ -32,7 +32,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError, StoreError
+from astrolatent.errors import ConfigError, RunError, StoreError, UnknownIdError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY, LATENTS_FILE
 from astrolatent.outputs.summaries import analysed_dims, load_summary
 from astrolatent.training.encode import decode, load_model
@@ -49,10 +49,6 @@ WAVE_DECIMALS = 4
 FLUX_DECIMALS = 5
 #: Memory for store chunks kept in memory (real spectra for the neighbours), in bytes.
 CACHE_BYTES = 256 * 2**20
-
-
-class UnknownIdError(ConfigError):
-    """A spectrum id that is not in the run's latents table."""
 
 
 def _json_values(values: np.ndarray, decimals: int) -> list[float | None]:
@@ -96,7 +92,7 @@ class ExplorerData:
         run_dir = Path(run_dir)
         path = run_dir / LATENTS_FILE
         if not path.is_file():
-            raise ConfigError(
+            raise RunError(
                 f"{path}: not found; encode the run first with `astrolatent encode {run_dir}`"
             )
         self.run_dir = run_dir

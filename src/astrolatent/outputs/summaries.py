@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from astrolatent import __version__
-from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.errors import InputFileError, RunError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY
 
 #: Format version of ``RUN/analysis/summary.json``; files without one are format 1.
@@ -58,7 +58,7 @@ class AnalysisSummary(BaseModel):
 def read_json(path: Path, rebuild: str) -> Any:
     """The JSON content of ``path``; errors name the file and the command ``rebuild``."""
     if not path.is_file():
-        raise ConfigError(f"{path}: not found; run `{rebuild}` first")
+        raise RunError(f"{path}: not found; run `{rebuild}` first")
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -68,7 +68,7 @@ def read_json(path: Path, rebuild: str) -> Any:
 def load_summary(run_dir: str | Path) -> dict:
     """``RUN/analysis/summary.json`` as a dict, checked for the keys other tools read.
 
-    Raises ConfigError when it does not exist (``analyze`` has not run) and InputFileError
+    Raises RunError when it does not exist (``analyze`` has not run) and InputFileError
     when it is not valid JSON, comes from a newer format, or lacks the informative-dims or
     labels blocks.
     """

@@ -36,7 +36,7 @@ import yaml
 from astrolatent import figures
 from astrolatent.analysis.causal.local import summary_rows
 from astrolatent.analysis.pid.base import ATOMS
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, RunError
 from astrolatent.outputs.io import write_text_atomic
 from astrolatent.outputs.layout import (
     ANALYSIS_DIR,
@@ -298,7 +298,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(
+        raise RunError(
             f"{run_dir}: not a run directory (no config.yaml); make one with `astrolatent train` "
             "or `astrolatent galaxy train`"
         )
@@ -335,7 +335,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 # ---------------------------------------------------------------------------------------
 def _spectrum_sections(run_dir: Path, figs: _Figures) -> list[_Section]:
     if not (run_dir / "latents.parquet").is_file():
-        raise ConfigError(
+        raise RunError(
             f"{run_dir}: no latents.parquet; run `astrolatent encode {run_dir}` "
             f"then `astrolatent analyze {run_dir}` first"
         )

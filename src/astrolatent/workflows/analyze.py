@@ -47,7 +47,7 @@ from astrolatent.analysis.mi import (
 from astrolatent.analysis.mi.columns import mi_columns
 from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
-from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.errors import AstrolatentError, ConfigError, RunError
 from astrolatent.outputs.io import (
     write_json_atomic,
     write_npz_atomic,
@@ -446,7 +446,7 @@ def analyze_run(
     run_dir = Path(run_dir)
     path = run_dir / LATENTS_FILE
     if not path.is_file():
-        raise ConfigError(f"{path}: not found; run `astrolatent encode {run_dir}` first")
+        raise RunError(f"{path}: not found; run `astrolatent encode {run_dir}` first")
     latents = pd.read_parquet(path)
     model, train_config = load_model(run_dir)
     store = SpectrumStore(train_config.store)
