@@ -23,18 +23,19 @@ from astrolatent.config import Config
 console = Console(soft_wrap=True)
 
 
-def progress_bar(*, disable: bool = False) -> Progress:
-    """The CLI's progress bar (transient; ``disable`` for JSON output)."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=disable,
-    )
+def progress_bar(
+    *, disable: bool = False, counts: bool = True, label: str = "[bold]{task.description}"
+) -> Progress:
+    """The CLI's progress bar (transient; ``disable`` for JSON output). ``counts`` shows done
+    of total and the time remaining (off where the total is a time budget or unknown);
+    ``label`` is the text column's template."""
+    columns = [TextColumn(label), BarColumn()]
+    if counts:
+        columns.append(MofNCompleteColumn())
+    columns.append(TimeElapsedColumn())
+    if counts:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True, disable=disable)
 
 
 def echo_json(payload: object) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console, echo_json
+from astrolatent.cli.common import console, echo_json, progress_bar
 
 
 def run(
@@ -30,8 +30,6 @@ def run(
     Relative paths in the file are relative to the file's folder. Ends with the report
     path and what each informative latent dimension tracks.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from astrolatent.cli.training import _quiet_lightning
     from astrolatent.pipeline import load_pipeline, run_pipeline
     from astrolatent.report.html import describe_tracks, dimension_labels
@@ -40,13 +38,8 @@ def run(
     import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)
 
     _quiet_lightning()
-    bar = Progress(
-        TextColumn("[bold]{task.fields[stage]:<8}[/] {task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
+    bar = progress_bar(
+        disable=as_json, counts=False, label="[bold]{task.fields[stage]:<8}[/] {task.description}"
     )
     tasks: dict[str, int] = {}
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console, echo_json, parse_columns
+from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
 from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError
 
@@ -140,15 +140,7 @@ def _training_bar(*, disable: bool):
     if disable:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    bar = progress_bar(counts=False)
 
     def progress(info: dict) -> None:
         total, done = info["max_steps"] or None, info["step"]
