@@ -15,18 +15,12 @@ from typing import ClassVar, Self
 import numpy as np
 
 from astrolatent.errors import ConfigError
-
-ESTIMATORS: dict[str, type[MIEstimator]] = {}
+from astrolatent.registry import Registry
 
 
 def register_estimator(cls: type[MIEstimator]) -> type[MIEstimator]:
     """Class decorator: make an estimator available by its ``name``."""
-    if not (isinstance(cls, type) and issubclass(cls, MIEstimator)):
-        raise TypeError(f"{cls!r} is not a subclass of MIEstimator")
-    if cls.name in ESTIMATORS:
-        raise ConfigError(f"an estimator named {cls.name!r} is already registered")
-    ESTIMATORS[cls.name] = cls
-    return cls
+    return ESTIMATORS.register(cls)
 
 
 def get_estimator(
@@ -37,9 +31,7 @@ def get_estimator(
     ``n_neighbors`` is the k of the KSG estimator; estimators that do not use an option
     ignore it.
     """
-    if name not in ESTIMATORS:
-        raise ConfigError(f"estimator={name!r} is not known; choose one of {sorted(ESTIMATORS)}")
-    return ESTIMATORS[name].from_options(n_neighbors=n_neighbors, random_state=random_state)
+    return ESTIMATORS.lookup(name).from_options(n_neighbors=n_neighbors, random_state=random_state)
 
 
 def as_samples(a: object, name: str) -> np.ndarray:
@@ -104,6 +96,9 @@ class MIEstimator(ABC):
         return a copy with that choice fixed, which keeps replicates cheap and comparable.
         """
         return self
+
+
+ESTIMATORS: Registry[type[MIEstimator]] = Registry(MIEstimator, "estimator")
 
 
 def informational_correlation(mi: float) -> float:

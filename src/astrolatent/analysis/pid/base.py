@@ -25,14 +25,13 @@ import pandas as pd
 
 from astrolatent.analysis.mi.base import as_samples
 from astrolatent.errors import ConfigError
+from astrolatent.registry import Registry
 
 #: Names of the four PID atoms, in the order measures return them.
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 
 #: Fewest rows (after dropping NaN) any measure accepts.
 MIN_ROWS = 20
-
-MEASURES: dict[str, type[PIDMeasure]] = {}
 
 
 def _json_float(value: float) -> float | None:
@@ -170,6 +169,9 @@ class PIDMeasure(ABC):
         """The decomposition of validated arrays of shape (n,), (n, d1) and (n, d2)."""
 
 
+MEASURES: Registry[type[PIDMeasure]] = Registry(PIDMeasure, "method")
+
+
 class ResamplingPIDMeasure(PIDMeasure):
     """A measure computed from the whole sample at once; errors come from re-running it on
     bootstrap resamples of the rows. Subclasses implement :meth:`_atoms`."""
@@ -207,19 +209,12 @@ class ResamplingPIDMeasure(PIDMeasure):
 
 def register_measure(cls: type[PIDMeasure]) -> type[PIDMeasure]:
     """Class decorator: make a measure available by its ``name``."""
-    if not (isinstance(cls, type) and issubclass(cls, PIDMeasure)):
-        raise TypeError(f"{cls!r} is not a subclass of PIDMeasure")
-    if cls.name in MEASURES:
-        raise ConfigError(f"a PID measure named {cls.name!r} is already registered")
-    MEASURES[cls.name] = cls
-    return cls
+    return MEASURES.register(cls)
 
 
 def get_measure(name: str, *, n_bins: int | None = None) -> PIDMeasure:
     """Build the registered measure ``name``; ``n_bins`` only for binning measures."""
-    if name not in MEASURES:
-        raise ConfigError(f"method={name!r} is not known; choose one of {sorted(MEASURES)}")
-    return MEASURES[name].from_options(n_bins=n_bins)
+    return MEASURES.lookup(name).from_options(n_bins=n_bins)
 
 
 def select_columns(

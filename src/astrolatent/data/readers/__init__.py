@@ -18,10 +18,9 @@ from astropy.io import fits
 
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError, UnknownFormatError
+from astrolatent.registry import Registry
 
 log = logging.getLogger(__name__)
-
-_REGISTRY: dict[str, type[Reader]] = {}
 
 
 class Reader:
@@ -56,14 +55,12 @@ class Reader:
         raise NotImplementedError
 
 
+_REGISTRY: Registry[type[Reader]] = Registry(Reader, "format")
+
+
 def register(cls: type[Reader]) -> type[Reader]:
     """Class decorator that adds a reader to the registry under ``cls.name``."""
-    if not (isinstance(cls, type) and issubclass(cls, Reader)):
-        raise TypeError(f"{cls!r} is not a Reader subclass")
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"a reader named {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return _REGISTRY.register(cls)
 
 
 def available() -> list[str]:
