@@ -11,9 +11,12 @@ joint space; n_x(i) counts the other samples strictly closer than eps_i in the x
 
 Every variable is standardised (zero mean, unit variance per column) because the max-norm
 mixes the scales of the variables, and a tiny Gaussian jitter (``jitter`` times the unit
-scale, drawn from ``random_state``) breaks ties as scikit-learn does. The joint k-NN radii
-come from :class:`scipy.spatial.cKDTree`; counts in one-dimensional subspaces use sorted
-arrays and :func:`numpy.searchsorted`, counts in several dimensions a tree.
+scale, drawn from ``random_state``) breaks ties as scikit-learn does.
+
+Two scalars (the common case: one latent against one label) take compiled (numba) kernels:
+the joint k-NN radii from a slab search of the plane, the marginal counts by galloping
+through sorted arrays; both are exact (the same float comparisons as a k-d tree or
+scikit-learn's radius queries). Several dimensions use :class:`scipy.spatial.cKDTree`.
 
 Estimates are not clipped at 0: values slightly below 0 mean "no detectable information".
 """
@@ -335,11 +338,12 @@ def ksg_mi_columns(
     Same estimator as :class:`KSGEstimator` (and as scikit-learn's
     ``mutual_info_regression``, up to its clipping of negative values at 0).
 
-    Each column costs one k-d tree build and query in the joint space and two sorted-array
-    neighbour counts. Columns run on ``n_jobs`` threads (-1: one per CPU core; the tree,
-    sort and search routines release the GIL); with a single thread the tree queries use
-    every core instead. The result does not depend on ``n_jobs``: the jitter of column j
-    comes from its own stream spawned from ``random_state``.
+    With a scalar y, the label is sorted once and each column costs one sort, one slab
+    search of the plane and two galloping counts (compiled kernels); a multivariate y
+    takes a k-d tree per column. Columns run on ``n_jobs`` threads (-1: one per CPU core;
+    the kernels, sorts and tree queries release the GIL); with a single thread the tree
+    queries use every core instead. The result does not depend on ``n_jobs``: the jitter
+    of column j comes from its own stream spawned from ``random_state``.
     """
     X = as_samples(X, "X")
     y = as_samples(y, "y")
