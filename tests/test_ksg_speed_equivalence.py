@@ -53,6 +53,26 @@ def test_joint_kth_distances_equal_a_kd_tree(k, slab):
         np.testing.assert_array_equal(eps_y, truth[np.argsort(y)], err_msg=name)
 
 
+@pytest.mark.parametrize("n", [4, 5, 9])
+def test_joint_kth_distances_on_a_handful_of_samples(n):
+    x, y = planes(n, seed=n)["correlated 0.95"]
+    order = np.argsort(x)
+    y_sorted, y_position = _sorted_axis(y)
+    eps_x, _ = _joint_kth_distances(x[order], y_position[order], y_sorted, 3, 2)
+    np.testing.assert_array_equal(eps_x, tree_kth_distances(x, y, 3)[order])
+
+
+def test_constant_column_equals_sklearn():
+    rng = np.random.default_rng(8)
+    y = rng.standard_normal(2_000)
+    X = np.column_stack([np.full(y.size, 3.0), y + rng.standard_normal(y.size)])
+    np.testing.assert_allclose(
+        np.maximum(ksg_mi_columns(X, y, random_state=0), 0),
+        mutual_info_regression(X, y, n_neighbors=3, random_state=0),
+        atol=1e-6,
+    )
+
+
 def test_counts_within_sorted_equal_brute_force():
     rng = np.random.default_rng(4)
     for values in (
