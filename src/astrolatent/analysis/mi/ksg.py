@@ -72,34 +72,50 @@ def _kth_neighbour_distance(points: np.ndarray, k: int, workers: int) -> np.ndar
     return dist[:, 0]
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _outside(a, v, r, j, upper):
-    """Whether a[j] lies outside the open interval (v - r, v + r) on the ``upper`` (or lower) side."""
-    return a[j] - v >= r if upper else not v - a[j] < r
+# Samples around a guessed edge that _find_edge counts in one branch-free loop.
+_EDGE_WINDOW = 32
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _first_switch(a, v, r, lo, hi, guess, upper):
-    """First j in [lo, hi) where ``_outside`` turns True (upper) or False (lower), else hi.
+def _past_edge(a, v, r, j, upper):
+    """Whether a[j] is at or past the edge of (v - r, v + r) being sought, walking up in j:
+    the upper edge (a[j] - v >= r) or the lower one (v - a[j] < r). Monotone in j."""
+    return a[j] - v >= r if upper else v - a[j] < r
 
-    The test is monotone in j on a sorted ``a``; the search gallops out from ``guess``.
+
+@njit(nogil=True, cache=True, inline="always")
+def _find_edge(a, v, r, lo, hi, guess, upper):
+    """First j in [lo, hi) that is :func:`_past_edge` (hi if none), for ``a`` ascending.
+
+    When a window of _EDGE_WINDOW samples around ``guess`` brackets the edge, the samples
+    before it are counted in one branch-free loop; otherwise the search gallops out from
+    ``guess`` and bisects.
     """
+    start = min(max(guess - _EDGE_WINDOW // 2, lo), max(hi - _EDGE_WINDOW, lo))
+    stop = min(start + _EDGE_WINDOW, hi)
+    if (start == lo or not _past_edge(a, v, r, start - 1, upper)) and (
+        stop == hi or _past_edge(a, v, r, stop, upper)
+    ):
+        before = 0
+        for j in range(start, stop):
+            before += not _past_edge(a, v, r, j, upper)
+        return start + before
     g = min(max(guess, lo), hi)
-    if g < hi and _outside(a, v, r, g, upper) != upper:
+    if g < hi and not _past_edge(a, v, r, g, upper):
         bad, good, step = g, g + 1, 1
-        while good < hi and _outside(a, v, r, good, upper) != upper:
+        while good < hi and not _past_edge(a, v, r, good, upper):
             bad, step = good, step * 2
             good = g + step
         good = min(good, hi)
     else:
         good, bad, step = g, g - 1, 1
-        while bad >= lo and _outside(a, v, r, bad, upper) == upper:
+        while bad >= lo and _past_edge(a, v, r, bad, upper):
             good, step = bad, step * 2
             bad = g - step
         bad = max(bad, lo - 1)
     while good - bad > 1:
         mid = (good + bad) // 2
-        if _outside(a, v, r, mid, upper) == upper:
+        if _past_edge(a, v, r, mid, upper):
             good = mid
         else:
             bad = mid
@@ -111,8 +127,8 @@ def _counts_within_sorted(a: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """For each i: how many j != i have |a[j] - a[i]| < radius[i]; ``a`` (n,) ascending.
 
     The test is the float comparison itself (as in scikit-learn's radius queries), no
-    rounding margin. Each edge is found by galloping from a guess: the previous sample's
-    count on that side scaled by the ratio of the radii.
+    rounding margin. Each edge is sought around a guess: the previous sample's count on
+    that side scaled by the ratio of the radii (usually a few samples off).
     """
     n = a.shape[0]
     counts = np.empty(n, np.int64)
@@ -121,8 +137,8 @@ def _counts_within_sorted(a: np.ndarray, radius: np.ndarray) -> np.ndarray:
     for i in range(n):
         v, r = a[i], radius[i]
         scale = r / r_prev if r_prev > 0 else 0.0
-        up = _first_switch(a, v, r, i + 1, n, i + 1 + int(above * scale), True)
-        down = _first_switch(a, v, r, 0, i, i - int(below * scale), False)
+        up = _find_edge(a, v, r, i + 1, n, i + 1 + int(above * scale), True)
+        down = _find_edge(a, v, r, 0, i, i - int(below * scale), False)
         above, below, r_prev = up - i - 1, i - down, r
         counts[i] = above + below
     return counts
