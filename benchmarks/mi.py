@@ -81,14 +81,14 @@ def speed(n: int, d: int, budget: float, seed: int) -> tuple[float, float, float
     ours = ksg_mi_columns(X, y, n_neighbors=3, random_state=0)
     t_ours = time.perf_counter() - start
     print(
-        f"astrolatent ksg_mi_columns (threads over columns, all cores): {t_ours:8.1f} s for all {d} columns"
+        f"astrolatent ksg_mi_columns (threads over columns, all cores): {t_ours:8.2f} s for all {d} columns"
     )
     print(f"  mean |MI - truth| over columns: {np.mean(np.abs(ours - truth)):.4f} nats")
     ratios, diffs = [], []
     for n_jobs, label in ((1, "n_jobs=1 (= default n_jobs=None)"), (-1, "n_jobs=-1")):
         values, t_sk, m = time_sklearn(X, y, n_jobs=n_jobs, budget=budget)
         note = "" if m == d else f"  [EXTRAPOLATED linearly from {m} of {d} columns]"
-        print(f"scikit-learn mutual_info_regression {label}: {t_sk:8.1f} s for {d} columns{note}")
+        print(f"scikit-learn mutual_info_regression {label}: {t_sk:8.2f} s for {d} columns{note}")
         print(f"  speed ratio sklearn / ours: {t_sk / t_ours:6.1f}x")
         diffs.append(np.max(np.abs(np.maximum(ours[:m], 0) - values)))
         print(

@@ -137,8 +137,8 @@ def _counts_within_sorted(a: np.ndarray, radius: np.ndarray) -> np.ndarray:
     for i in range(n):
         v, r = a[i], radius[i]
         scale = r / r_prev if r_prev > 0 else 0.0
-        up = _find_edge(a, v, r, i + 1, n, i + 1 + int(above * scale), True)
-        down = _find_edge(a, v, r, 0, i, i - int(below * scale), False)
+        up = _find_edge(a, v, r, i + 1, n, i + 1 + int(min(above * scale, n)), True)
+        down = _find_edge(a, v, r, 0, i, i - int(min(below * scale, n)), False)
         above, below, r_prev = up - i - 1, i - down, r
         counts[i] = above + below
     return counts
