@@ -142,3 +142,15 @@ def test_columns_are_several_times_faster_than_sklearn():
     t_theirs = time.perf_counter() - start
     np.testing.assert_allclose(np.maximum(ours, 0), theirs, atol=1e-6)
     assert t_theirs / t_ours >= 4
+
+
+def test_columns_against_a_multivariate_label_keep_the_tree_path():
+    rng = np.random.default_rng(9)
+    n = 3_000
+    Y = rng.standard_normal((n, 2))
+    X = np.column_stack([Y[:, 0] + rng.standard_normal(n), rng.standard_normal(n)])
+    columns = ksg_mi_columns(X, Y, jitter=0.0)
+    per_column = [KSGEstimator(jitter=0.0).estimate(X[:, j], Y) for j in range(2)]
+    np.testing.assert_allclose(columns, per_column, atol=1e-12)
+    assert columns[0] == pytest.approx(0.5 * np.log(2), abs=0.05)  # I(Y1 + N; Y) = I(Y1 + N; Y1)
+    assert abs(columns[1]) < 0.03
