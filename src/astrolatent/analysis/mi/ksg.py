@@ -157,12 +157,10 @@ def _scan_slab(sx, sy, lo, hi, start, qx, qy, best, skip):
                 break
             if u != skip:
                 d = max(abs(sx[u] - qx), dy)
-                if d < best[k - 1]:
-                    j = k - 1
-                    while j > 0 and best[j - 1] > d:
-                        best[j] = best[j - 1]
-                        j -= 1
-                    best[j] = d
+                for j in range(k):  # insert d, branch-free: min/max down the sorted list
+                    b = best[j]
+                    best[j] = min(b, d)
+                    d = max(b, d)
             u += step
 
 
