@@ -11,9 +11,12 @@ joint space; n_x(i) counts the other samples strictly closer than eps_i in the x
 
 Every variable is standardised (zero mean, unit variance per column) because the max-norm
 mixes the scales of the variables, and a tiny Gaussian jitter (``jitter`` times the unit
-scale, drawn from ``random_state``) breaks ties as scikit-learn does. The joint k-NN radii
-come from :class:`scipy.spatial.cKDTree`; counts in one-dimensional subspaces use sorted
-arrays and :func:`numpy.searchsorted`, counts in several dimensions a tree.
+scale, drawn from ``random_state``) breaks ties as scikit-learn does.
+
+Two scalars (the common case: one latent against one label) take compiled (numba) kernels:
+the joint k-NN radii from a slab search of the plane, the marginal counts by galloping
+through sorted arrays; both are exact (the same float comparisons as a k-d tree or
+scikit-learn's radius queries). Several dimensions use :class:`scipy.spatial.cKDTree`.
 
 Estimates are not clipped at 0: values slightly below 0 mean "no detectable information".
 """
@@ -25,15 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
 import numpy as np
+from numba import njit
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
 from astrolatent.analysis.mi.base import MIEstimator, as_samples, register_estimator
 from astrolatent.errors import ConfigError
-
-# Margin (in units of the values' magnitude) that keeps the k-th neighbour itself out of the
-# strict-inequality counts despite rounding in x_i +- eps_i; far below the jitter.
-_ROUNDING_MARGIN = 4 * np.finfo(np.float64).eps
 
 
 def standardise(
@@ -72,6 +72,152 @@ def _kth_neighbour_distance(points: np.ndarray, k: int, workers: int) -> np.ndar
     return dist[:, 0]
 
 
+# Samples around a guessed edge that _find_edge counts in one branch-free loop.
+_EDGE_WINDOW = 32
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _past_edge(a, v, r, j, upper):
+    """Whether a[j] is at or past the edge of (v - r, v + r) being sought, walking up in j:
+    the upper edge (a[j] - v >= r) or the lower one (v - a[j] < r). Monotone in j."""
+    return a[j] - v >= r if upper else v - a[j] < r
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _find_edge(a, v, r, lo, hi, guess, upper):
+    """First j in [lo, hi) that is :func:`_past_edge` (hi if none), for ``a`` ascending.
+
+    When a window of _EDGE_WINDOW samples around ``guess`` brackets the edge, the samples
+    before it are counted in one branch-free loop; otherwise the search gallops out from
+    ``guess`` and bisects.
+    """
+    start = min(max(guess - _EDGE_WINDOW // 2, lo), max(hi - _EDGE_WINDOW, lo))
+    stop = min(start + _EDGE_WINDOW, hi)
+    if (start == lo or not _past_edge(a, v, r, start - 1, upper)) and (
+        stop == hi or _past_edge(a, v, r, stop, upper)
+    ):
+        before = 0
+        for j in range(start, stop):
+            before += not _past_edge(a, v, r, j, upper)
+        return start + before
+    g = min(max(guess, lo), hi)
+    if g < hi and not _past_edge(a, v, r, g, upper):
+        bad, good, step = g, g + 1, 1
+        while good < hi and not _past_edge(a, v, r, good, upper):
+            bad, step = good, step * 2
+            good = g + step
+        good = min(good, hi)
+    else:
+        good, bad, step = g, g - 1, 1
+        while bad >= lo and _past_edge(a, v, r, bad, upper):
+            good, step = bad, step * 2
+            bad = g - step
+        bad = max(bad, lo - 1)
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        if _past_edge(a, v, r, mid, upper):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
+@njit(nogil=True, cache=True)
+def _counts_within_sorted(a: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """For each i: how many j != i have |a[j] - a[i]| < radius[i]; ``a`` (n,) ascending.
+
+    The test is the float comparison itself (as in scikit-learn's radius queries), no
+    rounding margin. Each edge is sought around a guess: the previous sample's count on
+    that side scaled by the ratio of the radii (usually a few samples off).
+    """
+    n = a.shape[0]
+    counts = np.empty(n, np.int64)
+    above = below = 0
+    r_prev = 0.0
+    for i in range(n):
+        v, r = a[i], radius[i]
+        scale = r / r_prev if r_prev > 0 else 0.0
+        up = _find_edge(a, v, r, i + 1, n, i + 1 + int(min(above * scale, n)), True)
+        down = _find_edge(a, v, r, 0, i, i - int(min(below * scale, n)), False)
+        above, below, r_prev = up - i - 1, i - down, r
+        counts[i] = above + below
+    return counts
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _scan_slab(sx, sy, lo, hi, start, qx, qy, best, skip):
+    """Offer the rows lo..hi-1 of a y-sorted slab to ``best`` (the k smallest max-norm distances
+    to (qx, qy), ascending), walking out from ``start`` while |dy| < the current k-th distance."""
+    k = best.shape[0]
+    for step in (1, -1):
+        u = start if step == 1 else start - 1
+        while lo <= u < hi:
+            dy = abs(sy[u] - qy)
+            if dy >= best[k - 1]:
+                break
+            if u != skip:
+                d = max(abs(sx[u] - qx), dy)
+                for j in range(k):  # insert d, branch-free: min/max down the sorted list
+                    b = best[j]
+                    best[j] = min(b, d)
+                    d = max(b, d)
+            u += step
+
+
+@njit(nogil=True, cache=True)
+def _joint_kth_distances(xs, y_pos, ys, k, m):
+    """Max-norm distance of each sample to its k-th nearest other sample in the (x, y) plane.
+
+    xs: x (n,) ascending; ys: y (n,) ascending; y_pos[i]: where sample xs[i] sits in ys.
+    Returns the distances in x order and in y order. The x order is cut into slabs of m
+    samples, each sorted by y; a sample's search walks out in y through its own slab and
+    then through the slabs beside it until both the y and the x gaps reach its k-th
+    distance, so the result is exact. Queries run slab by slab in y order, which lets a
+    cursor per neighbouring slab replace a binary search.
+    """
+    n = xs.shape[0]
+    n_slabs = (n + m - 1) // m
+    sample_at = np.empty(n, np.int64)
+    sample_at[y_pos] = np.arange(n)
+    fill = np.arange(n_slabs) * m
+    sx, sy = np.empty(n), np.empty(n)
+    si, sp = np.empty(n, np.int64), np.empty(n, np.int64)
+    for p in range(n):  # a counting sort by slab in y order leaves every slab sorted by y
+        i = sample_at[p]
+        dst = fill[i // m]
+        fill[i // m] += 1
+        sx[dst], sy[dst], si[dst], sp[dst] = xs[i], ys[p], i, p
+    first_x = xs[::m].copy()
+    last_x = xs[np.minimum(np.arange(1, n_slabs + 1) * m, n) - 1]
+    cursor = np.zeros(n_slabs, np.int64)
+    cursor_slab = np.full(n_slabs, -1, np.int64)
+    best = np.empty(k)
+    eps_x, eps_y = np.empty(n), np.empty(n)
+    for s in range(n_slabs):
+        lo, hi = s * m, min(s * m + m, n)
+        for e in range(lo, hi):
+            qx, qy = sx[e], sy[e]
+            best[:] = np.inf
+            _scan_slab(sx, sy, lo, hi, e, qx, qy, best, e)
+            for step in (-1, 1):
+                t = s + step
+                while (
+                    0 <= t < n_slabs
+                    and (qx - last_x[t] if step == -1 else first_x[t] - qx) < best[k - 1]
+                ):
+                    tlo, thi = t * m, min(t * m + m, n)
+                    if cursor_slab[t] != s:
+                        cursor_slab[t], cursor[t] = s, tlo
+                    c = cursor[t]
+                    while c < thi and sy[c] < qy:
+                        c += 1
+                    cursor[t] = c
+                    _scan_slab(sx, sy, tlo, thi, c, qx, qy, best, -1)
+                    t += step
+            eps_x[si[e]] = eps_y[sp[e]] = best[k - 1]
+    return eps_x, eps_y
+
+
 def _count_strictly_within(values: np.ndarray, radius: np.ndarray, workers: int = -1) -> np.ndarray:
     """For each row i of ``values`` (n, d): how many other rows lie at max-norm distance < radius[i]."""
     n, d = values.shape
@@ -80,17 +226,9 @@ def _count_strictly_within(values: np.ndarray, radius: np.ndarray, workers: int 
             values, np.nextafter(radius, 0), p=np.inf, return_length=True, workers=workers
         )
         return np.asarray(inside, dtype=np.intp) - 1
-    v = values[:, 0]
-    order = np.argsort(v)
-    v_sorted = v[order]
-    r = radius[order]
-    r = r - _ROUNDING_MARGIN * (np.abs(v_sorted) + r)
-    # Queries are sorted by value, which keeps searchsorted cache-friendly.
-    inside = np.searchsorted(v_sorted, v_sorted + r, side="left") - np.searchsorted(
-        v_sorted, v_sorted - r, side="right"
-    )
-    counts = np.empty(n, dtype=np.intp)
-    counts[order] = np.maximum(inside - 1, 0)
+    order = np.argsort(values[:, 0])
+    counts = np.empty(n, dtype=np.int64)
+    counts[order] = _counts_within_sorted(values[order, 0], radius[order])
     return counts
 
 
@@ -99,17 +237,47 @@ def _psi_of_counts_plus_one(n: int) -> np.ndarray:
     return digamma(np.arange(1, n + 1, dtype=np.float64))
 
 
+def _sorted_axis(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``v`` (n,) ascending, and where each sample of ``v`` sits in it."""
+    order = np.argsort(v)
+    position = np.empty(v.size, dtype=np.int64)
+    position[order] = np.arange(v.size)
+    return v[order], position
+
+
+def _ksg_plane(
+    x: np.ndarray, y_sorted: np.ndarray, y_position: np.ndarray, k: int, psi: np.ndarray
+) -> float:
+    """KSG I(X;Y) of two standardised scalars: x (n,), y given by :func:`_sorted_axis`.
+
+    psi is :func:`_psi_of_counts_plus_one` (n); the slabs hold about sqrt(k n) samples,
+    about one k-th-neighbour distance wide where the density is smooth.
+    """
+    n = x.size
+    order = np.argsort(x)
+    x_sorted = x[order]
+    slab = max(k + 1, int(np.sqrt(k * n)))
+    eps_x, eps_y = _joint_kth_distances(x_sorted, y_position[order], y_sorted, k, slab)
+    marginal = np.mean(psi[_counts_within_sorted(x_sorted, eps_x)]) + np.mean(
+        psi[_counts_within_sorted(y_sorted, eps_y)]
+    )
+    return float(digamma(k) + digamma(n) - marginal)
+
+
 def _ksg_information(blocks: list[np.ndarray], k: int, workers: int = -1) -> float:
     """Multi-information of m standardised blocks (each (n, d_j)) by KSG algorithm 1.
 
     psi(k) + (m - 1) psi(N) - < sum_j psi(n_j + 1) >; m = 2 is the mutual information,
-    m > 2 the total correlation.
+    m > 2 the total correlation. Two scalars take the slab search of the plane, anything
+    else a k-d tree.
     """
+    n = blocks[0].shape[0]
+    psi = _psi_of_counts_plus_one(n)
+    if len(blocks) == 2 and blocks[0].shape[1] == blocks[1].shape[1] == 1:
+        return _ksg_plane(blocks[0][:, 0], *_sorted_axis(blocks[1][:, 0]), k, psi)
     order = np.argsort(blocks[0][:, 0])  # rows sorted along one axis make tree queries local
     blocks = [b[order] for b in blocks]
-    n = blocks[0].shape[0]
     eps = _kth_neighbour_distance(np.hstack(blocks), k, workers)
-    psi = _psi_of_counts_plus_one(n)
     marginal = sum(psi[_count_strictly_within(b, eps, workers)] for b in blocks)
     return float(digamma(k) + (len(blocks) - 1) * digamma(n) - np.mean(marginal))
 
@@ -184,11 +352,12 @@ def ksg_mi_columns(
     Same estimator as :class:`KSGEstimator` (and as scikit-learn's
     ``mutual_info_regression``, up to its clipping of negative values at 0).
 
-    Each column costs one k-d tree build and query in the joint space and two sorted-array
-    neighbour counts. Columns run on ``n_jobs`` threads (-1: one per CPU core; the tree,
-    sort and search routines release the GIL); with a single thread the tree queries use
-    every core instead. The result does not depend on ``n_jobs``: the jitter of column j
-    comes from its own stream spawned from ``random_state``.
+    With a scalar y, the label is sorted once and each column costs one sort, one slab
+    search of the plane and two galloping counts (compiled kernels); a multivariate y
+    takes a k-d tree per column. Columns run on ``n_jobs`` threads (-1: one per CPU core;
+    the kernels, sorts and tree queries release the GIL); with a single thread the tree
+    queries use every core instead. The result does not depend on ``n_jobs``: the jitter
+    of column j comes from its own stream spawned from ``random_state``.
     """
     X = as_samples(X, "X")
     y = as_samples(y, "y")
@@ -202,11 +371,15 @@ def ksg_mi_columns(
     rng = np.random.default_rng(random_state)
     y = standardise(y, jitter=jitter, rng=rng)
     column_rngs = rng.spawn(d)
-    workers = -1 if threads == 1 else 1
+    if y.shape[1] == 1:
+        y_sorted, y_position = _sorted_axis(y[:, 0])
+        psi = _psi_of_counts_plus_one(n)
 
     def column(j: int) -> float:
         xj = standardise(X[:, j : j + 1], jitter=jitter, rng=column_rngs[j])
-        return _ksg_information([xj, y], n_neighbors, workers)
+        if y.shape[1] == 1:
+            return _ksg_plane(xj[:, 0], y_sorted, y_position, n_neighbors, psi)
+        return _ksg_information([xj, y], n_neighbors, workers=-1 if threads == 1 else 1)
 
     if threads == 1:
         return np.array([column(j) for j in range(d)])
