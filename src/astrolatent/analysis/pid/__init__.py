@@ -67,8 +67,13 @@ from astrolatent.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: The default measure of :func:`decompose`, ``astrolatent decompose`` and
+#: ``astrolatent galaxy decompose``.
+DEFAULT_METHOD = "mmi"
+
 __all__ = [
     "ATOMS",
+    "DEFAULT_METHOD",
     "MEASURES",
     "MIN_ROWS",
     "SUMMARIES",
@@ -105,7 +110,7 @@ def decompose(
     target: str,
     x1: list[str],
     x2: list[str],
-    method: str | PIDMeasure = "mmi",
+    method: str | PIDMeasure = DEFAULT_METHOD,
     n_bins: int | None = None,
     n_bootstrap: int = 100,
     random_state: int | np.random.Generator | None = None,
