@@ -225,8 +225,18 @@ def test_cli_trains_and_decomposes_a_small_simulated_catalogue(tmp_path: Path):
     for name in ("decomposition.json", "pointwise.parquet", "stack_logmass.png", "by_class.png"):
         assert (out / name).is_file()
 
+    # the study's pointwise measure on the same runs: same MIs, other atoms
+    args = ["galaxy", "decompose", "--runs", ",".join(runs), "--bootstrap", "0", "--json"]
+    result = runner.invoke(app, [*args, "--method", "pointwise"])
+    assert result.exit_code == 0, result.output
+    pointwise = json.loads(result.output)
+    assert pointwise["method"] == "pointwise"
+    assert pointwise["mi12"] == pytest.approx(payload["mi12"])
+    assert pointwise["redundancy"] <= payload["redundancy"] + 1e-9  # E min <= min E
+
     # the human-readable form, and a clear error for a wrong --runs
     result = runner.invoke(app, ["galaxy", "decompose", "--runs", ",".join(runs)])
     assert result.exit_code == 0 and "star-forming" in result.output
+    assert "do not average" in result.output
     result = runner.invoke(app, ["galaxy", "decompose", "--runs", ",".join(runs[:2])])
     assert isinstance(result.exception, ConfigError) and "give three runs" in str(result.exception)
