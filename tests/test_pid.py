@@ -357,6 +357,8 @@ def test_registry_and_option_errors() -> None:
     assert {"mmi", "pointwise", "gaussian", "gaussian_dep", "imin", "broja", "ccs"} <= set(MEASURES)
     with pytest.raises(ConfigError, match="choose one of"):
         get_measure("nope")
+    with pytest.raises(ConfigError, match="renamed; use 'pointwise'"):
+        get_measure("variational")
     with pytest.raises(ConfigError, match="n_bins=8 does not apply"):
         get_measure("gaussian", n_bins=8)
     assert get_measure("imin", n_bins=8).n_bins == 8

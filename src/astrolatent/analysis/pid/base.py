@@ -33,6 +33,10 @@ ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 MIN_ROWS = 20
 
 MEASURES: dict[str, type[PIDMeasure]] = {}
+#: Names that measures had before, with what to use now.
+RENAMED = {
+    "variational": "'pointwise' (the same per-object measure, biased) or 'mmi' (the default)",
+}
 
 
 def _json_float(value: float) -> float | None:
@@ -217,6 +221,8 @@ def register_measure(cls: type[PIDMeasure]) -> type[PIDMeasure]:
 
 def get_measure(name: str, *, n_bins: int | None = None) -> PIDMeasure:
     """Build the registered measure ``name``; ``n_bins`` only for binning measures."""
+    if name in RENAMED:
+        raise ConfigError(f"method={name!r} was renamed; use {RENAMED[name]}")
     if name not in MEASURES:
         raise ConfigError(f"method={name!r} is not known; choose one of {sorted(MEASURES)}")
     return MEASURES[name].from_options(n_bins=n_bins)
