@@ -96,7 +96,7 @@ def test_parquet_and_fits_tables(app: typer.Typer, tmp_path: Path, suffix: str) 
     assert payload["redundancy_err"] is None
 
 
-def test_default_variational_method(app: typer.Typer, tmp_path: Path) -> None:
+def test_default_method_is_mmi(app: typer.Typer, tmp_path: Path) -> None:
     path = tmp_path / "small.csv"
     redundant_frame(n=200).to_csv(path, index=False)
     result = run(
@@ -105,7 +105,7 @@ def test_default_variational_method(app: typer.Typer, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
-    assert payload["method"] == "variational"
+    assert payload["method"] == "mmi"
     assert payload["n"] == 200
 
 

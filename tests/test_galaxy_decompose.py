@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from astrolatent.analysis.pid import DEFAULT_METHOD
 from astrolatent.cli import app
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig, GalaxySimulationConfig
@@ -94,13 +95,31 @@ def _planted_runs(tmp_path: Path, table: Path, prior_offsets=(0.0, 0.0, 0.0), **
     return runs
 
 
+def test_default_mmi_takes_the_minimum_of_the_mean_mis(tmp_path: Path, table: Path):
+    runs = _planted_runs(tmp_path, table)
+    d = decompose_runs(*runs, bins=["y"], n_bins=2, n_bootstrap=20)
+    r = d.result
+    assert r.method == "mmi"
+    m1, m2, m12 = np.mean([PLANTED[c]["m"] for c in ("A", "B")], axis=0)  # 0.6, 0.6, 1.05
+    expected = (min(m1, m2), m1 - min(m1, m2), m2 - min(m1, m2), m12 - max(m1, m2))
+    assert np.allclose([getattr(r, a) for a in ATOMS], expected)
+    # within a class the planted terms are constant, so both methods agree there ...
+    per_class = np.array([PLANTED[c]["terms"] for c in ("A", "B")])
+    assert np.allclose(d.by_class.loc[["A", "B"], list(ATOMS)].to_numpy(), per_class)
+    # ... and the classes' atoms do not average to the overall ones
+    assert not np.allclose(per_class.mean(axis=0), expected)
+    assert "do not average" in d.to_dict()["note"]
+    with pytest.raises(ConfigError, match="method="):
+        decompose_runs(*runs, method="mean")
+
+
 def test_planted_terms_are_recovered_overall_per_class_and_in_bins(tmp_path: Path, table: Path):
     runs = _planted_runs(tmp_path, table)
-    d = decompose_runs(*runs, bins=["y", "mag_r"], n_bins=2, n_bootstrap=50)
+    d = decompose_runs(*runs, bins=["y", "mag_r"], n_bins=2, method="pointwise", n_bootstrap=50)
     per_class = np.array([PLANTED[c]["terms"] for c in ("A", "B")])
     overall = per_class.mean(axis=0)
     r = d.result
-    assert r.method == "pointwise-min-mi" and r.n == N
+    assert r.method == "pointwise" and r.n == N
     assert np.allclose([getattr(r, a) for a in ATOMS], overall)
     assert r.mi12 == pytest.approx(np.mean([1.6, 0.5]))
     assert all(getattr(r, f"{a}_err") > 0 for a in ("unique1", "unique2", "synergy"))
@@ -132,7 +151,7 @@ def test_different_priors_become_one_common_prior(tmp_path: Path, table: Path):
     """With h = mean of the runs' priors (+0.1 here) every m_k moves by 0.1: only the
     redundancy changes."""
     runs = _planted_runs(tmp_path, table, prior_offsets=(0.0, 0.3, 0.0))
-    d = decompose_runs(*runs, by=None, bins=[], n_bootstrap=0)
+    d = decompose_runs(*runs, by=None, bins=[], method="pointwise", n_bootstrap=0)
     expected = np.mean([PLANTED[c]["terms"] for c in ("A", "B")], axis=0) + np.array([0.1, 0, 0, 0])
     assert np.allclose([getattr(d.result, a) for a in ATOMS], expected)
     assert not d.info["prior"]["shared"]
@@ -193,7 +212,7 @@ def test_cli_trains_and_decomposes_a_small_simulated_catalogue(tmp_path: Path):
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
-    assert payload["n"] == 300 and payload["method"] == "pointwise-min-mi"
+    assert payload["n"] == 300 and payload["method"] == DEFAULT_METHOD == "mmi"
     assert payload["x1"] == ["optical", "ebv"] and payload["x2"] == ["morph", "ebv"]
     terms = [payload[a] for a in ATOMS]
     assert payload["mi12"] == pytest.approx(sum(terms))
@@ -206,8 +225,18 @@ def test_cli_trains_and_decomposes_a_small_simulated_catalogue(tmp_path: Path):
     for name in ("decomposition.json", "pointwise.parquet", "stack_logmass.png", "by_class.png"):
         assert (out / name).is_file()
 
+    # the study's pointwise measure on the same runs: same MIs, other atoms
+    args = ["galaxy", "decompose", "--runs", ",".join(runs), "--bootstrap", "0", "--json"]
+    result = runner.invoke(app, [*args, "--method", "pointwise"])
+    assert result.exit_code == 0, result.output
+    pointwise = json.loads(result.output)
+    assert pointwise["method"] == "pointwise"
+    assert pointwise["mi12"] == pytest.approx(payload["mi12"])
+    assert pointwise["redundancy"] <= payload["redundancy"] + 1e-9  # E min <= min E
+
     # the human-readable form, and a clear error for a wrong --runs
     result = runner.invoke(app, ["galaxy", "decompose", "--runs", ",".join(runs)])
     assert result.exit_code == 0 and "star-forming" in result.output
+    assert "do not average" in result.output
     result = runner.invoke(app, ["galaxy", "decompose", "--runs", ",".join(runs[:2])])
     assert isinstance(result.exception, ConfigError) and "give three runs" in str(result.exception)

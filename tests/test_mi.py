@@ -365,7 +365,7 @@ def test_cli_json_on_each_format(cli, frame, tmp_path, suffix):
     assert set(payload) == {"mi", "mi_err", "p_value", "r_info", "n", "estimator"}
     assert payload["n"] == 1495  # the five sentinel labels are dropped
     assert payload["mi"] == pytest.approx(gaussian_mi(0.6), abs=0.06)
-    assert payload["estimator"] == "ksg"
+    assert payload["estimator"] == "auto"  # the default
 
 
 def test_cli_table_multivariate_and_conditional(cli, frame, tmp_path):

@@ -1,5 +1,6 @@
 """Partial information decomposition: canonical gates, analytic Gaussian truth, planted
-structure for the variational and Gaussian methods, and the pointwise helpers."""
+structure for the classifier (mmi, pointwise) and Gaussian methods, and the pointwise
+helpers. The canonical Gaussian cases are in test_pid_canonical.py."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from scipy.optimize import minimize_scalar
 from astrolatent.analysis.pid import (
     ATOMS,
     MEASURES,
+    MinimumMIPID,
     PIDResult,
-    VariationalPID,
+    PointwisePID,
     decompose,
     get_measure,
     pid_from_covariance,
@@ -240,14 +242,14 @@ FAST_VARIATIONAL = {
 
 
 @pytest.mark.parametrize("kind", ["rdn", "unq", "xor"])
-def test_variational_planted_structure(kind: str) -> None:
+def test_pointwise_planted_structure(kind: str) -> None:
     table = planted_table(kind, 3000, seed=20)
     result = decompose(
         table,
         target="y",
         x1=["x1"],
         x2=["x2"],
-        method=VariationalPID(**FAST_VARIATIONAL),
+        method=PointwisePID(**FAST_VARIATIONAL),
         n_bootstrap=50,
         random_state=0,
     )
@@ -263,10 +265,10 @@ def test_variational_planted_structure(kind: str) -> None:
     assert np.allclose(total, pointwise.m12)
 
 
-def test_variational_is_reproducible_and_drops_nan_rows() -> None:
+def test_classifier_pid_is_reproducible_and_drops_nan_rows() -> None:
     table = planted_table("unq", 400, seed=5)
     table.loc[[3, 7], "x2"] = np.nan
-    measure = VariationalPID(**{**FAST_VARIATIONAL, "max_epochs": 3})
+    measure = MinimumMIPID(**{**FAST_VARIATIONAL, "max_epochs": 3})
     first, second = (
         decompose(table, target="y", x1=["x1"], x2=["x2"], method=measure, random_state=1)
         for _ in range(2)
@@ -317,6 +319,30 @@ def test_summarise_overall_by_class_and_in_bins() -> None:
         summarise(decomp, bins=3)
 
 
+def test_summarise_mmi_takes_the_minimum_of_the_means() -> None:
+    rng = np.random.default_rng(8)
+    n = 4000
+    # two equally informative, noisy sources: pointwise min is biased low, min of means not
+    m1, m2 = rng.normal(0.4, 1.0, n), rng.normal(0.4, 1.0, n)
+    decomp = pointwise_decomposition(m1, m2, m1 + m2)
+    decomp["half"] = np.arange(n) < n // 4
+    mmi = summarise(decomp, method="mmi", n_bootstrap=100, random_state=0).loc["all"]
+    point = summarise(decomp, n_bootstrap=0).loc["all"]
+    assert mmi.redundancy == pytest.approx(min(m1.mean(), m2.mean()))
+    assert mmi.synergy == pytest.approx((m1 + m2).mean() - max(m1.mean(), m2.mean()))
+    assert point.redundancy < mmi.redundancy - 0.4  # E min(m1, m2) = 0.4 - 1/sqrt(pi)
+    assert mmi.redundancy_err == pytest.approx(1.0 / math.sqrt(n), rel=0.3)
+    # per-group atoms of the averaged measure do not average to the overall ones
+    groups = summarise(decomp, by="half", method="mmi", n_bootstrap=0)
+    assert groups.n.sum() == n
+    weighted = (groups.redundancy * groups.n).sum() / n
+    assert weighted != pytest.approx(mmi.redundancy, abs=1e-3)
+    with pytest.raises(ConfigError, match="method="):
+        summarise(decomp, method="mean")
+    with pytest.raises(ConfigError, match="m1"):
+        summarise(decomp[list(ATOMS)], method="mmi")
+
+
 def test_result_to_dict_is_json_safe() -> None:
     result = PIDResult(0.1, 0.2, 0.3, 0.4, method="gaussian", n=10)
     payload = result.to_dict()
@@ -328,17 +354,19 @@ def test_result_to_dict_is_json_safe() -> None:
 
 
 def test_registry_and_option_errors() -> None:
-    assert {"variational", "gaussian", "gaussian_dep", "imin", "broja", "ccs"} <= set(MEASURES)
+    assert {"mmi", "pointwise", "gaussian", "gaussian_dep", "imin", "broja", "ccs"} <= set(MEASURES)
     with pytest.raises(ConfigError, match="choose one of"):
         get_measure("nope")
+    with pytest.raises(ConfigError, match="renamed; use 'pointwise'"):
+        get_measure("variational")
     with pytest.raises(ConfigError, match="n_bins=8 does not apply"):
         get_measure("gaussian", n_bins=8)
     assert get_measure("imin", n_bins=8).n_bins == 8
     table = planted_table("rdn", 100, seed=0)
     with pytest.raises(ConfigError, match="conflicts"):
-        decompose(table, target="y", x1=["x1"], x2=["x2"], method=VariationalPID(), n_bins=4)
+        decompose(table, target="y", x1=["x1"], x2=["x2"], method=MinimumMIPID(), n_bins=4)
     with pytest.raises(ConfigError, match="n_folds=50"):
-        decompose(table, target="y", x1=["x1"], x2=["x2"], method=VariationalPID(n_folds=50))
+        decompose(table, target="y", x1=["x1"], x2=["x2"], method=MinimumMIPID(n_folds=50))
 
 
 def test_select_columns_errors_name_the_column() -> None:

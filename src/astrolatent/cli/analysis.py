@@ -50,9 +50,16 @@ def mi_command(
         str, typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable.")
     ],
     y: Annotated[str, typer.Option("--y", help="Label column(s), comma-separated.")],
-    estimator: Annotated[Literal["ksg", "gmm", "hist"], typer.Option(help="MI estimator.")] = "ksg",
+    estimator: Annotated[
+        Literal["auto", "gaussian_copula", "ksg", "gmm", "hist"],
+        typer.Option(
+            help="MI estimator; auto: KSG on normal scores for 1D x and y, for multivariate "
+            "ones the Gaussian copula unless their joint tails are heavy (then KSG)."
+        ),
+    ] = "auto",
     conditional: Annotated[
-        str | None, typer.Option(help="Column(s) to condition on: I(X;Y|Z) (ksg or gmm).")
+        str | None,
+        typer.Option(help="Column(s) to condition on: I(X;Y|Z) (auto, gaussian_copula, ksg, gmm)."),
     ] = None,
     n_neighbors: Annotated[int, typer.Option(help="k of the KSG estimator.")] = 3,
     n_bootstrap: Annotated[

@@ -14,7 +14,10 @@ from astrolatent.cli.common import console, echo_json, parse_columns
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.tables import read_table
 
-_METHODS = "variational, gaussian, gaussian_dep, imin, broja, ccs"
+_METHODS = (
+    "mmi (default: minimum of the classifiers' mean MIs), pointwise (the 2025 study's "
+    "per-object minimum; biased), gaussian, gaussian_dep, imin, broja, ccs"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,12 +31,12 @@ def decompose_command(
     target: Annotated[str, typer.Option("--target", help="Target column Y.")],
     x1: Annotated[str, typer.Option("--x1", help="Comma-separated columns of source X1.")],
     x2: Annotated[str, typer.Option("--x2", help="Comma-separated columns of source X2.")],
-    method: Annotated[str, typer.Option("--method", help=f"PID measure: {_METHODS}.")] = (
-        "variational"
-    ),
+    method: Annotated[str, typer.Option("--method", help=f"PID measure: {_METHODS}.")] = ("mmi"),
     n_bins: Annotated[
         int | None,
-        typer.Option("--n-bins", help="Target bins (variational) or bins per column (discrete)."),
+        typer.Option(
+            "--n-bins", help="Target bins (mmi, pointwise) or bins per column (discrete)."
+        ),
     ] = None,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap resamples for the errors.")

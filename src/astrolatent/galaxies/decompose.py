@@ -5,13 +5,19 @@ and on X1 and X2 together -- hold for every held-out object the cross-entropy
 ``ce`` = CE_k = -ln q_k(bin of y | x) and ``prior_ce`` = h = -ln p(bin of y) under the label
 histogram of the objects the model trained on (``RUN/predictions.parquet``).
 :func:`decompose_runs` joins the three on ``id``, forms the pointwise mutual information
-m_k = h - CE_k (nats) and applies the pointwise minimum-MI decomposition of
-:func:`astrolatent.analysis.pid.pointwise_decomposition`:
+m_k = h - CE_k (nats) and decomposes them, with bootstrap errors, overall, per class (a
+column of the table, e.g. ``class``) and in equal-count bins of any columns (e.g. the
+target and ``mag_r``), by one of two methods (:func:`astrolatent.analysis.pid.summarise`):
 
-    R = min(m1, m2),  U1 = m1 - R,  U2 = m2 - R,  S = m12 - max(m1, m2)   (signed, nats),
+- ``"mmi"`` (default, as in ``astrolatent decompose``): the minimum-MI PID of the group's
+  mean terms, R = min(mean m1, mean m2), U_k = mean m_k - R,
+  S = mean m12 - max(mean m1, mean m2). The atoms of the classes and bins are minima of
+  their own means, so they do NOT average to the overall atoms.
+- ``"pointwise"`` (the 2025 study): per object R = min(m1, m2), U1 = m1 - R,
+  U2 = m2 - R, S = m12 - max(m1, m2) (signed), then means. Biased by construction
+  (E min < min E): too little redundancy, too much unique information, negative synergy.
 
-then averages the terms with bootstrap errors overall, per class (a column of the table,
-e.g. ``class``) and in equal-count bins of any columns (e.g. the target and ``mag_r``).
+``pointwise.parquet`` holds the per-object pointwise terms either way.
 
 Objects: the three runs must hold out the same objects (the same table rows after
 cleaning, the same seed and split options: with cross-fitting every object once, else the
@@ -41,13 +47,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from astrolatent.analysis.pid import (
     ATOMS,
+    DEFAULT_METHOD,
     MIN_ROWS,
+    SUMMARIES,
     PIDResult,
     pointwise_decomposition,
     summarise,
@@ -66,7 +75,6 @@ from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
 
-METHOD = "pointwise-min-mi"
 #: Largest difference (nats) between the runs' -ln p(bin) counted as the same prior.
 _PRIOR_TOLERANCE = 1e-9
 _ROLES = ("1", "2", "12")
@@ -242,8 +250,9 @@ def join_runs(
 class RunDecomposition:
     """The decomposition of three estimator runs (all values in nats).
 
-    ``result``: overall means and bootstrap errors (``result.pointwise``: the per-object
-    table). ``by_class``: the column grouped by (or None) and its :func:`summarise` table;
+    ``result``: overall atoms and bootstrap errors (``result.method``: "mmi" or
+    "pointwise"; ``result.pointwise``: the per-object table of pointwise terms).
+    ``by_class``: the column grouped by (or None) and its :func:`summarise` table;
     ``by_bin``: binned column -> its :func:`summarise` table (equal-count bins).
     """
 
@@ -264,7 +273,8 @@ class RunDecomposition:
 
     def to_dict(self) -> dict:
         """JSON-safe: the atoms and ``*_err``, mi1/mi2/mi12, method, n, x1, x2, target,
-        by, by_class {group: terms}, by_bin {column: [{low, high, terms}]}, runs, prior."""
+        by, by_class {group: terms}, by_bin {column: [{low, high, terms}]}, note (what the
+        group atoms mean), runs, prior."""
 
         def terms(row: pd.Series) -> dict:
             out = {"n": int(row["n"])}
@@ -292,10 +302,21 @@ class RunDecomposition:
             "by": self.by,
             "by_class": by_class,
             "by_bin": by_bin,
+            "note": GROUP_NOTES[self.result.method],
             "n_bootstrap": self.n_bootstrap,
             **self.info,
             "runs": self.runs,
         }
+
+
+#: What the per-class and per-bin atoms of each method are.
+GROUP_NOTES = {
+    "mmi": "per-class and per-bin atoms are the minimum-MI PID of each group's mean "
+    "pointwise MIs; they do not average to the overall atoms",
+    "pointwise": "per-class and per-bin atoms are means of the pointwise terms; they "
+    "average to the overall atoms; the pointwise minimum is biased (low redundancy, high "
+    "unique, negative synergy)",
+}
 
 
 def _quantile_edges(values: pd.Series, n_bins: int) -> np.ndarray:
@@ -346,10 +367,11 @@ def decompose_runs(
     bins: Sequence[str] | None = None,
     n_bins: int = 6,
     common: bool = False,
+    method: Literal["mmi", "pointwise"] = DEFAULT_METHOD,
     n_bootstrap: int = 200,
     random_state: int | np.random.Generator | None = 0,
 ) -> RunDecomposition:
-    """Pointwise minimum-MI decomposition of the information X1 and X2 give on the target.
+    """Minimum-MI decomposition of the information X1 and X2 give on the target.
 
     Args:
         run1, run2, run12: galaxy run directories (or loaded runs) of estimators on X1, on
@@ -360,6 +382,8 @@ def decompose_runs(
             means the truth. None: the target, and ``mag_r`` when the table has it.
         n_bins: bins per binned column (>= 1).
         common: keep the objects all three runs hold out instead of requiring the same.
+        method: "mmi" (minimum of the mean MIs) or "pointwise" (means of the per-object
+            minimum-MI terms, the 2025 study's measure; biased).
         n_bootstrap: bootstrap resamples of the objects for the errors (0: none).
         random_state: seed of the bootstrap.
 
@@ -369,6 +393,8 @@ def decompose_runs(
     """
     if n_bins < 1:
         raise ConfigError(f"n_bins={n_bins} must be at least 1")
+    if method not in SUMMARIES:
+        raise ConfigError(f"method={method!r} is not known; choose one of {list(SUMMARIES)}")
     runs = [r if isinstance(r, EstimatorRun) else load_run(r) for r in (run1, run2, run12)]
     joined, info = join_runs(*runs, common=common)
     target = runs[2].config.data.target
@@ -386,17 +412,17 @@ def decompose_runs(
     for col, values in _group_columns(table, runs[2], frame["id"], wanted).items():
         frame[col] = values
     rng = np.random.default_rng(random_state)
-    overall = summarise(frame, n_bootstrap=n_bootstrap, random_state=rng).iloc[0]
+    overall = summarise(frame, method=method, n_bootstrap=n_bootstrap, random_state=rng).iloc[0]
     result = PIDResult(
         *(float(overall[a]) for a in ATOMS),
-        method=METHOD,
+        method=method,
         n=len(frame),
         **{f"{a}_err": float(overall[f"{a}_err"]) for a in ATOMS},
         pointwise=frame,
     )
     by_class = None
     if by is not None:
-        by_class = summarise(frame, by=by, n_bootstrap=n_bootstrap, random_state=rng)
+        by_class = summarise(frame, by=by, method=method, n_bootstrap=n_bootstrap, random_state=rng)
     by_bin = {}
     for col in bins:
         if not pd.api.types.is_numeric_dtype(frame[col]):
@@ -405,7 +431,7 @@ def decompose_runs(
             )
         edges = _quantile_edges(frame[col], n_bins)
         by_bin[col] = summarise(
-            frame, by=col, bins=edges, n_bootstrap=n_bootstrap, random_state=rng
+            frame, by=col, bins=edges, method=method, n_bootstrap=n_bootstrap, random_state=rng
         )
     run_info = {
         f"x{role}": {
@@ -442,9 +468,23 @@ def _labels(decomp: RunDecomposition) -> dict[str, str]:
     }
 
 
-def stack_figure(summary: pd.DataFrame, *, labels: dict[str, str], xlabel: str, title: str):
-    """The four mean terms stacked per bin (positive parts up, negative parts down) with
-    their sum, I(Y; X1, X2), as a line; ``summary`` from :func:`summarise` with bins."""
+def _ylabel(method: str) -> str:
+    if method == "pointwise":
+        return "mean pointwise information (nats)"
+    return "information (nats; groups do not add up to all)"
+
+
+def stack_figure(
+    summary: pd.DataFrame,
+    *,
+    labels: dict[str, str],
+    xlabel: str,
+    title: str,
+    method: str = DEFAULT_METHOD,
+):
+    """The four terms stacked per bin (positive parts up, negative parts down) with
+    their sum, I(Y; X1, X2), as a line; ``summary`` from :func:`summarise` with bins,
+    ``method`` its method (labels the axis)."""
     from astrolatent.figures import plt
 
     low = np.array([k.left for k in summary.index], dtype=np.float64)
@@ -463,15 +503,17 @@ def stack_figure(summary: pd.DataFrame, *, labels: dict[str, str], xlabel: str, 
     ax.plot(centre, total, "k.-", lw=1, label="I(Y; X1, X2)")
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("mean pointwise information (nats)")
+    ax.set_ylabel(_ylabel(method))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
 
-def class_figure(summary: pd.DataFrame, *, labels: dict[str, str], title: str):
-    """Grouped bars of the four mean terms per class with bootstrap error bars."""
+def class_figure(
+    summary: pd.DataFrame, *, labels: dict[str, str], title: str, method: str = DEFAULT_METHOD
+):
+    """Grouped bars of the four terms per class with bootstrap error bars."""
     from astrolatent.figures import plt
 
     groups = [str(k) for k in summary.index]
@@ -491,7 +533,7 @@ def class_figure(summary: pd.DataFrame, *, labels: dict[str, str], title: str):
         )
     ax.set_xticks(x, [f"{g}\n(n={int(n)})" for g, n in zip(groups, summary["n"], strict=True)])
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_ylabel("mean pointwise information (nats)")
+    ax.set_ylabel(_ylabel(method))
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -517,16 +559,19 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
     for stale in [*out_dir.glob("stack_*.png"), *out_dir.glob("by_*.png")]:
         stale.unlink()  # figures of an earlier decomposition with other bins or groups
     labels = _labels(decomp)
-    title = f"{decomp.target}: {'+'.join(decomp.x1)} vs {'+'.join(decomp.x2)}"
+    method = decomp.result.method
+    title = f"{decomp.target}: {'+'.join(decomp.x1)} vs {'+'.join(decomp.x2)} ({method})"
     written: dict[str, Path] = {}
     for col, table in decomp.by_bin.items():
-        fig = stack_figure(table, labels=labels, xlabel=col, title=f"{title} (n={decomp.result.n})")
+        fig = stack_figure(
+            table, labels=labels, xlabel=col, title=f"{title} (n={decomp.result.n})", method=method
+        )
         written[f"stack_{col}"] = save(fig, out_dir / f"stack_{col}.png")[0]
     if decomp.by_class is not None:
         r = decomp.result
         overall = {"n": r.n, **{k: getattr(r, k) for k in decomp.by_class.columns if k != "n"}}
         rows = pd.concat([decomp.by_class, pd.DataFrame(overall, index=["all"])])
-        fig = class_figure(rows, labels=labels, title=title)
+        fig = class_figure(rows, labels=labels, title=title, method=method)
         written[f"by_{decomp.by}"] = save(fig, out_dir / f"by_{decomp.by}.png")[0]
     decomp.pointwise.to_parquet(out_dir / POINTWISE_FILE, index=False)
     written["pointwise"] = out_dir / POINTWISE_FILE
@@ -538,8 +583,8 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
 
 __all__ = [
     "DECOMPOSITION_DIR",
+    "GROUP_NOTES",
     "JSON_FILE",
-    "METHOD",
     "POINTWISE_FILE",
     "EstimatorRun",
     "RunDecomposition",

@@ -7,6 +7,9 @@ Interpretation tools are only trustworthy if they recover what was planted:
   radial velocity, tellurics, noise), written as ESO 1D FITS files plus a labels table with
   hidden factors left out and a negative control added;
 * :mod:`astrolatent.simulate.lines`: the line list and line model they use.
+* :mod:`astrolatent.simulate.infotheory`: information-theory toys with analytic truth,
+  the MI task families of the "Beyond Normal" benchmark and the canonical Gaussian PID
+  cases.
 """
 
 from astrolatent.simulate.spectra import (

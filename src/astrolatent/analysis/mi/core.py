@@ -60,7 +60,7 @@ def mutual_information(
     x: object,
     y: object,
     *,
-    estimator: str | MIEstimator = "ksg",
+    estimator: str | MIEstimator = "auto",
     n_neighbors: int = 3,
     n_bootstrap: int = 30,
     n_permutations: int = 100,
@@ -73,9 +73,12 @@ def mutual_information(
     ----------
     x : array of shape (n,) or (n, dx)
     y : array of shape (n,) or (n, dy)
-    estimator : "ksg", "gmm", "hist" (see :data:`ESTIMATORS`) or an :class:`MIEstimator`
+    estimator : "auto" (default), "gaussian_copula", "ksg", "gmm", "hist" (see
+        :data:`ESTIMATORS`) or an :class:`MIEstimator`. ``"auto"`` uses KSG on normal
+        scores for one-dimensional x and y, and for multivariate ones the Gaussian copula
+        when their normal scores look jointly Gaussian (Mardia kurtosis), else KSG on them.
     n_neighbors : int
-        k of the KSG estimator (ignored by the others).
+        k of the KSG estimator, also inside ``"auto"`` (ignored by the others).
     n_bootstrap : int
         Half-sampling replicates for the standard error (0: no error, ``mi_err`` is NaN).
     n_permutations : int

@@ -3,8 +3,11 @@ two sources carry about a target, in nats.
 
 Measures are registered by name (:data:`MEASURES`, :func:`get_measure`):
 
-- ``"variational"``: the pointwise minimum-MI decomposition from three cross-fitted
-  classifiers of the binned target (Zhang et al. 2025); per-object terms, signed.
+- ``"mmi"`` (the default): the minimum-MI decomposition of the averaged MIs of three
+  cross-fitted classifiers of the binned target, redundancy = min(I(Y;X1), I(Y;X2)).
+- ``"pointwise"``: the pointwise minimum-MI decomposition of the same classifiers
+  (Zhang et al. 2025), per-object terms, signed; biased (redundancy low, unique high,
+  synergy negative), kept to reproduce the study and for per-object maps.
 - ``"gaussian"``: minimum-MI PID of jointly Gaussian variables (Barrett 2015).
 - ``"gaussian_dep"``: dependency-constraint PID I_dep of jointly Gaussian variables
   (Kay & Ince 2018).
@@ -48,25 +51,43 @@ from astrolatent.analysis.pid.gaussian import (
     gaussian_mi,
     pid_from_covariance,
 )
-from astrolatent.analysis.pid.pointwise import pointwise_decomposition, pointwise_mi, summarise
-from astrolatent.analysis.pid.variational import VariationalPID, bin_target
+from astrolatent.analysis.pid.pointwise import (
+    SUMMARIES,
+    pointwise_decomposition,
+    pointwise_mi,
+    summarise,
+)
+from astrolatent.analysis.pid.variational import (
+    ClassifierPID,
+    MinimumMIPID,
+    PointwisePID,
+    bin_target,
+)
 from astrolatent.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: The default measure of :func:`decompose`, ``astrolatent decompose`` and
+#: ``astrolatent galaxy decompose``.
+DEFAULT_METHOD = "mmi"
+
 __all__ = [
     "ATOMS",
+    "DEFAULT_METHOD",
     "MEASURES",
     "MIN_ROWS",
+    "SUMMARIES",
+    "ClassifierPID",
     "GaussianDep",
     "GaussianMMI",
     "IBroja",
     "ICcs",
     "IMin",
+    "MinimumMIPID",
     "PIDMeasure",
     "PIDResult",
+    "PointwisePID",
     "ResamplingPIDMeasure",
-    "VariationalPID",
     "bin_target",
     "decompose",
     "discretise",
@@ -89,7 +110,7 @@ def decompose(
     target: str,
     x1: list[str],
     x2: list[str],
-    method: str | PIDMeasure = "variational",
+    method: str | PIDMeasure = DEFAULT_METHOD,
     n_bins: int | None = None,
     n_bootstrap: int = 100,
     random_state: int | np.random.Generator | None = None,
@@ -99,11 +120,13 @@ def decompose(
     target: one numeric column; x1, x2: disjoint lists of numeric columns (the two
     sources). Rows with NaN or infinite values in any of them are dropped (logged).
     method: a registered name (see :data:`MEASURES`) or a configured measure instance,
-    e.g. ``VariationalPID(n_bins=520, bin_range=(6.0, 12.5))``. n_bins: target bins
-    (``"variational"``) or bins per column (discrete measures); None for the measure's
+    e.g. ``PointwisePID(binning="uniform", n_bins=520, bin_range=(6.0, 12.5))``. n_bins:
+    target bins (``"mmi"``, ``"pointwise"``) or bins per column (discrete measures); None for the measure's
     default; not allowed for the Gaussian measures or with a measure instance.
     n_bootstrap: bootstrap resamples for the ``*_err`` (0: none). For pointwise methods the
-    result's ``pointwise`` DataFrame keeps the index of ``table``.
+    result's ``pointwise`` DataFrame keeps the index of ``table``. With ``"mmi"`` the
+    per-object terms there are those of the pointwise measure; the atoms are not their
+    means.
     """
     if isinstance(method, PIDMeasure):
         if n_bins is not None:

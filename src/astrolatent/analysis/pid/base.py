@@ -33,6 +33,11 @@ ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 #: Fewest rows (after dropping NaN) any measure accepts.
 MIN_ROWS = 20
 
+#: Names that measures had before, with what to use now.
+RENAMED = {
+    "variational": "'pointwise' (the same per-object measure, biased) or 'mmi' (the default)",
+}
+
 
 def _json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
@@ -214,6 +219,8 @@ def register_measure(cls: type[PIDMeasure]) -> type[PIDMeasure]:
 
 def get_measure(name: str, *, n_bins: int | None = None) -> PIDMeasure:
     """Build the registered measure ``name``; ``n_bins`` only for binning measures."""
+    if name in RENAMED:
+        raise ConfigError(f"method={name!r} was renamed; use {RENAMED[name]}")
     return MEASURES.lookup(name).from_options(n_bins=n_bins)
 
 

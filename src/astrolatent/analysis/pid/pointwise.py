@@ -13,17 +13,38 @@ the bins. The pointwise minimum-MI decomposition of object i is
 so R + U1 + U2 + S = m12. The terms are signed: negative values mean the estimator was
 misinformed about that object. Means over objects (overall, per class, in bins of another
 column) with bootstrap errors come from :func:`summarise`.
+
+Averaging the pointwise minimum is biased by construction: E[min(m1, m2)] lies below
+min(E m1, E m2) whenever the local terms are noisy, so two redundant copies of the target
+come out as unique information with negative synergy. :func:`summarise` with
+``method="mmi"`` gives the minimum-MI decomposition of the averaged terms instead,
+R = min(mean m1, mean m2) (Barrett 2015's measure for a scalar target, exact on
+jointly Gaussian variables). Its per-group atoms are minima of per-group means, so they
+do NOT average to the overall atoms (only mean m1, m2, m12 do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from astrolatent.analysis.pid.base import ATOMS
+from astrolatent.analysis.pid.base import ATOMS, atoms_from_mi
 from astrolatent.errors import ConfigError
+
+#: How :func:`summarise` turns per-object terms into atoms.
+SUMMARIES = ("pointwise", "mmi")
+_MI_COLUMNS = ("m1", "m2", "m12")
+
+
+def _atoms(values: np.ndarray, method: str) -> np.ndarray:
+    """Atoms of the rows ``values``: (n, 4) pointwise atoms, or (n, 3) m1, m2, m12."""
+    means = values.mean(axis=0)
+    if method == "pointwise":
+        return means
+    return atoms_from_mi(min(means[0], means[1]), *means)
 
 
 def _probabilities(a: object, name: str) -> np.ndarray:
@@ -86,13 +107,18 @@ def summarise(
     *,
     by: str | None = None,
     bins: int | Sequence[float] | None = None,
+    method: Literal["pointwise", "mmi"] = "pointwise",
     n_bootstrap: int = 200,
     random_state: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
-    """Mean decomposition with bootstrap standard errors, overall or per group (nats).
+    """Decomposition of a group of objects with bootstrap standard errors, overall or per
+    group (nats).
 
-    decomp: a DataFrame with the columns redundancy, unique1, unique2, synergy (e.g. from
-    :func:`pointwise_decomposition`, with extra columns assigned for grouping).
+    decomp: a DataFrame with the columns m1, m2, m12, redundancy, unique1, unique2,
+    synergy (e.g. from :func:`pointwise_decomposition`, with extra columns assigned for
+    grouping). method: ``"pointwise"``, the means of the pointwise atoms (needs the atom
+    columns); ``"mmi"``, the minimum-MI atoms of the mean m1, m2, m12 (needs those; the
+    groups' atoms do not average to the overall ones).
     by: None for one row "all"; else a column of ``decomp`` to group by: its values (e.g.
     galaxy class) or, when ``bins`` is given, its bins (an int for that many equal-width
     bins over its range, or a sequence of bin edges). Rows outside the edges are left out.
@@ -102,7 +128,10 @@ def summarise(
     Returns one row per non-empty group (index: "all", the group values, or the bin
     intervals) with columns n, and each atom and its ``*_err``.
     """
-    missing = [c for c in ATOMS if c not in decomp.columns]
+    if method not in SUMMARIES:
+        raise ConfigError(f"method={method!r} is not known; choose one of {list(SUMMARIES)}")
+    used = list(ATOMS if method == "pointwise" else _MI_COLUMNS)
+    missing = [c for c in used if c not in decomp.columns]
     if missing:
         raise ConfigError(
             f"decomp lacks the column(s) {missing}; pass pointwise_decomposition's output"
@@ -123,14 +152,14 @@ def summarise(
     rng = np.random.default_rng(random_state)
     rows = {}
     for key, group in groups:
-        values = group[list(ATOMS)].to_numpy(dtype=np.float64)
+        values = group[used].to_numpy(dtype=np.float64)
         n = values.shape[0]
         errors = np.full(len(ATOMS), np.nan)
         if n_bootstrap and n > 1:
-            means = np.array([values[rng.integers(0, n, n)].mean(0) for _ in range(n_bootstrap)])
-            errors = means.std(axis=0, ddof=1)
+            draws = [_atoms(values[rng.integers(0, n, n)], method) for _ in range(n_bootstrap)]
+            errors = np.array(draws).std(axis=0, ddof=1)
         row: dict[str, float] = {"n": n}
-        for atom, mean, err in zip(ATOMS, values.mean(0), errors, strict=True):
+        for atom, mean, err in zip(ATOMS, _atoms(values, method), errors, strict=True):
             row[atom] = mean
             row[f"{atom}_err"] = err
         rows[key] = row

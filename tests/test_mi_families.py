@@ -1,0 +1,123 @@
+"""The ``auto`` MI estimator on bmi-style task families against their analytic MI, and the
+truth of the task generators themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.stats import multivariate_t
+
+from astrolatent.analysis.mi import (
+    AutoEstimator,
+    gaussian_copula_mi,
+    mardia_kurtosis_z,
+    mutual_information,
+    normal_scores,
+)
+from astrolatent.errors import ConfigError
+from astrolatent.simulate.infotheory import HELD_OUT_TASKS, TUNING_TASKS, MITask, mi_task
+
+N = 5000
+#: Known failure (docs/benchmarks.md): KSG on normal scores is ~0.1 nats low in 6 dimensions
+#: with nu = 2 tails.
+KNOWN_FAILURES = {"student_t-3x3-dof2"}
+
+
+def _tolerance(truth: float) -> float:
+    return max(0.05, 0.1 * truth)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        pytest.param(
+            t,
+            id=f"{label}:{t.name}",
+            marks=pytest.mark.xfail(strict=True, reason="known bias")
+            if t.name in KNOWN_FAILURES
+            else (),
+        )
+        for label, tasks in (("tune", TUNING_TASKS), ("held_out", HELD_OUT_TASKS))
+        for t in tasks
+    ],
+)
+def test_auto_within_tolerance_of_analytic_mi(task: MITask) -> None:
+    x, y = task.sample(N, 11)  # a seed not used when tuning (seed 1)
+    estimate = AutoEstimator(random_state=0).estimate(x, y)
+    assert abs(estimate - task.mi) <= _tolerance(task.mi)
+
+
+def test_auto_error_bar_and_p_value_cover_the_truth() -> None:
+    task = MITask("sparse", dim_x=4, dim_y=4, rho=0.7)
+    x, y = task.sample(N, 3)
+    r = mutual_information(x, y, n_bootstrap=10, n_permutations=20, random_state=0)
+    assert r.estimator == "auto"
+    assert 0 < r.mi_err < 0.05
+    assert abs(r.mi - task.mi) < 4 * r.mi_err + 0.01
+    assert r.p_value == pytest.approx(1 / 21)
+    null = mutual_information(
+        x,
+        y[::-1][np.random.default_rng(0).permutation(N)],
+        random_state=0,
+        n_bootstrap=0,
+        n_permutations=20,
+    )
+    assert null.p_value > 0.05 and abs(null.mi) < 0.02
+
+
+def test_auto_choice_follows_dimension_and_tails() -> None:
+    est = AutoEstimator(random_state=0)
+    est.estimate(*MITask("transformed_normal", rho=0.5).sample(2000, 0))
+    assert est.choice_ == "ksg" and np.isnan(est.kurtosis_z_)
+    est.estimate(*MITask("dense", dim_x=2, dim_y=3, rho=0.4).sample(2000, 0))
+    assert est.choice_ == "gaussian_copula" and abs(est.kurtosis_z_) < 4
+    est.estimate(*MITask("student_t", dim_x=2, dim_y=2, dof=2.0).sample(2000, 0))
+    assert est.choice_ == "ksg" and est.kurtosis_z_ > 4
+    assert est.for_resampling().choice == "ksg"
+    with pytest.raises(ConfigError, match="choice="):
+        AutoEstimator(choice="kde").estimate(np.arange(50.0), np.arange(50.0))
+
+
+def test_gaussian_copula_is_invariant_to_monotone_maps_and_conditions() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(4000)
+    z = x + 0.5 * rng.standard_normal(4000)
+    y = z + 0.5 * rng.standard_normal(4000)
+    plain = gaussian_copula_mi(x[:, None], y[:, None])
+    mapped = gaussian_copula_mi(np.exp(x)[:, None], (y**3)[:, None])
+    assert mapped == pytest.approx(plain, abs=1e-12)
+    truth = -0.5 * np.log(1 - np.corrcoef(x, y)[0, 1] ** 2)
+    assert plain == pytest.approx(truth, abs=0.02)
+    assert abs(gaussian_copula_mi(x[:, None], y[:, None], z[:, None])) < 0.01
+    assert normal_scores(np.array([[3.0], [1.0], [2.0]]))[:, 0] == pytest.approx(
+        [0.6744898, -0.6744898, 0.0]
+    )
+    assert abs(mardia_kurtosis_z(rng.standard_normal((4000, 3)))) < 4
+
+
+def test_student_t_mi_matches_monte_carlo() -> None:
+    task = MITask("student_t", dim_x=2, dim_y=1, dof=3.0, rho=0.5, n_pairs=1)
+    x, y = task.sample(100_000, 0)
+    cov = task._covariance()
+    joint = multivariate_t(np.zeros(3), cov, df=3).logpdf(np.hstack([x, y]))
+    px = multivariate_t(np.zeros(2), cov[:2, :2], df=3).logpdf(x)
+    py = multivariate_t(np.zeros(1), cov[2:, 2:], df=3).logpdf(y)
+    assert np.mean(joint - px - py) == pytest.approx(task.mi, abs=0.01)
+    assert MITask("student_t", dim_x=2, dim_y=2, dof=1.0).mi == pytest.approx(0.4319, abs=1e-4)
+
+
+def test_additive_uniform_and_gaussian_truths() -> None:
+    eps = 0.2
+
+    # h(Y) by quadrature of the trapezoid density, minus h(N) = ln(2 eps)
+    def density(v: float) -> float:
+        return (min(v + eps, 1.0) - max(v - eps, 0.0)) / (2 * eps)
+
+    h_y = quad(lambda v: -density(v) * np.log(density(v)), -eps, 1 + eps, points=[eps, 1 - eps])[0]
+    assert mi_task("additive_uniform", epsilon=eps).mi == pytest.approx(h_y - np.log(2 * eps))
+    assert MITask("sparse", dim_x=5, dim_y=5, rho=0.8).mi == pytest.approx(-np.log(1 - 0.64))
+    with pytest.raises(ConfigError, match="family="):
+        mi_task("cauchy")
+    with pytest.raises(ConfigError, match="epsilon="):
+        _ = MITask("additive_uniform", epsilon=0.7).mi
