@@ -49,6 +49,7 @@ from astrolatent.data.store import (
     SpectrumStore,
     write_json_atomic,
     write_parquet_atomic,
+    write_rows,
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
 
@@ -424,11 +425,8 @@ def run_task(
                 rec.update(status="rejected", reason=result.reason)
             records.append(rec)
         clock.lap("preprocess")
-    group = zarr.open_group(store_path, mode="r+")
-    group["flux"][task.row0 : task.row1] = flux
-    group["valid"][task.row0 : task.row1] = valid
-    if err is not None:
-        group["err"][task.row0 : task.row1] = err
+    blocks = {"flux": flux, "valid": valid} | ({} if err is None else {"err": err})
+    write_rows(zarr.open_group(store_path, mode="r+"), task.row0, blocks)
     frame = pd.DataFrame.from_records(records)
     write_parquet_atomic(_part_path(Path(store_path), task.index), frame)
     clock.lap("write")

@@ -181,6 +181,18 @@ class SpectrumStore:
         return pd.read_parquet(path)
 
 
+def write_rows(group: zarr.Group, row0: int, blocks: dict[str, np.ndarray]) -> None:
+    """Write row blocks (name -> array ``(n, L)``) of the store's arrays from ``row0`` on.
+
+    Every chunk is written, zero rows too: zarr's default of skipping chunks that hold only
+    the fill value compares each chunk first, which costs more than writing the few empty ones
+    (docs/benchmarks.md, "Ingestion speed").
+    """
+    for name, block in blocks.items():
+        array = group[name].with_config({"write_empty_chunks": True})
+        array[row0 : row0 + len(block)] = block
+
+
 def write_json_atomic(path: Path, payload: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
