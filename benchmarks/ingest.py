@@ -42,7 +42,7 @@ from astropy.io import fits
 
 from astrolatent.data import presets
 from astrolatent.data import readers as readers_api
-from astrolatent.data.ingest import STAGES, file_checksum
+from astrolatent.data.ingest import STAGES, file_checksum, release_task_blocks, task_blocks
 from astrolatent.data.preprocess import Preprocessor
 from astrolatent.data.readers import fast_fits
 from astrolatent.data.readers.eso1d import write_eso1d
@@ -165,9 +165,7 @@ def stage_costs(files: list[Path], store: Path, block: int = 24) -> Timer:
     timer = Timer()
     for b0 in range(0, len(files), block):
         chunk = files[b0 : b0 + block]
-        flux = np.zeros((len(chunk), config.length), np.float32)
-        valid = np.zeros((len(chunk), config.length), bool)
-        err = np.zeros((len(chunk), config.length), np.float32)
+        flux, valid, err = task_blocks(len(chunk), config)
         for i, path in enumerate(chunk):
             timer.time("astropy baseline", astropy_read, [path])
             timer.time("read, astropy", _astropy_read, path)
@@ -176,6 +174,7 @@ def stage_costs(files: list[Path], store: Path, block: int = 24) -> Timer:
             timer.time("hash", file_checksum, path)
             timer.time("preprocess", prep, spectrum, (flux[i], valid[i], err[i]))
         timer.time("write", write_rows, group, b0, {"flux": flux, "valid": valid, "err": err})
+    release_task_blocks()
     return timer
 
 

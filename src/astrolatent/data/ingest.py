@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -373,10 +374,8 @@ def run_task(
     config = PreprocessConfig.from_dict(preprocess_config)
     rdr = readers_api.get(reader, **reader_options)
     prep = Preprocessor(config)
-    n, length = task.row1 - task.row0, config.length
-    flux = np.zeros((n, length), dtype=config.dtype)
-    valid = np.zeros((n, length), dtype=bool)
-    err = np.zeros((n, length), dtype=config.dtype) if config.store_errors else None
+    n = task.row1 - task.row0
+    flux, valid, err = task_blocks(n, config)
     records: list[dict] = []
     sums: dict[str, str] = {}
     clock = _Clock()
@@ -437,6 +436,35 @@ def run_task(
         "seconds": clock.seconds,
         **{s: int(status.get(s, 0)) for s in ("ok", "rejected", "quarantined")},
     }
+
+
+_blocks = threading.local()
+
+
+def task_blocks(
+    rows: int, config: PreprocessConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Zeroed flux, valid and err blocks ``(rows, L)`` for one task (err None if not stored).
+
+    The blocks of a thread's previous task are reused when the shape is the same: touching
+    fresh pages of memory costs about as much as preprocessing them (docs/benchmarks.md,
+    "Ingestion speed"). Kept per thread, since a Dask worker runs tasks in several threads.
+    """
+    key = (rows, config.length, config.dtype, config.store_errors)
+    if getattr(_blocks, "key", None) == key:
+        for block in _blocks.arrays:
+            if block is not None:
+                block.fill(0)
+        return _blocks.arrays
+    shape = (rows, config.length)
+    err = np.zeros(shape, config.dtype) if config.store_errors else None
+    _blocks.key, _blocks.arrays = key, (np.zeros(shape, config.dtype), np.zeros(shape, bool), err)
+    return _blocks.arrays
+
+
+def release_task_blocks() -> None:
+    """Drop this thread's kept task blocks (after an ingestion that ran its tasks inline)."""
+    _blocks.__dict__.clear()
 
 
 class _Clock:
@@ -513,8 +541,11 @@ def _run_tasks(
                 done(_result(fut.result, todo, futures.index(fut)))
         return seconds
     if cfg.workers == 1:
-        for t in todo:
-            done(_result(lambda t=t: run_task(*args, t, *extra), todo, todo.index(t)))
+        try:
+            for t in todo:
+                done(_result(lambda t=t: run_task(*args, t, *extra), todo, todo.index(t)))
+        finally:
+            release_task_blocks()
         return seconds
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx) as pool:

@@ -170,7 +170,9 @@ def _check_arrays(spectrum: Spectrum) -> Spectrum:
         raise InputFileError(src, f"wavelength has {wave.size} values but flux has {flux.size}")
     if wave.size < 2:
         raise InputFileError(src, f"spectrum has {wave.size} pixel(s)")
-    err = None if spectrum.err is None else _float_array(spectrum.err)
+    err = (
+        None if spectrum.err is None else _float_array(spectrum.err).astype(flux.dtype, copy=False)
+    )
     if err is not None and err.shape != flux.shape:
         raise InputFileError(src, f"error array has shape {err.shape}, flux has {flux.shape}")
     bad = None if spectrum.bad is None else np.asarray(spectrum.bad, bool)
@@ -306,6 +308,7 @@ class Preprocessor:
         self._target: np.ndarray | None = None
         self._known_wave: np.ndarray | None = None
         self._known_offset = 0
+        self._buffers: dict[str, np.ndarray] = {}
 
     def __call__(
         self,
@@ -319,32 +322,18 @@ class Preprocessor:
         """
         cfg, grid = self.config, self.config.grid
         seg = self._on_grid(_check_arrays(spectrum))
-        finite = np.isfinite(seg.flux)
-        if not finite.any():
-            _check_some_flux(spectrum)
-            lo, hi = spectrum.wave[0], spectrum.wave[-1]
-            raise InputFileError(
-                spectrum.source,
-                f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
-                f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
-            )
-        left = cfg.padding[0]
-        valid = finite & self.static[left + seg.lo : left + seg.hi]
-        if seg.bad is not None:
-            valid &= ~seg.bad
-        if seg.err is not None and cfg.mask_nonpositive_error:
-            valid &= np.isfinite(seg.err) & (seg.err > 0)
+        valid = self._valid(seg, spectrum)
         n_valid = int(np.count_nonzero(valid))
         if n_valid < cfg.min_valid_fraction * grid.size or n_valid == 0:
             return Rejected(
                 f"only {n_valid} of {grid.size} pixels valid (minimum fraction {cfg.min_valid_fraction})"
             )
-        good = seg.flux[valid]
+        good = np.compress(valid, seg.flux, out=self._scratch("good", n_valid, seg.flux.dtype))
         mean = float(np.mean(good, dtype=np.float64))
         if seg.err is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = good / seg.err[valid]
-            snr = _median(ratio)
+            ratio = np.compress(valid, seg.err, out=self._scratch("ratio", n_valid, seg.err.dtype))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                snr = _median(np.divide(good, ratio, out=ratio))
         else:
             snr = der_snr(good)
         median = _median(good)
@@ -356,7 +345,7 @@ class Preprocessor:
                 return Rejected(f"non-positive mean flux {mean:.4g}")
             scale = median
         out_f, out_v, out_e = out or self._new_rows(seg.err is not None and cfg.store_errors)
-        span = slice(left + seg.lo, left + seg.hi)
+        span = slice(cfg.padding[0] + seg.lo, cfg.padding[0] + seg.hi)
         out_v[span] = valid
         np.divide(seg.flux, scale, out=out_f[span], where=valid, casting="same_kind")
         if out_e is not None and seg.err is not None:
@@ -364,6 +353,36 @@ class Preprocessor:
         elif out_e is not None:
             out_e = None
         return Processed(flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid)
+
+    def _valid(self, seg: _OnGrid, spectrum: Spectrum) -> np.ndarray:
+        """Validity of the pixels ``seg.lo:seg.hi``; raise when none is covered."""
+        cfg, n = self.config, seg.hi - seg.lo
+        valid = np.isfinite(seg.flux, out=self._scratch("valid", n, bool))
+        if not valid.any():
+            _check_some_flux(spectrum)
+            lo, hi, grid = spectrum.wave[0], spectrum.wave[-1], cfg.grid
+            raise InputFileError(
+                spectrum.source,
+                f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
+                f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
+            )
+        left = cfg.padding[0]
+        valid &= self.static[left + seg.lo : left + seg.hi]
+        if seg.bad is not None:
+            valid &= ~seg.bad
+        if seg.err is not None and cfg.mask_nonpositive_error:
+            check = self._scratch("check", n, bool)
+            valid &= np.isfinite(seg.err, out=check)
+            valid &= np.greater(seg.err, 0, out=check)
+        return valid
+
+    def _scratch(self, name: str, size: int, dtype: np.dtype) -> np.ndarray:
+        """A work array kept between spectra: fresh pages of memory for every temporary cost
+        about as much as the arithmetic on them (docs/benchmarks.md, "Ingestion speed")."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(max(size, self.config.grid.size), dtype)
+        return buf[:size]
 
     def _new_rows(self, with_err: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n, dtype = self.config.length, self.config.dtype
@@ -374,7 +393,11 @@ class Preprocessor:
         """The spectrum over the grid: an exact copy when it lies on it, else resampled."""
         cfg, wave = self.config, spectrum.wave
         known = self._known_wave
-        if known is not None and known.shape == wave.shape and np.array_equal(known, wave):
+        if (
+            known is not None
+            and known.shape == wave.shape
+            and np.equal(known, wave, out=self._scratch("same", wave.size, bool)).all()
+        ):
             offset = self._known_offset
         else:
             spectrum = _check_wave(spectrum)
