@@ -166,6 +166,8 @@ def test_median_matches_numpy_for_odd_and_even_sizes(size):
     rng = np.random.default_rng(size)
     for values in (rng.normal(size=size), rng.integers(0, 3, size).astype(np.float32)):
         assert _median(values.copy()) == np.median(values)
+        values[rng.integers(0, size)] = np.nan
+        assert np.isnan(_median(values.copy())) and np.isnan(np.median(values))
 
 
 def _spec(wave, flux, err=None):

@@ -271,10 +271,12 @@ def _median(values: np.ndarray) -> float:
 
     One partition at a single index (NumPy's SIMD selection; a list of two indices, which
     :func:`numpy.median` uses for even sizes, is several times slower), then for an even size
-    the largest value below it.
+    the largest value below it. NaN when any value is NaN (they sort above every number).
     """
     half = values.size // 2
     values.partition(half)
+    if np.isnan(values[half:]).any():
+        return float("nan")
     upper = float(values[half])
     return upper if values.size % 2 else 0.5 * (float(values[:half].max()) + upper)
 
