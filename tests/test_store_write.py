@@ -10,7 +10,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 from astrolatent.data.store import _write_chunk_files, write_rows
 
 
-def _arrays(path, n_rows: int, chunk_rows: int, **extra):
+def _arrays(path, n_rows: int, chunk_rows: int, separator: str = "/", **extra):
     group = zarr.open_group(str(path), mode="w")
     for name, dtype, shuffle in (("flux", "float32", "bitshuffle"), ("valid", bool, "shuffle")):
         group.create_array(
@@ -20,6 +20,7 @@ def _arrays(path, n_rows: int, chunk_rows: int, **extra):
             dtype=dtype,
             compressors=extra.get("compressors", BloscCodec(cname="lz4", shuffle=shuffle)),
             fill_value=0,
+            chunk_key_encoding={"name": "default", "separator": separator},
         )
     return group
 
@@ -31,11 +32,12 @@ def _blocks(n_rows: int, seed: int) -> dict[str, np.ndarray]:
     return {"flux": flux, "valid": flux > 0}
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 4])
-def test_direct_chunk_files_equal_zarr_writes(tmp_path, chunk_rows):
+@pytest.mark.parametrize(("chunk_rows", "separator"), [(1, "/"), (4, "/"), (1, "."), (4, ".")])
+def test_direct_chunk_files_equal_zarr_writes(tmp_path, chunk_rows, separator):
     n_rows = 10  # with 4-row chunks the last chunk is partial
     data = _blocks(n_rows, 0)
-    direct, plain = _arrays(tmp_path / "d", n_rows, chunk_rows), _arrays(tmp_path / "z", n_rows, 4)
+    direct = _arrays(tmp_path / "d", n_rows, chunk_rows, separator)
+    plain = _arrays(tmp_path / "z", n_rows, 4)
     for row0 in range(0, n_rows, 4 if chunk_rows == 4 else 3):
         block = {k: v[row0 : row0 + (4 if chunk_rows == 4 else 3)] for k, v in data.items()}
         assert _write_chunk_files(direct["flux"], row0, block["flux"])  # the direct path is taken
@@ -46,8 +48,10 @@ def test_direct_chunk_files_equal_zarr_writes(tmp_path, chunk_rows):
     for name in data:
         np.testing.assert_array_equal(reopened[name][:], data[name])
         np.testing.assert_array_equal(reopened[name][:], plain[name][:])
-    # the padded part of a partial last chunk decodes as the fill value, not leftovers
+    # the partial last chunk, stored padded to full size, decodes to its own rows
     np.testing.assert_array_equal(reopened["flux"][8:], data["flux"][8:])
+    first = "c/0/0" if separator == "/" else "c.0.0"
+    assert (tmp_path / "d" / "flux" / first).is_file()
 
 
 def test_other_layouts_go_through_zarr(tmp_path):

@@ -316,24 +316,17 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             )
     pre = plan.config.preprocess
     group = zarr.open_group(str(path), mode="w")
-    compressor = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
-    chunks = (plan.chunk_rows, plan.length)
-    shape = (plan.n_rows, plan.length)
-    group.create_array(
-        "flux", shape=shape, chunks=chunks, dtype=pre.dtype, compressors=compressor, fill_value=0
-    )
-    group.create_array(
-        "valid",
-        shape=shape,
-        chunks=chunks,
-        dtype=bool,
-        compressors=BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
-        fill_value=False,
-    )
+    rows = {
+        "shape": (plan.n_rows, plan.length),
+        "chunks": (plan.chunk_rows, plan.length),
+        "compressors": BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+        # chunk files side by side (flux/c.ROW.0): no directory to create per row
+        "chunk_key_encoding": {"name": "default", "separator": "."},
+    }
+    group.create_array("flux", dtype=pre.dtype, fill_value=0, **rows)
+    group.create_array("valid", dtype=bool, fill_value=False, **rows)
     if pre.store_errors:
-        group.create_array(
-            "err", shape=shape, chunks=chunks, dtype=pre.dtype, compressors=compressor, fill_value=0
-        )
+        group.create_array("err", dtype=pre.dtype, fill_value=0, **rows)
     wave = group.create_array("wave", shape=(plan.length,), chunks=(plan.length,), dtype="float64")
     wave[:] = pre.wavelengths()
     (path / "parts").mkdir(exist_ok=True)

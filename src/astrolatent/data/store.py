@@ -8,6 +8,8 @@ Layout of a store directory::
     STORE/flux                 (N, L) float32 or float16, normalised flux (0 where invalid)
     STORE/valid                (N, L) bool, True where the pixel counts (weight 1)
     STORE/err                  (N, L) optional normalised 1-sigma errors
+                               (these three: Blosc-LZ4 chunks of whole rows, chunk files
+                               side by side, e.g. STORE/flux/c.ROW.0)
     STORE/parts/*.parquet      per-task metadata, written last by each task (resume marker)
     STORE/metadata.parquet     one row per stored row: row, id, object, file, checksum,
                                scale, snr, n_valid, status, reason, and the labels
@@ -240,9 +242,10 @@ def _write_chunk_files(array: zarr.Array, row0: int, block: np.ndarray) -> bool:
         if len(chunk) < rows:  # the array's last chunk is stored at full size
             pad = np.full((rows - len(chunk), width), array.fill_value, block.dtype)
             chunk = np.concatenate([chunk, pad])
-        path = folder / array.metadata.encode_chunk_key(((row0 + k) // rows, 0))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blosc.encode(chunk))
+        key = array.metadata.encode_chunk_key(((row0 + k) // rows, 0))
+        if "/" in key:  # the default separator: one folder per chunk row
+            (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(blosc.encode(chunk))
     return True
 
 
