@@ -23,6 +23,7 @@ from astrolatent.data.preprocess import (
     Preprocessor,
     Processed,
     Rejected,
+    _check_arrays,
     _median,
 )
 from astrolatent.data.readers import fast_fits
@@ -207,3 +208,10 @@ def test_resampled_spectra_equal_the_float64_implementation(mode):
     np.testing.assert_allclose(out.flux, ref.flux, rtol=F32, atol=0)
     np.testing.assert_allclose(out.err, ref.err, rtol=F32, atol=0)
     assert out.scale == pytest.approx(ref.scale, rel=1e-12) and out.n_valid == ref.n_valid
+
+
+def test_big_endian_float32_stays_float32():
+    flux = (1.0 + np.arange(100) / 100).astype(">f4")  # as astropy hands out FITS data
+    spectrum = _check_arrays(_spec(np.arange(100.0) + 4000, flux, err=flux.astype(">f8")))
+    assert spectrum.flux.dtype == np.dtype("=f4") and spectrum.err.dtype == np.dtype("=f4")
+    np.testing.assert_array_equal(spectrum.flux, flux)

@@ -183,7 +183,8 @@ def _check_arrays(spectrum: Spectrum) -> Spectrum:
 def _float_array(values: object) -> np.ndarray:
     """``values`` as a float32 or float64 array in native byte order (no copy when it is one)."""
     values = np.asarray(values)
-    dtype = values.dtype if values.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    single_or_double = values.dtype.kind == "f" and values.dtype.itemsize in (4, 8)
+    dtype = values.dtype if single_or_double else np.dtype(np.float64)
     return values.astype(dtype.newbyteorder("="), copy=False)
 
 
