@@ -215,3 +215,18 @@ def test_big_endian_float32_stays_float32():
     spectrum = _check_arrays(_spec(np.arange(100.0) + 4000, flux, err=flux.astype(">f8")))
     assert spectrum.flux.dtype == np.dtype("=f4") and spectrum.err.dtype == np.dtype("=f4")
     np.testing.assert_array_equal(spectrum.flux, flux)
+
+
+def test_scaled_columns_are_left_to_astropy(tmp_path):
+    if not fast_fits.available():
+        pytest.skip("fitsio is not installed")
+    from astropy.io import fits
+
+    wave = fits.Column(name="WAVE", format="100D", unit="Angstrom", array=[4000 + np.arange(100.0)])
+    physical = np.arange(1000, 1100)
+    flux = fits.Column(name="FLUX", format="100I", bzero=1000, array=[physical])
+    path = tmp_path / "scaled.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([wave, flux])]).writeto(path)
+    assert fast_fits.read_row(path, {"WAVE", "FLUX"}) is None
+    spectrum = readers_api.get("eso-1d").read(path)[0]
+    np.testing.assert_array_equal(spectrum.flux, physical)  # TZERO applied by astropy

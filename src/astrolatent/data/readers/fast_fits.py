@@ -62,10 +62,13 @@ def read_row(path: Path, required: set[str], optional: set[str] = frozenset()) -
         return None
     cells, units = {}, {}
     for column in wanted:
+        number = names[column][0] + 1
+        if any(f"{key}{number}" in header for key in ("TSCAL", "TZERO", "TNULL")):
+            return None  # scaled or flagged integers: astropy's handling is the reference
         cell = np.asarray(data[names[column][1]][0])
         if cell.dtype.kind not in "fiu" or cell.ndim != 1:
             return None
         cells[column] = cell.astype(cell.dtype.newbyteorder("="))
-        unit = header.get(f"TUNIT{names[column][0] + 1}")
+        unit = header.get(f"TUNIT{number}")
         units[column] = None if unit is None else str(unit)
     return Row(cells=cells, units=units, primary=primary)
