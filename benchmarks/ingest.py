@@ -8,7 +8,13 @@ physics), then in the same run:
 2. `astrolatent ingest --preset harps` with 1 and 2 worker processes;
 3. peak resident memory of the whole ingest process tree (sampled, plus children's
    ru_maxrss) against a memory cap, for a store whose uncompressed size is several
-   times that cap.
+   times that cap;
+4. per-stage costs in this one process on the first ``--stage-files`` files (read, hash,
+   preprocess, write, each as wall and CPU time, CPU time being what other jobs on a shared
+   machine disturb least), with the levers beside them: astropy against fitsio for the read,
+   SHA-256 against BLAKE3 for the hash;
+5. what the Sedaghat et al. HARPS archive (270,000 spectra) would take on N Dask workers at
+   the measured per-worker rate, or at the disk's rate (``--disk-mbs``) when that is lower.
 
 Prints spectra/s, MB/s (of input files) and the ratio ingest/baseline per worker.
 
@@ -18,6 +24,7 @@ Prints spectra/s, MB/s (of input files) and the ratio ingest/baseline per worker
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -30,11 +37,19 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import zarr
 from astropy.io import fits
 
+from astrolatent.data import presets
+from astrolatent.data import readers as readers_api
+from astrolatent.data.ingest import STAGES, file_checksum, release_task_blocks, task_blocks
+from astrolatent.data.preprocess import Preprocessor
+from astrolatent.data.readers import fast_fits
 from astrolatent.data.readers.eso1d import write_eso1d
+from astrolatent.data.store import write_rows
 
 N_PIX = 312_501
+SEDAGHAT_SPECTRA = 270_000
 
 
 def make_files(folder: Path, n: int) -> None:
@@ -65,8 +80,8 @@ def astropy_read(files: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def run_ingest(folder: Path, store: Path, workers: int) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of the whole process tree of one ingest run."""
+def run_ingest(folder: Path, store: Path, workers: int) -> tuple[float, float, dict]:
+    """Wall seconds, peak RSS (MiB) and the summary of one ingest run (whole process tree)."""
     shutil.rmtree(store, ignore_errors=True)
     cmd = [
         sys.executable,
@@ -107,7 +122,102 @@ def run_ingest(folder: Path, store: Path, workers: int) -> tuple[float, float]:
         raise SystemExit(f"ingest failed ({proc.returncode}): {err.decode()[-2000:]}")
     summary = json.loads(out)
     assert summary["n_ok"] == len(list(folder.glob("*.fits"))), summary
-    return wall, peak / 2**20
+    return wall, peak / 2**20, summary
+
+
+class Timer:
+    """Wall and CPU (all threads of this process) seconds, booked per label."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def time(self, label: str, fn, *args):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn(*args)
+        self.wall[label] = self.wall.get(label, 0.0) + time.perf_counter() - w
+        self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - c
+        return out
+
+
+def _sha256(path: Path) -> str:
+    """The checksum before issue 17: SHA-256 in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _astropy_read(path: Path):
+    saved, fast_fits.fitsio = fast_fits.fitsio, None
+    try:
+        return readers_api.get("eso-1d").read(path)
+    finally:
+        fast_fits.fitsio = saved
+
+
+def stage_costs(files: list[Path], store: Path, block: int = 25) -> Timer:
+    """Per-stage costs of ingesting ``files`` in this process, rewriting rows of ``store``.
+
+    Three passes over all files, so that no stage finds a file in the CPU caches because
+    another stage just read it (the files must together exceed the caches: 200 HARPS files
+    are 1 GB): the astropy baseline, then our stages as a task runs them, then the
+    alternatives (the astropy reader, SHA-256).
+    """
+    config = presets.get("harps").preprocess
+    prep, reader = Preprocessor(config), readers_api.get("eso-1d")
+    group = zarr.open_group(str(store), mode="r+")
+    for name in ("flux", "valid", "err"):  # write new files, as ingestion does: overwriting
+        for chunk in (store / name).glob("c.*"):  # cached ones costs a fraction of that
+            chunk.unlink()
+    timer = Timer()
+    for path in files:
+        timer.time("astropy baseline", astropy_read, [path])
+    for b0 in range(0, len(files), block):
+        chunk = files[b0 : b0 + block]
+        flux, valid, err = task_blocks(len(chunk), config)
+        for i, path in enumerate(chunk):
+            spectrum = timer.time("read", reader.read, path)[0]
+            timer.time("hash", file_checksum, path)
+            timer.time("preprocess", prep, spectrum, (flux[i], valid[i], err[i]))
+        timer.time("write", write_rows, group, b0, {"flux": flux, "valid": valid, "err": err})
+    release_task_blocks()
+    for path in files:
+        timer.time("read, astropy", _astropy_read, path)
+        timer.time("hash, SHA-256", _sha256, path)
+    return timer
+
+
+def print_stage_costs(timer: Timer, n: int) -> float:
+    """Print ms per spectrum of every stage; return the CPU ratio baseline / our stages."""
+    ours = {k: timer.cpu[k] for k in STAGES}
+    base = timer.cpu["astropy baseline"]
+    print(f"per-stage costs in one process, {n} files (ms per spectrum: wall / CPU):")
+    for label in ("astropy baseline", "read, astropy", *STAGES[:2], "hash, SHA-256", *STAGES[2:]):
+        note = f"  ({'fitsio' if fast_fits.available() else 'astropy'})" if label == "read" else ""
+        print(
+            f"  {label:18s} {1000 * timer.wall[label] / n:7.2f} / {1000 * timer.cpu[label] / n:6.2f}{note}"
+        )
+    total = sum(ours.values())
+    print(
+        f"  sum of our stages  {1000 * sum(timer.wall[k] for k in STAGES) / n:7.2f} / "
+        f"{1000 * total / n:6.2f} -> CPU ratio astropy baseline / ingest stages = {base / total:.2f}"
+    )
+    return base / total
+
+
+def print_archive_estimate(rate: float, file_mb: float, disk_mbs: float) -> None:
+    """Hours for the Sedaghat HARPS archive on N workers: the slower of CPU and disk."""
+    disk_hours = SEDAGHAT_SPECTRA * file_mb / disk_mbs / 3600
+    print(
+        f"Sedaghat archive ({SEDAGHAT_SPECTRA:,} spectra, {SEDAGHAT_SPECTRA * file_mb / 1e6:.2f} TB) "
+        f"at {rate:.1f} spectra/s per worker, disk {disk_mbs:,.0f} MB/s:"
+    )
+    for workers in (1, 8, 32, 128, 512):
+        cpu_hours = SEDAGHAT_SPECTRA / (rate * workers) / 3600
+        bound = "disk" if disk_hours > cpu_hours else "workers"
+        print(f"  {workers:4d} workers: {max(cpu_hours, disk_hours):7.2f} h ({bound}-bound)")
 
 
 def main() -> None:
@@ -120,6 +230,12 @@ def main() -> None:
         "--cap-mib", type=float, default=1024.0, help="memory cap the ingest must stay under"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files and stores")
+    parser.add_argument(
+        "--stage-files", type=int, default=200, help="files for the per-stage costs (0: skip)"
+    )
+    parser.add_argument(
+        "--disk-mbs", type=float, default=2000.0, help="shared file system read rate, MB/s"
+    )
     args = parser.parse_args()
     folder = args.workdir / "files"
     t0 = time.perf_counter()
@@ -140,7 +256,7 @@ def main() -> None:
     )
     results = {}
     for workers in (1, 2):
-        wall, peak = run_ingest(folder, args.workdir / f"store-{workers}", workers)
+        wall, peak, summary = run_ingest(folder, args.workdir / f"store-{workers}", workers)
         results[workers] = (wall, peak)
         per_worker = len(files) / wall / workers
         print(
@@ -148,6 +264,16 @@ def main() -> None:
             f"per worker {per_worker:.1f} spectra/s = {per_worker / (len(files) / base):.2f}x the astropy read rate; "
             f"peak RSS {peak:.0f} MiB"
         )
+        stages = summary.get("stage_seconds", {})
+        print(
+            "  stages (ms per spectrum, wall, summed over workers): "
+            + ", ".join(f"{k} {1000 * v / len(files):.1f}" for k, v in stages.items())
+        )
+    if args.stage_files:
+        some = files[: args.stage_files]
+        print_stage_costs(stage_costs(some, args.workdir / "store-1"), len(some))
+    rate = len(files) / results[1][0]
+    print_archive_estimate(rate, input_mb / len(files), args.disk_mbs)
     store_bytes = args.n * 327_680 * (4 + 1 + 4)
     peak = max(p for _, p in results.values())
     on_disk = (

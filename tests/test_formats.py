@@ -16,7 +16,7 @@ from astrolatent.data.ingest import IngestConfig, ingest, make_plan
 from astrolatent.data.presets import spectral_type_number
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError, InputFileError, UnknownFormatError
+from astrolatent.errors import ConfigError, InputFileError, RunError, UnknownFormatError
 
 HAS_SPECUTILS = importlib.util.find_spec("specutils") is not None
 
@@ -353,7 +353,7 @@ def test_export_command_writes_fits_and_votable_beside_the_run_tables(tmp_path):
     assert (run / "latents.fits").is_file() and (run / "analysis" / "mi.fits").is_file()
     assert not (run / "latents.vot").exists()
     result = CliRunner().invoke(app, ["export", str(tmp_path / "nothing")])
-    assert isinstance(result.exception, ConfigError) and "not a run directory" in str(
+    assert isinstance(result.exception, RunError) and "not a run directory" in str(
         result.exception
     )
 

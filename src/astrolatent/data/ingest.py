@@ -19,11 +19,13 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import blake3
 import numpy as np
 import pandas as pd
 import zarr
@@ -38,14 +40,15 @@ from astrolatent.data.labels import join_labels, load_labels
 from astrolatent.data.preprocess import (
     GridConfig,
     PreprocessConfig,
+    Preprocessor,
     Processed,
     check_content,
-    preprocess,
 )
 from astrolatent.data.store import (
     FORMAT_VERSION,
     RESERVED_COLUMNS,
     SpectrumStore,
+    write_rows,
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
 from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
@@ -61,6 +64,8 @@ GRID_SAMPLE = 32
 GRID_TRIES = 4 * GRID_SAMPLE
 CHUNK_BYTES = 2 * 1024**2
 TASK_BYTES = 32 * 1024**2
+#: Stages whose time each task reports (``IngestSummary.stage_seconds``).
+STAGES = ("read", "hash", "preprocess", "write")
 
 
 class IngestConfig(Config):
@@ -121,6 +126,8 @@ class IngestSummary:
     n_tasks_skipped: int
     wall_seconds: float
     label_report: dict | None
+    #: seconds per stage (read, hash, preprocess, write), summed over the tasks run now
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -285,13 +292,28 @@ def _fingerprint(files: list[Path], config: IngestConfig) -> str:
     return h.hexdigest()
 
 
+#: Hash of the ``checksum`` column, recorded as the store attribute ``checksum_algorithm``.
+CHECKSUM_ALGORITHM = "blake3"
+
+
+_read_buffer = threading.local()
+
+
 def file_checksum(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    h = hashlib.sha256()
+    """BLAKE3 (256 bit) of a file's bytes, hex.
+
+    BLAKE3 rather than SHA-256: a cryptographic hash of the same length at about 3x the speed
+    on one core. The file is read into a buffer kept per thread, which costs less than
+    mapping it or reading into new memory (docs/benchmarks.md, "Ingestion speed").
+    """
+    view = getattr(_read_buffer, "view", None)
+    if view is None:
+        view = _read_buffer.view = memoryview(bytearray(1 << 22))
+    h = blake3.blake3()
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
+        with open(path, "rb", buffering=0) as fh:
+            while n := fh.readinto(view):
+                h.update(view[:n])
     except OSError as exc:
         raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
     return h.hexdigest()
@@ -417,24 +439,17 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             )
     pre = plan.config.preprocess
     group = zarr.open_group(str(path), mode="w")
-    compressor = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-    chunks = (plan.chunk_rows, plan.length)
-    shape = (plan.n_rows, plan.length)
-    group.create_array(
-        "flux", shape=shape, chunks=chunks, dtype=pre.dtype, compressors=compressor, fill_value=0
-    )
-    group.create_array(
-        "valid",
-        shape=shape,
-        chunks=chunks,
-        dtype=bool,
-        compressors=BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
-        fill_value=False,
-    )
+    rows = {
+        "shape": (plan.n_rows, plan.length),
+        "chunks": (plan.chunk_rows, plan.length),
+        "compressors": BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+        # chunk files side by side (flux/c.ROW.0): no directory to create per row
+        "chunk_key_encoding": {"name": "default", "separator": "."},
+    }
+    group.create_array("flux", dtype=pre.dtype, fill_value=0, **rows)
+    group.create_array("valid", dtype=bool, fill_value=False, **rows)
     if pre.store_errors:
-        group.create_array(
-            "err", shape=shape, chunks=chunks, dtype=pre.dtype, compressors=compressor, fill_value=0
-        )
+        group.create_array("err", dtype=pre.dtype, fill_value=0, **rows)
     wave = group.create_array("wave", shape=(plan.length,), chunks=(plan.length,), dtype="float64")
     wave[:] = pre.wavelengths()
     (path / "parts").mkdir(exist_ok=True)
@@ -451,6 +466,7 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             "preprocess": pre.to_dict(),
             "n_files": len(plan.files),
             "plan_quarantine": plan.quarantine,
+            "checksum_algorithm": CHECKSUM_ALGORITHM if plan.config.checksum else None,
             # written last: a store without it is incomplete and gets recreated
             "fingerprint": plan.fingerprint,
         }
@@ -475,13 +491,12 @@ def run_task(
     """
     config = PreprocessConfig.from_dict(preprocess_config)
     rdrs: dict[str, readers_api.Reader] = {}
-    static = config.static_mask()
-    n, length = task.row1 - task.row0, config.length
-    flux = np.zeros((n, length), dtype=config.dtype)
-    valid = np.zeros((n, length), dtype=bool)
-    err = np.zeros((n, length), dtype=config.dtype) if config.store_errors else None
+    prep = Preprocessor(config)
+    n = task.row1 - task.row0
+    flux, valid, err = task_blocks(n, config)
     records: list[dict] = []
     sums: dict[str, str] = {}
+    clock = _Clock()
     for seg in task.segments:
         name = Path(seg.path).name.split(".fits")[0]
         try:
@@ -489,12 +504,14 @@ def run_task(
             if fmt not in rdrs:
                 rdrs[fmt] = readers_api.get(fmt, **reader_options)
             spectra = rdrs[fmt].read(Path(seg.path), seg.start, seg.stop)
+            clock.lap("read")
             if len(spectra) != seg.stop - seg.start:
                 raise InputFileError(
                     seg.path, f"expected {seg.stop - seg.start} spectra, read {len(spectra)}"
                 )
             if checksum and seg.path not in sums:
                 sums[seg.path] = file_checksum(seg.path)
+                clock.lap("hash")
         except InputFileError as exc:
             for k in range(seg.start, seg.stop):
                 records.append(
@@ -515,34 +532,73 @@ def run_task(
                 row, spectrum.id, spectrum.object, spectrum.source, sums.get(seg.path, ""), "ok", ""
             )
             rec.update(spectrum.extra)
+            i = row - task.row0
             try:
-                result = preprocess(spectrum, config, static)
+                result = prep(spectrum, (flux[i], valid[i], None if err is None else err[i]))
             except InputFileError as exc:
                 rec.update(status="quarantined", reason=exc.reason)
                 records.append(rec)
                 continue
             if isinstance(result, Processed):
-                i = row - task.row0
-                flux[i], valid[i] = result.flux, result.valid
-                if err is not None and result.err is not None:
-                    err[i] = result.err
                 rec.update(scale=result.scale, snr=result.snr, n_valid=result.n_valid)
             else:
                 rec.update(status="rejected", reason=result.reason)
             records.append(rec)
-    group = zarr.open_group(store_path, mode="r+")
-    group["flux"][task.row0 : task.row1] = flux
-    group["valid"][task.row0 : task.row1] = valid
-    if err is not None:
-        group["err"][task.row0 : task.row1] = err
+        clock.lap("preprocess")
+    blocks = {"flux": flux, "valid": valid} | ({} if err is None else {"err": err})
+    write_rows(zarr.open_group(store_path, mode="r+"), task.row0, blocks)
     frame = pd.DataFrame.from_records(records)
     write_parquet_atomic(_part_path(Path(store_path), task.index), frame)
+    clock.lap("write")
     status = frame["status"].value_counts()
     return {
         "index": task.index,
         "rows": n,
+        "seconds": clock.seconds,
         **{s: int(status.get(s, 0)) for s in ("ok", "rejected", "quarantined")},
     }
+
+
+_blocks = threading.local()
+
+
+def task_blocks(
+    rows: int, config: PreprocessConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Zeroed flux, valid and err blocks ``(rows, L)`` for one task (err None if not stored).
+
+    The blocks of a thread's previous task are reused when the shape is the same: touching
+    fresh pages of memory costs about as much as preprocessing them (docs/benchmarks.md,
+    "Ingestion speed"). Kept per thread, since a Dask worker runs tasks in several threads.
+    """
+    key = (rows, config.length, config.dtype, config.store_errors)
+    if getattr(_blocks, "key", None) == key:
+        for block in _blocks.arrays:
+            if block is not None:
+                block.fill(0)
+        return _blocks.arrays
+    shape = (rows, config.length)
+    err = np.zeros(shape, config.dtype) if config.store_errors else None
+    _blocks.key, _blocks.arrays = key, (np.zeros(shape, config.dtype), np.zeros(shape, bool), err)
+    return _blocks.arrays
+
+
+def release_task_blocks() -> None:
+    """Drop this thread's kept task blocks (after an ingestion that ran its tasks inline)."""
+    _blocks.__dict__.clear()
+
+
+class _Clock:
+    """Seconds a task spends in each stage; :meth:`lap` books the time since the last lap."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
 
 
 def _record(
@@ -564,12 +620,16 @@ def _record(
 
 def _run_tasks(
     plan: Plan, store: Path, todo: list[Task], progress: Callable[[int], None] | None
-) -> None:
+) -> dict[str, float]:
+    """Run the tasks; return the seconds per stage summed over them."""
     cfg = plan.config
     args = (str(store),)
     extra = (plan.reader, cfg.reader_options, cfg.preprocess.to_dict(), cfg.checksum)
+    seconds = dict.fromkeys(STAGES, 0.0)
 
     def done(result: dict) -> None:
+        for stage, value in result["seconds"].items():
+            seconds[stage] += value
         if progress is not None:
             progress(result["rows"])
 
@@ -600,16 +660,20 @@ def _run_tasks(
             ]
             for fut in as_completed(futures):
                 done(_result(fut.result, todo, futures.index(fut)))
-        return
+        return seconds
     if cfg.workers == 1:
-        for t in todo:
-            done(_result(lambda t=t: run_task(*args, t, *extra), todo, todo.index(t)))
-        return
+        try:
+            for t in todo:
+                done(_result(lambda t=t: run_task(*args, t, *extra), todo, todo.index(t)))
+        finally:
+            release_task_blocks()
+        return seconds
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, *args, t, *extra): i for i, t in enumerate(todo)}
         for fut in cf.as_completed(futures):
             done(_result(fut.result, todo, futures[fut]))
+    return seconds
 
 
 def _result(get: Callable[[], dict], todo: list[Task], i: int) -> dict:
@@ -691,7 +755,7 @@ def ingest(
         if progress is not None:
             progress(done_rows, plan.n_rows)
 
-    _run_tasks(plan, store, todo, step)
+    stage_seconds = _run_tasks(plan, store, todo, step)
     meta, quarantine, label_report = finalize(store, plan)
     extra_labels = [c for c in meta.columns if c not in RESERVED_COLUMNS]
     write_parquet_atomic(store / "quarantine.parquet", quarantine)
@@ -716,6 +780,7 @@ def ingest(
         n_tasks_skipped=skipped,
         wall_seconds=time.perf_counter() - t0,
         label_report=label_report,
+        stage_seconds=stage_seconds,
     )
     write_json_atomic(store / "summary.json", summary.to_dict())
     return summary

@@ -140,10 +140,30 @@ class Rejected:
     reason: str
 
 
-def check_content(spectrum: Spectrum) -> Spectrum:
+def _check_wave(spectrum: Spectrum) -> Spectrum:
     """Return the spectrum with increasing wavelengths, or raise :class:`InputFileError`."""
     src = spectrum.source
-    wave, flux = np.asarray(spectrum.wave, np.float64), np.asarray(spectrum.flux, np.float64)
+    wave = spectrum.wave
+    if not np.all(np.isfinite(wave)):
+        raise InputFileError(src, "non-finite wavelengths")
+    diff = np.diff(wave)
+    if np.all(diff < 0):
+        order = slice(None, None, -1)
+        spectrum.wave, spectrum.flux = wave[order], spectrum.flux[order]
+        if spectrum.err is not None:
+            spectrum.err = spectrum.err[order]
+        if spectrum.bad is not None:
+            spectrum.bad = spectrum.bad[order]
+    elif not np.all(diff > 0):
+        raise InputFileError(src, "wavelengths are not strictly monotonic")
+    return spectrum
+
+
+def _check_arrays(spectrum: Spectrum) -> Spectrum:
+    """Return the spectrum with array fields (float wave and flux), or raise
+    :class:`InputFileError` for shapes that do not fit together."""
+    src = spectrum.source
+    wave, flux = np.asarray(spectrum.wave, np.float64), _float_array(spectrum.flux)
     if wave.ndim != 1 or flux.ndim != 1:
         raise InputFileError(
             src, f"wavelength and flux must be 1D, got shapes {wave.shape} and {flux.shape}"
@@ -152,24 +172,36 @@ def check_content(spectrum: Spectrum) -> Spectrum:
         raise InputFileError(src, f"wavelength has {wave.size} values but flux has {flux.size}")
     if wave.size < 2:
         raise InputFileError(src, f"spectrum has {wave.size} pixel(s)")
-    if spectrum.err is not None and np.shape(spectrum.err) != flux.shape:
-        raise InputFileError(
-            src, f"error array has shape {np.shape(spectrum.err)}, flux has {flux.shape}"
-        )
-    if not np.all(np.isfinite(wave)):
-        raise InputFileError(src, "non-finite wavelengths")
-    if not np.any(np.isfinite(flux)):
-        raise InputFileError(src, "flux is entirely NaN/inf")
-    diff = np.diff(wave)
-    if np.all(diff < 0):
-        order = slice(None, None, -1)
-        spectrum.wave, spectrum.flux = wave[order], flux[order]
-        if spectrum.err is not None:
-            spectrum.err = np.asarray(spectrum.err)[order]
-        if spectrum.bad is not None:
-            spectrum.bad = np.asarray(spectrum.bad)[order]
-    elif not np.all(diff > 0):
-        raise InputFileError(src, "wavelengths are not strictly monotonic")
+    err = (
+        None if spectrum.err is None else _float_array(spectrum.err).astype(flux.dtype, copy=False)
+    )
+    if err is not None and err.shape != flux.shape:
+        raise InputFileError(src, f"error array has shape {err.shape}, flux has {flux.shape}")
+    bad = None if spectrum.bad is None else np.asarray(spectrum.bad, bool)
+    spectrum.wave, spectrum.flux, spectrum.err, spectrum.bad = wave, flux, err, bad
+    return spectrum
+
+
+def _float_array(values: object) -> np.ndarray:
+    """``values`` as a float32 or float64 array in native byte order (no copy when it is one)."""
+    values = np.asarray(values)
+    single_or_double = values.dtype.kind == "f" and values.dtype.itemsize in (4, 8)
+    dtype = values.dtype if single_or_double else np.dtype(np.float64)
+    return values.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _check_some_flux(spectrum: Spectrum) -> None:
+    if not np.any(np.isfinite(spectrum.flux)):
+        raise InputFileError(spectrum.source, "flux is entirely NaN/inf")
+
+
+def check_content(spectrum: Spectrum) -> Spectrum:
+    """Return the spectrum with increasing wavelengths, or raise :class:`InputFileError`.
+
+    Flux and errors keep their precision (float32 files stay float32); wavelengths are float64.
+    """
+    spectrum = _check_wave(_check_arrays(spectrum))
+    _check_some_flux(spectrum)
     return spectrum
 
 
@@ -203,27 +235,14 @@ def _rebin(wave: np.ndarray, values: np.ndarray, target: np.ndarray) -> np.ndarr
 
 
 def resample(
-    spectrum: Spectrum, config: PreprocessConfig
+    spectrum: Spectrum, config: PreprocessConfig, target: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Flux, file-flagged-bad mask and error on the (unpadded) grid; NaN where not covered."""
-    grid = config.grid
-    target = grid.wavelengths()
-    n = target.size
-    flux = np.asarray(spectrum.flux, np.float64)
-    err = None if spectrum.err is None else np.asarray(spectrum.err, np.float64)
-    bad = np.zeros(flux.size, bool) if spectrum.bad is None else np.asarray(spectrum.bad, bool)
-    offset = _on_grid(spectrum.wave, grid) if config.resample == "auto" else None
-    if offset is not None:
-        out_f, out_b = np.full(n, np.nan), np.ones(n, bool)
-        out_e = None if err is None else np.full(n, np.nan)
-        lo, hi = max(offset, 0), min(offset + flux.size, n)
-        if hi > lo:
-            src = slice(lo - offset, hi - offset)
-            out_f[lo:hi], out_b[lo:hi] = flux[src], bad[src]
-            if err is not None:
-                out_e[lo:hi] = err[src]
-        return out_f, out_b, out_e
+    """Flux, file-flagged-bad mask and error interpolated or rebinned onto the (unpadded)
+    grid ``target`` (Angstrom; the config's grid by default), float64; NaN where not covered."""
+    target = config.grid.wavelengths() if target is None else target
     wave = spectrum.wave
+    flux = np.asarray(spectrum.flux, np.float64)
+    bad = np.zeros(flux.size, bool) if spectrum.bad is None else spectrum.bad
     finite = np.isfinite(flux)
     # Non-finite pixels are flagged and bridged so they do not poison their neighbours.
     filled = np.where(finite, flux, np.interp(wave, wave[finite], flux[finite]))
@@ -235,8 +254,8 @@ def resample(
         out_f = np.interp(target, wave, filled, left=np.nan, right=np.nan)
         out_b = np.interp(target, wave, flag, left=1.0, right=1.0) > 0
     out_e = None
-    if err is not None:
-        e = np.where(np.isfinite(err), err, np.inf)
+    if spectrum.err is not None:
+        e = np.where(np.isfinite(spectrum.err), spectrum.err, np.inf)
         out_e = np.interp(target, wave, e, left=np.nan, right=np.nan)
     return out_f, out_b, out_e
 
@@ -250,60 +269,169 @@ def der_snr(flux: np.ndarray) -> float:
     return float(np.median(f) / noise) if noise > 0 else float("inf")
 
 
+def _median(values: np.ndarray) -> float:
+    """Median of a non-empty 1D array (reordered in place), in float64 like :func:`numpy.median`.
+
+    One partition at a single index (NumPy's SIMD selection; a list of two indices, which
+    :func:`numpy.median` uses for even sizes, is several times slower), then for an even size
+    the largest value below it. NaN when any value is NaN (they sort above every number).
+    """
+    half = values.size // 2
+    values.partition(half)
+    if np.isnan(values[half:]).any():
+        return float("nan")
+    upper = float(values[half])
+    return upper if values.size % 2 else 0.5 * (float(values[:half].max()) + upper)
+
+
+@dataclass
+class _OnGrid:
+    """A spectrum's arrays over the grid pixels ``lo:hi`` (views when copied exactly)."""
+
+    flux: np.ndarray
+    bad: np.ndarray | None
+    err: np.ndarray | None
+    lo: int
+    hi: int
+
+
+class Preprocessor:
+    """Preprocessing of many spectra with one configuration.
+
+    What all spectra share is computed once: the grid, the static mask, and the wavelengths
+    of the last spectrum found exactly on the grid (a file with the very same wavelength
+    array, such as every HARPS product, skips the wavelength checks). A spectrum on the grid
+    is copied in its file's precision (float32 stays float32); one that is resampled is
+    interpolated in float64. Results go straight into caller-given rows of the store block.
+    """
+
+    def __init__(self, config: PreprocessConfig, static_mask: np.ndarray | None = None) -> None:
+        if config.grid is None:
+            raise ConfigError("preprocessing needs a wavelength grid (set grid or use a preset)")
+        self.config = config
+        self.static = config.static_mask() if static_mask is None else static_mask
+        self._target: np.ndarray | None = None
+        self._known_wave: np.ndarray | None = None
+        self._known_offset = 0
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def __call__(
+        self,
+        spectrum: Spectrum,
+        out: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    ) -> Processed | Rejected:
+        """Put one spectrum on the store grid; raise :class:`InputFileError` for broken content.
+
+        ``out``: zero-filled (flux, valid, err) rows of the store length to write into (err
+        None: not stored); new rows by default. Rows are left zero when the spectrum is rejected.
+        """
+        cfg, grid = self.config, self.config.grid
+        seg = self._on_grid(_check_arrays(spectrum))
+        valid = self._valid(seg, spectrum)
+        n_valid = int(np.count_nonzero(valid))
+        if n_valid < cfg.min_valid_fraction * grid.size or n_valid == 0:
+            return Rejected(
+                f"only {n_valid} of {grid.size} pixels valid (minimum fraction {cfg.min_valid_fraction})"
+            )
+        good = seg.flux[valid]  # boolean indexing: np.compress(out=...) is ~10x slower
+        mean = float(np.mean(good, dtype=np.float64))
+        if seg.err is not None:
+            ratio = seg.err[valid]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                snr = _median(np.divide(good, ratio, out=ratio))
+        else:
+            snr = der_snr(good)
+        median = _median(good)
+        scale = 1.0
+        if cfg.normalise == "median":
+            if median <= cfg.min_median:
+                return Rejected(f"median flux {median:.4g} <= threshold {cfg.min_median:.4g}")
+            if mean <= 0:
+                return Rejected(f"non-positive mean flux {mean:.4g}")
+            scale = median
+        if cfg.max_flux is not None:
+            peak = float(np.max(np.abs(good))) / scale
+            if peak > cfg.max_flux:
+                return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {cfg.max_flux:.4g}")
+        out_f, out_v, out_e = out or self._new_rows(seg.err is not None and cfg.store_errors)
+        span = slice(cfg.padding[0] + seg.lo, cfg.padding[0] + seg.hi)
+        out_v[span] = valid
+        np.divide(seg.flux, scale, out=out_f[span], where=valid, casting="same_kind")
+        if out_e is not None and seg.err is not None:
+            np.divide(seg.err, scale, out=out_e[span], where=valid, casting="same_kind")
+        elif out_e is not None:
+            out_e = None
+        return Processed(flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid)
+
+    def _valid(self, seg: _OnGrid, spectrum: Spectrum) -> np.ndarray:
+        """Validity of the pixels ``seg.lo:seg.hi``; raise when none is covered."""
+        cfg, n = self.config, seg.hi - seg.lo
+        valid = np.isfinite(seg.flux, out=self._scratch("valid", n, bool))
+        if not valid.any():
+            _check_some_flux(spectrum)
+            lo, hi, grid = spectrum.wave[0], spectrum.wave[-1], cfg.grid
+            raise InputFileError(
+                spectrum.source,
+                f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
+                f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
+            )
+        left = cfg.padding[0]
+        valid &= self.static[left + seg.lo : left + seg.hi]
+        if seg.bad is not None:
+            valid &= ~seg.bad
+        if seg.err is not None and cfg.mask_nonpositive_error:
+            check = self._scratch("check", n, bool)
+            valid &= np.isfinite(seg.err, out=check)
+            valid &= np.greater(seg.err, 0, out=check)
+        return valid
+
+    def _scratch(self, name: str, size: int, dtype: np.dtype) -> np.ndarray:
+        """A work array kept between spectra: fresh pages of memory for every temporary cost
+        about as much as the arithmetic on them (docs/benchmarks.md, "Ingestion speed")."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(max(size, self.config.grid.size), dtype)
+        return buf[:size]
+
+    def _new_rows(self, with_err: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        n, dtype = self.config.length, self.config.dtype
+        err = np.zeros(n, dtype) if with_err else None
+        return np.zeros(n, dtype), np.zeros(n, bool), err
+
+    def _on_grid(self, spectrum: Spectrum) -> _OnGrid:
+        """The spectrum over the grid: an exact copy when it lies on it, else resampled."""
+        cfg, wave = self.config, spectrum.wave
+        known = self._known_wave
+        if (
+            known is not None
+            and known.shape == wave.shape
+            and np.equal(known, wave, out=self._scratch("same", wave.size, bool)).all()
+        ):
+            offset = self._known_offset
+        else:
+            spectrum = _check_wave(spectrum)
+            wave = spectrum.wave
+            offset = _on_grid(wave, cfg.grid) if cfg.resample == "auto" else None
+            if offset is None:
+                _check_some_flux(spectrum)
+                if self._target is None:
+                    self._target = cfg.grid.wavelengths()
+                flux, bad, err = resample(spectrum, cfg, self._target)
+                return _OnGrid(flux, bad, err, 0, flux.size)
+            self._known_wave, self._known_offset = wave.copy(), offset
+        lo, hi = max(offset, 0), min(offset + wave.size, cfg.grid.size)
+        src = slice(lo - offset, max(hi, lo) - offset)
+        bad = None if spectrum.bad is None else spectrum.bad[src]
+        err = None if spectrum.err is None else spectrum.err[src]
+        return _OnGrid(spectrum.flux[src], bad, err, lo, hi)
+
+
 def preprocess(
     spectrum: Spectrum, config: PreprocessConfig, static_mask: np.ndarray | None = None
 ) -> Processed | Rejected:
-    """Put one spectrum on the store grid; raise :class:`InputFileError` for broken content."""
-    if config.grid is None:
-        raise ConfigError("preprocessing needs a wavelength grid (set grid or use a preset)")
-    spectrum = check_content(spectrum)
-    grid = config.grid
-    flux, bad, err = resample(spectrum, config)
-    covered = np.isfinite(flux)
-    if not covered.any():
-        lo, hi = spectrum.wave[0], spectrum.wave[-1]
-        raise InputFileError(
-            spectrum.source,
-            f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
-            f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
-        )
-    left = config.padding[0]
-    if static_mask is None:
-        static_mask = config.static_mask()
-    valid = covered & ~bad & static_mask[left : left + grid.size]
-    if err is not None and config.mask_nonpositive_error:
-        valid &= np.isfinite(err) & (err > 0)
-    n_valid = int(valid.sum())
-    if n_valid < config.min_valid_fraction * grid.size or n_valid == 0:
-        return Rejected(
-            f"only {n_valid} of {grid.size} pixels valid (minimum fraction {config.min_valid_fraction})"
-        )
-    good = flux[valid]
-    median = float(np.median(good))
-    mean = float(np.mean(good))
-    if config.normalise == "median":
-        if median <= config.min_median:
-            return Rejected(f"median flux {median:.4g} <= threshold {config.min_median:.4g}")
-        if mean <= 0:
-            return Rejected(f"non-positive mean flux {mean:.4g}")
-        scale = median
-    else:
-        scale = 1.0
-    if config.max_flux is not None:
-        peak = float(np.max(np.abs(good))) / scale
-        if peak > config.max_flux:
-            return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {config.max_flux:.4g}")
-    if err is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            snr = float(np.median(good / err[valid]))
-    else:
-        snr = der_snr(good)
-    out_f = np.zeros(config.length, np.float32)
-    out_v = np.zeros(config.length, bool)
-    out_f[left : left + grid.size] = np.where(valid, flux / scale, 0.0)
-    out_v[left : left + grid.size] = valid
-    out_e = None
-    if err is not None and config.store_errors:
-        out_e = np.zeros(config.length, np.float32)
-        out_e[left : left + grid.size] = np.where(valid, err / scale, 0.0)
-    return Processed(flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid)
+    """Put one spectrum on the store grid; raise :class:`InputFileError` for broken content.
+
+    For many spectra with one configuration use :class:`Preprocessor`, which keeps what they
+    share.
+    """
+    return Preprocessor(config, static_mask)(spectrum)

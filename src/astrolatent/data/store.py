@@ -8,6 +8,8 @@ Layout of a store directory::
     STORE/flux                 (N, L) float32 or float16, normalised flux (0 where invalid)
     STORE/valid                (N, L) bool, True where the pixel counts (weight 1)
     STORE/err                  (N, L) optional normalised 1-sigma errors
+                               (these three: Blosc-LZ4 chunks of whole rows, chunk files
+                               side by side, e.g. STORE/flux/c.ROW.0)
     STORE/parts/*.parquet      per-task metadata, written last by each task (resume marker)
     STORE/metadata.parquet     one row per stored row: row, id, object, file, checksum,
                                scale, snr, n_valid, status, reason, and the labels
@@ -22,12 +24,17 @@ every data-loader worker. HDF5 needs a single writer (or MPI) for the same.
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
 from pathlib import Path
 
+import numcodecs
 import numpy as np
 import pandas as pd
 import zarr
+from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec
+from zarr.codecs.bytes import Endian
+from zarr.storage import LocalStore
 
 from astrolatent.errors import StoreError
 
@@ -185,3 +192,64 @@ class SpectrumStore:
         if not path.is_file():
             return pd.DataFrame({"file": pd.Series(dtype=str), "reason": pd.Series(dtype=str)})
         return pd.read_parquet(path)
+
+
+def write_rows(group: zarr.Group, row0: int, blocks: dict[str, np.ndarray]) -> None:
+    """Write row blocks (name -> array ``(n, L)``) of the store's arrays from ``row0`` on.
+
+    The store's own layout (a local directory, chunks of whole rows, Blosc-compressed
+    little-endian bytes) is written chunk file by chunk file, as the Zarr v3 format defines
+    them: zarr-python's asynchronous write path costs about twice the compression itself per
+    chunk (docs/benchmarks.md, "Ingestion speed"). Any other array goes through zarr, writing
+    every chunk (its default first compares each chunk with the fill value).
+    """
+    for name, block in blocks.items():
+        array = group[name]
+        if not _write_chunk_files(array, row0, block):
+            array.with_config({"write_empty_chunks": True})[row0 : row0 + len(block)] = block
+
+
+_SHUFFLE = {
+    BloscShuffle.noshuffle: numcodecs.Blosc.NOSHUFFLE,
+    BloscShuffle.shuffle: numcodecs.Blosc.SHUFFLE,
+    BloscShuffle.bitshuffle: numcodecs.Blosc.BITSHUFFLE,
+}
+
+
+def _write_chunk_files(array: zarr.Array, row0: int, block: np.ndarray) -> bool:
+    """Write whole row chunks of a local Blosc array as its chunk files; False (and nothing
+    written) when the array or the block is laid out otherwise."""
+    rows, width = array.chunks
+    compressors = array.compressors if array.metadata.zarr_format == 3 else ()
+    if not (
+        isinstance(array.store, LocalStore)
+        and len(compressors) == 1
+        and isinstance(compressors[0], BloscCodec)
+        and isinstance(array.serializer, BytesCodec)
+        and sys.byteorder == "little"
+        and array.serializer.endian in (None, Endian.little)
+        and width == array.shape[1]
+        and row0 % rows == 0
+        and (len(block) % rows == 0 or row0 + len(block) == array.shape[0])
+        and block.dtype == array.dtype
+        and block.flags.c_contiguous
+    ):
+        return False
+    codec = compressors[0]
+    blosc = numcodecs.Blosc(
+        cname=codec.cname.value,
+        clevel=codec.clevel,
+        shuffle=_SHUFFLE[codec.shuffle],
+        blocksize=codec.blocksize,
+    )
+    folder = Path(array.store.root) / array.path
+    for k in range(0, len(block), rows):
+        chunk = block[k : k + rows]
+        if len(chunk) < rows:  # the array's last chunk is stored at full size
+            pad = np.full((rows - len(chunk), width), array.fill_value, block.dtype)
+            chunk = np.concatenate([chunk, pad])
+        key = array.metadata.encode_chunk_key(((row0 + k) // rows, 0))
+        if "/" in key:  # the default separator: one folder per chunk row
+            (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(blosc.encode(chunk))
+    return True

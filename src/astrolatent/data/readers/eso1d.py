@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from astrolatent.data.readers import Reader, column_lookup, open_fits, register, to_angstrom
+from astrolatent.data.readers import (
+    Reader,
+    column_lookup,
+    fast_fits,
+    open_fits,
+    register,
+    to_angstrom,
+)
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import InputFileError
 from astrolatent.outputs.io import write_atomic
@@ -35,6 +42,9 @@ class ESO1DReader(Reader):
         path = Path(path)
         if start > 0 or (stop is not None and stop < 1):
             return []
+        fast = fast_fits.read_row(path, {"WAVE", "FLUX"}, {"ERR"})
+        if fast is not None:
+            return [_spectrum(path, fast.cells, fast.units["WAVE"], fast.primary)]
         with open_fits(path) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise InputFileError(
@@ -51,22 +61,38 @@ class ESO1DReader(Reader):
                 raise InputFileError(path, "extension 1 table has no rows")
             try:
                 row = table.data[0]
-                wave = np.array(row[cols["WAVE"]], dtype=np.float64).ravel()
-                flux = np.array(row[cols["FLUX"]], dtype=np.float64).ravel()
-                err = (
-                    np.array(row[cols["ERR"]], dtype=np.float64).ravel() if "ERR" in cols else None
-                )
+                cells = {
+                    c: _native_copy(row[cols[c]]) for c in ("WAVE", "FLUX", "ERR") if c in cols
+                }
             except Exception as exc:
                 raise InputFileError(
                     path, f"cannot read table data, file truncated or corrupt ({exc})"
                 ) from None
             unit = table.columns[cols["WAVE"]].unit
-            wave = to_angstrom(wave, unit, path=path, what="WAVE")
-            primary = hdul[0].header
-            arcfile = str(primary.get("ARCFILE", "")).strip()
-            spec_id = arcfile.removesuffix(".fits") if arcfile else path.name.split(".fits")[0]
-            obj = str(primary.get("OBJECT", "")).strip()
-        return [Spectrum(id=spec_id, wave=wave, flux=flux, err=err, object=obj, source=str(path))]
+            return [_spectrum(path, cells, unit, hdul[0].header)]
+
+
+def _spectrum(path: Path, cells: dict[str, np.ndarray], wave_unit: str | None, primary) -> Spectrum:
+    """The spectrum from the table cells (upper-cased names) and the primary header."""
+    wave = to_angstrom(cells["WAVE"], wave_unit, path=path, what="WAVE")
+    arcfile = str(primary.get("ARCFILE", "")).strip()
+    spec_id = arcfile.removesuffix(".fits") if arcfile else path.name.split(".fits")[0]
+    obj = str(primary.get("OBJECT", "")).strip()
+    return Spectrum(
+        id=spec_id,
+        wave=wave,
+        flux=cells["FLUX"],
+        err=cells.get("ERR"),
+        object=obj,
+        source=str(path),
+    )
+
+
+def _native_copy(cell: np.ndarray) -> np.ndarray:
+    """A 1D copy of a table cell in native byte order, keeping the file's float precision."""
+    cell = np.asarray(cell)
+    dtype = cell.dtype if cell.dtype.kind == "f" else np.dtype(np.float64)
+    return np.array(cell, dtype=dtype.newbyteorder("=")).ravel()
 
 
 def write_eso1d(
