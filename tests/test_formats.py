@@ -353,9 +353,7 @@ def test_export_command_writes_fits_and_votable_beside_the_run_tables(tmp_path):
     assert (run / "latents.fits").is_file() and (run / "analysis" / "mi.fits").is_file()
     assert not (run / "latents.vot").exists()
     result = CliRunner().invoke(app, ["export", str(tmp_path / "nothing")])
-    assert isinstance(result.exception, RunError) and "not a run directory" in str(
-        result.exception
-    )
+    assert isinstance(result.exception, RunError) and "not a run directory" in str(result.exception)
 
 
 def test_fits_and_votable_export(tmp_path):
