@@ -71,3 +71,16 @@ def test_a_saved_analysis_config_is_valid_cli_input(analyzed_run) -> None:
     assert api.Analysis.load(analyzed_run).to_pandas().index.tolist() == list(
         yaml.safe_load((analyzed_run / "analysis" / "summary.json").read_text())["labels"]
     )
+
+
+def test_every_summary_records_version_command_and_seeds(analyzed_run) -> None:
+    import json
+
+    from astrolatent import __version__
+
+    run_summary = json.loads((analyzed_run / "train_summary.json").read_text())
+    analysis = json.loads((analyzed_run / "analysis" / "summary.json").read_text())
+    for payload in (run_summary, analysis):
+        assert payload["astrolatent_version"] == __version__
+        assert payload["format_version"] >= 1 and isinstance(payload["command"], str)
+        assert isinstance(payload["seeds"], dict) and payload["seeds"]

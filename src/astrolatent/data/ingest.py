@@ -52,6 +52,8 @@ from astrolatent.data.store import (
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
 from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
+from astrolatent.outputs.layout import STORE_SUMMARY_FILE
+from astrolatent.outputs.summaries import INGEST_SUMMARY_FORMAT_VERSION, provenance
 
 log = logging.getLogger(__name__)
 
@@ -782,7 +784,10 @@ def ingest(
         label_report=label_report,
         stage_seconds=stage_seconds,
     )
-    write_json_atomic(store / "summary.json", summary.to_dict())
+    write_json_atomic(
+        store / STORE_SUMMARY_FILE,
+        {**provenance(format_version=INGEST_SUMMARY_FORMAT_VERSION), **summary.to_dict()},
+    )
     return summary
 
 

@@ -63,6 +63,7 @@ from astrolatent.analysis.pid import (
 )
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
+from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     DECOMPOSITION_DIR,
@@ -71,6 +72,7 @@ from astrolatent.outputs.layout import (
 )
 from astrolatent.outputs.layout import DECOMPOSITION_FILE as JSON_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
+from astrolatent.outputs.summaries import DECOMPOSITION_FORMAT_VERSION, provenance
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -266,6 +268,7 @@ class RunDecomposition:
     by_bin: dict[str, pd.DataFrame] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     n_bootstrap: int = 0
+    random_state: int | None = None
 
     @property
     def pointwise(self) -> pd.DataFrame:
@@ -453,6 +456,7 @@ def decompose_runs(
         by_bin=by_bin,
         info=info,
         n_bootstrap=n_bootstrap,
+        random_state=random_state if isinstance(random_state, int) else None,
     )
 
 
@@ -575,8 +579,15 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
         written[f"by_{decomp.by}"] = save(fig, out_dir / f"by_{decomp.by}.png")[0]
     decomp.pointwise.to_parquet(out_dir / POINTWISE_FILE, index=False)
     written["pointwise"] = out_dir / POINTWISE_FILE
-    payload = {**decomp.to_dict(), "figures": {k: v.name for k, v in written.items()}}
-    (out_dir / JSON_FILE).write_text(json.dumps(payload, indent=2))
+    payload = {
+        **provenance(
+            format_version=DECOMPOSITION_FORMAT_VERSION,
+            seeds={"random_state": decomp.random_state},
+        ),
+        **decomp.to_dict(),
+        "figures": {k: v.name for k, v in written.items()},
+    }
+    write_json_atomic(out_dir / JSON_FILE, payload)
     written["json"] = out_dir / JSON_FILE
     return written
 

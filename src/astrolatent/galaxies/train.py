@@ -64,6 +64,7 @@ from astrolatent.outputs.layout import (
     galaxy_model_file,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
+from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -797,7 +798,19 @@ def fit_estimator(
         wall_seconds=time.perf_counter() - t0,
     )
     write_atomic(
-        run_dir / SUMMARY_FILE, lambda p: p.write_text(json.dumps(summary.to_dict(), indent=2))
+        run_dir / SUMMARY_FILE,
+        lambda p: p.write_text(
+            json.dumps(
+                {
+                    **provenance(
+                        format_version=TRAIN_SUMMARY_FORMAT_VERSION,
+                        seeds={"seed": config.trainer.seed},
+                    ),
+                    **summary.to_dict(),
+                },
+                indent=2,
+            )
+        ),
     )
     return summary
 

@@ -19,8 +19,14 @@ from astrolatent import __version__
 from astrolatent.errors import InputFileError, RunError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY
 
-#: Format version of ``RUN/analysis/summary.json``; files without one are format 1.
+#: Format versions of the summaries (files without one are format 1). Raise one when the
+#: keys of its file change.
 ANALYSIS_FORMAT_VERSION = 1
+TRAIN_SUMMARY_FORMAT_VERSION = 1
+INGEST_SUMMARY_FORMAT_VERSION = 1
+#: 2: the default measure is "mmi" and the file says what its group atoms mean ("note").
+DECOMPOSITION_FORMAT_VERSION = 2
+CAUSAL_FORMAT_VERSION = 1
 
 
 def provenance(*, format_version: int, seeds: dict[str, int | None] | None = None) -> dict:

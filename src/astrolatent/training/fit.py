@@ -33,7 +33,6 @@ rank 0 writes the run directory.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -56,9 +55,15 @@ from lightning.pytorch.utilities import rank_zero_only
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE
-from astrolatent.outputs.io import write_atomic, write_parquet_atomic, write_text_atomic
+from astrolatent.outputs.io import (
+    write_atomic,
+    write_json_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
+)
 from astrolatent.outputs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE, SPLIT_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
+from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
 from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
 from astrolatent.training.module import VAEModule
@@ -643,7 +648,11 @@ def fit(
     )
     if trainer.is_global_zero:
         save_model(run_dir, model, cfg, step=steps)
-        write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2))
+        header = provenance(
+            format_version=TRAIN_SUMMARY_FORMAT_VERSION,
+            seeds={"seed": cfg.trainer.seed, "split_seed": cfg.data.split_seed},
+        )
+        write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
     return summary
 
 

@@ -3,7 +3,6 @@ target and catalogue columns of the run's table."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from astrolatent.analysis.causal.local import LocalTestResult, local_tests
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
+from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
+from astrolatent.outputs.summaries import CAUSAL_FORMAT_VERSION, provenance
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,16 @@ def run_local_tests(
         else (objects.run / "causal" / local_dir_name(query, condition))
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / LOCAL_JSON).write_text(json.dumps(result.to_dict(), indent=2))
+    write_json_atomic(
+        out / LOCAL_JSON,
+        {
+            **provenance(
+                format_version=CAUSAL_FORMAT_VERSION,
+                seeds={"random_state": result.settings.get("random_state")},
+            ),
+            **result.to_dict(),
+        },
+    )
     result.objects.to_parquet(out / LOCAL_PARQUET, index=False)
     label = "+".join(condition) or None
     save(
@@ -239,8 +249,16 @@ def write_discovery(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {**graph.to_dict(), "groups": groups, **(extra or {})}
-    (out / DISCOVERY_JSON).write_text(json.dumps(payload, indent=2))
+    payload = {
+        **provenance(
+            format_version=CAUSAL_FORMAT_VERSION,
+            seeds={"random_state": graph.settings.get("random_state")},
+        ),
+        **graph.to_dict(),
+        "groups": groups,
+        **(extra or {}),
+    }
+    write_json_atomic(out / DISCOVERY_JSON, payload)
     save(graph_figure(graph, groups=groups), out / GRAPH_PNG)
     return out
 
