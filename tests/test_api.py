@@ -84,3 +84,39 @@ def test_every_summary_records_version_command_and_seeds(analyzed_run) -> None:
         assert payload["astrolatent_version"] == __version__
         assert payload["format_version"] >= 1 and isinstance(payload["command"], str)
         assert isinstance(payload["seeds"], dict) and payload["seeds"]
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "key", "value"),
+    [
+        (["simulate", "spectra", "OUT"], "--n", "n", 7),
+        (["simulate", "dag", "OUT"], "--nodes", "n_nodes", 5),
+        (["galaxy", "simulate", "OUT"], "--n", "n", 9),
+        (["discover", "t.csv"], "--alpha", "alpha", 0.01),
+        (["ingest", "--store", "S", "--preset", "harps"], "--workers", "workers", 2),
+        (["analyze", "RUN"], "--n-permutations", "n_permutations", 9),
+    ],
+)
+def test_print_config_is_valid_config_input(tmp_path, command, option, key, value) -> None:
+    """--print-config prints the effective configuration; fed back through --config it gives
+    the same configuration, and an option given beside the file wins."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from astrolatent.cli import app
+
+    args = [str(tmp_path / a) if a.isupper() or "." in a else a for a in command]
+    first = CliRunner().invoke(app, [*args, option, str(value), "--print-config"])
+    assert first.exit_code == 0, first.output
+    printed = yaml.safe_load(first.output)
+    assert printed[key] == value
+    saved = tmp_path / "config.yaml"
+    saved.write_text(first.output)
+    again = CliRunner().invoke(app, [*args, "--config", str(saved), "--print-config"])
+    assert yaml.safe_load(again.output) == printed
+    other = 2 * value
+    third = CliRunner().invoke(
+        app, [*args, "--config", str(saved), option, str(other), "--print-config"]
+    )
+    assert yaml.safe_load(third.output)[key] == other
+    assert not any(p.name == "OUT" for p in tmp_path.iterdir())  # nothing was run

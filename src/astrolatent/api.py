@@ -80,8 +80,7 @@ def resolve(
 # ---------------------------------------------------------------------------------------
 # simulate -> ingest -> train -> encode
 # ---------------------------------------------------------------------------------------
-def simulate_spectra(
-    out_dir: str | Path,
+def simulate_config(
     *,
     config: str | Path | Mapping[str, Any] | None = None,
     n: int | None = None,
@@ -91,11 +90,10 @@ def simulate_spectra(
     tellurics: bool | None = None,
     ccd_gap: bool | None = None,
 ):
-    """``astrolatent simulate spectra``: ESO 1D FITS files, ``labels.csv`` and ``truth.csv``
-    in ``out_dir``. Returns the simulation's output (``files``, ``labels``, ``truth``)."""
-    from astrolatent.simulate.spectra import SpectrumSimulationConfig, write_spectra
+    """The effective ``simulate spectra`` configuration: defaults < ``config`` < options."""
+    from astrolatent.simulate.spectra import SpectrumSimulationConfig
 
-    cfg = resolve(
+    return resolve(
         SpectrumSimulationConfig,
         config,
         {
@@ -108,7 +106,15 @@ def simulate_spectra(
         },
         source="simulate options",
     )
-    return write_spectra(out_dir, cfg)
+
+
+def simulate_spectra(out_dir: str | Path, *, progress=None, **options: Any):
+    """``astrolatent simulate spectra``: ESO 1D FITS files, ``labels.csv`` and ``truth.csv``
+    in ``out_dir`` (``options``: those of :func:`simulate_config`). Returns the simulation's
+    output (``files``, ``labels``, ``truth``)."""
+    from astrolatent.simulate.spectra import write_spectra
+
+    return write_spectra(out_dir, simulate_config(**options), progress=progress)
 
 
 def ingest_config(
@@ -426,6 +432,7 @@ __all__ = [
     "report",
     "resolve",
     "run_pipeline",
+    "simulate_config",
     "simulate_spectra",
     "train",
 ]

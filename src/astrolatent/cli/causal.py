@@ -11,7 +11,16 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
+from astrolatent.api import resolve
+from astrolatent.cli.common import (
+    ConfigFile,
+    PrintConfig,
+    console,
+    echo_json,
+    parse_columns,
+    print_config,
+    progress_bar,
+)
 from astrolatent.errors import ConfigError, InputFileError
 
 
@@ -102,16 +111,22 @@ def discover_command(
         ),
     ] = "",
     method: Annotated[
-        Literal["pc", "fci", "ges", "lingam"], typer.Option("--method", help="Algorithm.")
-    ] = "pc",
+        Literal["pc", "fci", "ges", "lingam"] | None,
+        typer.Option("--method", help="Algorithm (default pc)."),
+    ] = None,
     test: Annotated[
-        Literal["fisherz", "kci", "rcit"],
-        typer.Option("--test", help="CI test of pc/fci (kci, rcit: nonparametric)."),
-    ] = "fisherz",
-    alpha: Annotated[float, typer.Option("--alpha", help="Level of the CI tests.")] = 0.05,
+        Literal["fisherz", "kci", "rcit"] | None,
+        typer.Option(
+            "--test", help="CI test of pc/fci (default fisherz; kci, rcit: nonparametric)."
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option("--alpha", help="Level of the CI tests (default 0.05).")
+    ] = None,
     n_bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Subsamples for edge stability (0: none).")
-    ] = 20,
+        int | None,
+        typer.Option("--bootstrap", help="Subsamples for edge stability (0: none; default 20)."),
+    ] = None,
     max_samples: Annotated[
         int | None,
         typer.Option("--max-samples", help="Rows used at most (default: all; kci/rcit 400)."),
@@ -124,7 +139,7 @@ def discover_command(
         Path | None,
         typer.Option("--truth", help="dag.json of a planted DAG: report skeleton F1."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -133,6 +148,8 @@ def discover_command(
             "RUN/causal/discovery_<method>; table default: none).",
         ),
     ] = None,
+    config_file: ConfigFile = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the graph as JSON.")] = False,
 ) -> None:
     """Causal discovery among the columns of a table, or among a run's latent dims, target
@@ -141,7 +158,9 @@ def discover_command(
     from astrolatent.tables import numeric_columns, read_table
     from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
 
-    config = DiscoveryConfig.from_dict(
+    config = resolve(
+        DiscoveryConfig,
+        config_file,
         {
             "method": method,
             "test": test,
@@ -152,6 +171,10 @@ def discover_command(
         },
         source="discover options",
     )
+    if show_config:
+        print_config(config)
+        return
+    method, n_bootstrap = config.method, config.n_bootstrap
     columns = parse_columns(variables)
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task(f"{method} fits", total=1 + n_bootstrap)
@@ -244,21 +267,31 @@ def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
 def simulate_dag_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for table.parquet and dag.json.")],
     kind: Annotated[
-        Literal["linear", "nonlinear"], typer.Option("--kind", help="Edge functions.")
-    ] = "linear",
-    n_nodes: Annotated[int, typer.Option("--nodes", help="Number of nodes.")] = 7,
-    n_edges: Annotated[int, typer.Option("--edges", help="Number of edges.")] = 9,
-    n: Annotated[int, typer.Option("--n", help="Number of samples.")] = 5000,
+        Literal["linear", "nonlinear"] | None,
+        typer.Option("--kind", help="Edge functions (default linear)."),
+    ] = None,
+    n_nodes: Annotated[
+        int | None, typer.Option("--nodes", help="Number of nodes (default 7).")
+    ] = None,
+    n_edges: Annotated[
+        int | None, typer.Option("--edges", help="Number of edges (default 9).")
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Number of samples (default 5000).")] = None,
     noise: Annotated[
-        Literal["gaussian", "laplace"], typer.Option("--noise", help="Noise distribution.")
-    ] = "gaussian",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        Literal["gaussian", "laplace"] | None,
+        typer.Option("--noise", help="Noise distribution (default gaussian)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
+    config_file: ConfigFile = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the truth as JSON.")] = False,
 ) -> None:
     """Simulate a table from a planted causal DAG (the truth for ``discover --truth``)."""
     from astrolatent.simulate.dags import DAGSimulationConfig, write_dag
 
-    config = DAGSimulationConfig.from_dict(
+    config = resolve(
+        DAGSimulationConfig,
+        config_file,
         {
             "kind": kind,
             "n_nodes": n_nodes,
@@ -269,12 +302,15 @@ def simulate_dag_command(
         },
         source="simulate dag options",
     )
+    if show_config:
+        print_config(config)
+        return
     table, truth = write_dag(out_dir, config)
     if as_json:
         echo_json({"table": str(table), "truth": str(truth), **json.loads(truth.read_text())})
         return
     edges = json.loads(truth.read_text())["edges"]
     console.print(
-        f"wrote {table} ({n} rows, {n_nodes} nodes) and {truth}: "
+        f"wrote {table} ({config.n} rows, {config.n_nodes} nodes) and {truth}: "
         + ", ".join(f"{e['from']}->{e['to']}" for e in edges)
     )

@@ -28,39 +28,46 @@ def simulate_spectra(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the FITS files and the label/truth tables.")
     ],
-    n: Annotated[int, typer.Option("--n", help="Number of spectra.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
+    n: Annotated[int | None, typer.Option("--n", help="Number of spectra (default 1000).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
+    ] = None,
     resolution: Annotated[
-        str, typer.Option(help="low (0.5 A, 6,251 px) or harps (0.01 A, 312,501 px).")
-    ] = "low",
+        str | None,
+        typer.Option(help="low (0.5 A, 6,251 px; the default) or harps (0.01 A, 312,501 px)."),
+    ] = None,
     n_objects: Annotated[
         int | None, typer.Option(help="Number of stars (fewer than --n gives repeat spectra).")
     ] = None,
     tellurics: Annotated[
-        bool, typer.Option(help="Add telluric lines fixed in the observer frame.")
-    ] = True,
+        bool | None, typer.Option(help="Add telluric lines fixed in the observer frame (default).")
+    ] = None,
     ccd_gap: Annotated[
-        bool, typer.Option(help="Blank the HARPS CCD gap (5303.6-5338.0 A).")
-    ] = False,
+        bool | None, typer.Option(help="Blank the HARPS CCD gap (5303.6-5338.0 A; default off).")
+    ] = None,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
-    from astrolatent.simulate.spectra import SpectrumSimulationConfig, write_spectra
+    from astrolatent import api
+    from astrolatent.simulate.spectra import write_spectra
 
-    config = SpectrumSimulationConfig.from_dict(
-        {
-            "n": n,
-            "resolution": resolution,
-            "n_objects": n_objects,
-            "tellurics": tellurics,
-            "ccd_gap": ccd_gap,
-            "random_state": seed,
-        },
-        source="simulate spectra options",
+    cfg = api.simulate_config(
+        config=config,
+        n=n,
+        seed=seed,
+        resolution=resolution,
+        n_objects=n_objects,
+        tellurics=tellurics,
+        ccd_gap=ccd_gap,
     )
+    if show_config:
+        print_config(cfg)
+        return
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task("simulating", total=n)
-        output = write_spectra(out_dir, config, progress=lambda k: bar.advance(task, k))
+        task = bar.add_task("simulating", total=cfg.n)
+        output = write_spectra(out_dir, cfg, progress=lambda k: bar.advance(task, k))
     payload = {
         "out_dir": str(output.out_dir),
         "n_files": len(output.files),

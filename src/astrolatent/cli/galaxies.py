@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
+from astrolatent.cli.common import (
+    ConfigFile,
+    PrintConfig,
+    console,
+    echo_json,
+    parse_columns,
+    print_config,
+    progress_bar,
+)
 from astrolatent.errors import ConfigError
 
 galaxy_app = typer.Typer(
@@ -38,23 +46,37 @@ def simulate(
         Path, typer.Argument(help="Folder for catalog.parquet, truth.parquet, images.npy.")
     ],
     n: Annotated[
-        int, typer.Option("--n", help="Number of galaxies (after the r selection).")
-    ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
-    image_size: Annotated[int, typer.Option(help="Cutout size in pixels.")] = 64,
-    bands: Annotated[str, typer.Option(help="Image bands, a subset of ugriz.")] = "ugriz",
+        int | None,
+        typer.Option("--n", help="Number of galaxies (after the r selection; default 1000)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Cutout size in pixels (default 64).")
+    ] = None,
+    bands: Annotated[
+        str | None, typer.Option(help="Image bands, a subset of ugriz (default all five).")
+    ] = None,
     r_limit: Annotated[
         float | None,
-        typer.Option(help="Keep galaxies with observed r below this (AB mag; 99: all)."),
-    ] = 17.77,
+        typer.Option(
+            help="Keep galaxies with observed r below this (AB mag; 99: all; default 17.77)."
+        ),
+    ] = None,
     images: Annotated[bool, typer.Option(help="Render the image cutouts.")] = True,
+    config_file: ConfigFile = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Simulate a galaxy catalogue (and Sersic image cutouts) with planted relations."""
+    from astrolatent.api import resolve
     from astrolatent.galaxies.config import GalaxySimulationConfig
     from astrolatent.galaxies.simulate import write_galaxies
 
-    config = GalaxySimulationConfig.from_dict(
+    config = resolve(
+        GalaxySimulationConfig,
+        config_file,
         {
             "n": n,
             "image_size": image_size,
@@ -64,8 +86,11 @@ def simulate(
         },
         source="galaxy simulate options",
     )
+    if show_config:
+        print_config(config)
+        return
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task("rendering" if images else "simulating", total=n)
+        task = bar.add_task("rendering" if images else "simulating", total=config.n)
         output = write_galaxies(
             out_dir, config, images=images, progress=lambda k: bar.advance(task, k)
         )
