@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console, echo_json, parse_columns, progress_bar
+from astrolatent.cli.common import (
+    PrintConfig,
+    console,
+    echo_json,
+    parse_columns,
+    print_config,
+    progress_bar,
+)
 from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError
 
@@ -67,6 +74,7 @@ def train(
     precision: Annotated[
         str | None, typer.Option(help="32 or bf16-mixed (16-mixed on old GPUs).")
     ] = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the training summary as JSON.")
     ] = False,
@@ -88,6 +96,17 @@ def train(
         accelerator=accelerator,
         precision=precision,
     )
+    if show_config:
+        from astrolatent.data.store import SpectrumStore
+        from astrolatent.training.fit import resolve_config
+
+        store_obj = SpectrumStore(store)
+        print_config(
+            resolve_config(
+                store_obj, overrides, preset=preset, max_steps=max_steps, max_minutes=max_minutes
+            )
+        )
+        return
     _quiet_lightning()
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
     with warnings.catch_warnings():
