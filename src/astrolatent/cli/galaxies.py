@@ -232,6 +232,7 @@ def train(
         int | None, typer.Option("--seed", help="Seed of splits, weights, batches.")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a PDF estimator of the target and write the run directory."""
@@ -262,6 +263,9 @@ def train(
     _put(options, "trainer.seed", seed)
     _put(options, "trainer.num_threads", threads)
     config = EstimatorConfig.from_dict(options, source="galaxy train options")
+    if show_config:
+        print_config(config)
+        return
 
     n_models = max(1, config.data.cv_folds)
     epochs = config.trainer.max_epochs
