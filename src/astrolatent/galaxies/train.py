@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import time
 import warnings
@@ -53,7 +52,7 @@ from astrolatent.galaxies.models import (
     soft_labels,
     symmetric_kl,
 )
-from astrolatent.outputs.io import write_atomic, write_npz_atomic
+from astrolatent.outputs.io import write_atomic, write_json_atomic, write_npz_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     LATENTS_FILE,
@@ -654,6 +653,87 @@ def write_pdf_examples(
     )
 
 
+def _resolved(config: EstimatorConfig, data: GalaxyData) -> EstimatorConfig:
+    """``config`` with absolute data paths and the latent size the data decide."""
+    latent_dim = resolved_latent_dim(config, images=data.images is not None)
+    paths = {"table": str(Path(config.data.table).resolve())}
+    if config.data.images is not None:
+        paths["images"] = str(Path(config.data.images).resolve())
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update=paths),
+            "encoder": config.encoder.model_copy(update={"latent_dim": latent_dim}),
+        }
+    )
+
+
+def _model_outputs(
+    model: GalaxyEstimator,
+    data: GalaxyData,
+    split: dict[str, np.ndarray],
+    m: int,
+    prior: np.ndarray,
+    edges: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Model ``m``'s held-out predictions (point estimates, CE, prior CE, CRPS), their PDFs,
+    and the latents of every object with its role."""
+    probs, lat = predict(model, data)
+    test = split["test"]
+    truth = data.target[test]
+    pred = pd.DataFrame(
+        {
+            "id": data.ids[test],
+            "model": m,
+            "truth": truth,
+            **metrics.point_estimates(probs[test], edges),
+            "ce": metrics.cross_entropies(probs[test], truth, edges),
+            "prior_ce": -np.log(prior[metrics.bin_index(truth, edges)]),
+            "crps": metrics.crps(probs[test], edges, truth),
+        }
+    )
+    roles = np.empty(len(data.target), dtype=object)
+    for role, idx in split.items():
+        roles[idx] = role
+    latents = pd.DataFrame(
+        {
+            "id": data.ids,
+            "model": m,
+            "role": roles.astype(str),
+            **{f"s_{j}": lat[:, j] for j in range(lat.shape[1])},
+        }
+    )
+    return pred, probs[test], latents
+
+
+def _write_tables(
+    run_dir: Path,
+    predictions: list[pd.DataFrame],
+    held_probs: list[np.ndarray],
+    latents: list[pd.DataFrame],
+    history: list[tuple[int, int, str, float]],
+    edges: np.ndarray,
+) -> dict:
+    """Write the run's predictions, PDF examples, latents and metrics; return the held-out
+    metrics of all models together."""
+    pred_frame = pd.concat(predictions, ignore_index=True)
+    write_atomic(run_dir / PREDICTIONS_FILE, lambda p: pred_frame.to_parquet(p, index=False))
+    if len(predictions[0]):
+        write_pdf_examples(run_dir / PDF_EXAMPLES_FILE, predictions[0], held_probs[0], edges)
+    lat_frame = pd.concat(latents, ignore_index=True)
+    write_atomic(run_dir / LATENTS_FILE, lambda p: lat_frame.to_parquet(p, index=False))
+    hist = pd.DataFrame(history, columns=["model", "epoch", "metric", "value"])
+    write_atomic(run_dir / METRICS_FILE, lambda p: hist.to_csv(p, index=False))
+    held = {}
+    if len(pred_frame):
+        held = metrics.evaluate(
+            np.concatenate(held_probs),
+            pred_frame["truth"].to_numpy(),
+            edges,
+            prior_ce=pred_frame["prior_ce"].to_numpy(),
+        )
+    return held
+
+
 def fit_estimator(
     config: EstimatorConfig,
     run_dir: str | Path,
@@ -681,16 +761,8 @@ def fit_estimator(
     if (run_dir / CONFIG_FILE).exists():
         raise ConfigError(f"{run_dir} already holds a run; choose a new --run directory")
     data = load_data(config)
-    latent_dim = resolved_latent_dim(config, images=data.images is not None)
-    paths = {"table": str(Path(config.data.table).resolve())}
-    if config.data.images is not None:
-        paths["images"] = str(Path(config.data.images).resolve())
-    config = config.model_copy(
-        update={
-            "data": config.data.model_copy(update=paths),
-            "encoder": config.encoder.model_copy(update={"latent_dim": latent_dim}),
-        }
-    )
+    config = _resolved(config, data)
+    latent_dim = config.encoder.latent_dim
     splits = make_splits(
         len(data.target),
         cv_folds=config.data.cv_folds,
@@ -735,53 +807,12 @@ def fit_estimator(
             record["file"] = galaxy_model_file(m, len(splits))
             save_estimator(run_dir / record["file"], model, config, data.columns)
             records.append(record)
-            probs, lat = predict(model, data)
-            test = split["test"]
-            truth = data.target[test]
-            predictions.append(
-                pd.DataFrame(
-                    {
-                        "id": data.ids[test],
-                        "model": m,
-                        "truth": truth,
-                        **metrics.point_estimates(probs[test], edges),
-                        "ce": metrics.cross_entropies(probs[test], truth, edges),
-                        "prior_ce": -np.log(prior[metrics.bin_index(truth, edges)]),
-                        "crps": metrics.crps(probs[test], edges, truth),
-                    }
-                )
-            )
-            held_probs.append(probs[test])
-            roles = np.empty(len(data.target), dtype=object)
-            for role, idx in split.items():
-                roles[idx] = role
-            latents.append(
-                pd.DataFrame(
-                    {
-                        "id": data.ids,
-                        "model": m,
-                        "role": roles.astype(str),
-                        **{f"s_{j}": lat[:, j] for j in range(lat.shape[1])},
-                    }
-                )
-            )
+            pred, probs, lat = _model_outputs(model, data, split, m, prior, edges)
+            predictions.append(pred)
+            held_probs.append(probs)
+            latents.append(lat)
 
-    pred_frame = pd.concat(predictions, ignore_index=True)
-    write_atomic(run_dir / PREDICTIONS_FILE, lambda p: pred_frame.to_parquet(p, index=False))
-    if len(predictions[0]):
-        write_pdf_examples(run_dir / PDF_EXAMPLES_FILE, predictions[0], held_probs[0], edges)
-    lat_frame = pd.concat(latents, ignore_index=True)
-    write_atomic(run_dir / LATENTS_FILE, lambda p: lat_frame.to_parquet(p, index=False))
-    hist = pd.DataFrame(history, columns=["model", "epoch", "metric", "value"])
-    write_atomic(run_dir / METRICS_FILE, lambda p: hist.to_csv(p, index=False))
-    held = {}
-    if len(pred_frame):
-        held = metrics.evaluate(
-            np.concatenate(held_probs),
-            pred_frame["truth"].to_numpy(),
-            edges,
-            prior_ce=pred_frame["prior_ce"].to_numpy(),
-        )
+    held = _write_tables(run_dir, predictions, held_probs, latents, history, edges)
     summary = EstimatorSummary(
         run_dir=str(run_dir),
         table=config.data.table,
@@ -797,21 +828,10 @@ def fit_estimator(
         metrics=held,
         wall_seconds=time.perf_counter() - t0,
     )
-    write_atomic(
-        run_dir / SUMMARY_FILE,
-        lambda p: p.write_text(
-            json.dumps(
-                {
-                    **provenance(
-                        format_version=TRAIN_SUMMARY_FORMAT_VERSION,
-                        seeds={"seed": config.trainer.seed},
-                    ),
-                    **summary.to_dict(),
-                },
-                indent=2,
-            )
-        ),
+    header = provenance(
+        format_version=TRAIN_SUMMARY_FORMAT_VERSION, seeds={"seed": config.trainer.seed}
     )
+    write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
     return summary
 
 
