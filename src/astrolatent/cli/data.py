@@ -42,6 +42,12 @@ def simulate_spectra(
     ccd_gap: Annotated[
         bool, typer.Option(help="Blank the HARPS CCD gap (5303.6-5338.0 A).")
     ] = False,
+    labelled_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of stars whose teff, logg, feh and rv labels.csv gives (truth.csv stays complete)."
+        ),
+    ] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
@@ -54,6 +60,7 @@ def simulate_spectra(
             "n_objects": n_objects,
             "tellurics": tellurics,
             "ccd_gap": ccd_gap,
+            "labelled_fraction": labelled_fraction,
             "random_state": seed,
         },
         source="simulate spectra options",
