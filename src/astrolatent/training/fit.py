@@ -60,7 +60,12 @@ from astrolatent.outputs.io import write_atomic, write_parquet_atomic, write_tex
 from astrolatent.outputs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE, SPLIT_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
-from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
+from astrolatent.training.datamodule import (
+    SpectrumDataModule,
+    known_label_arrays,
+    known_label_stats,
+    split_by_object,
+)
 from astrolatent.training.module import VAEModule
 
 log = logging.getLogger(__name__)
@@ -504,6 +509,7 @@ def fit(
         )
     n_train = int((split["split"] == "train").sum())
     n_val = int((split["split"] == "val").sum())
+    cfg = _standardise_known(cfg, store_obj, split)
 
     launch = _launch(cfg.trainer)
     if rank_zero:
@@ -517,7 +523,7 @@ def fit(
 
     tc = cfg.trainer
     model = build_model(cfg)
-    module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed)
+    module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed, known=cfg.known_labels)
     if tc.compile:
         model.compile()
     local_processes = (
@@ -534,6 +540,7 @@ def fit(
         with_errors=cfg.loss.reconstruction == "ivar",
         num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
         pin_memory=launch["gpu"],
+        known=known_label_arrays(store_obj, cfg.known_labels) if cfg.known_labels.names else None,
     )
 
     resumed_from = None
@@ -645,6 +652,21 @@ def fit(
         save_model(run_dir, model, cfg, step=steps)
         write_text_atomic(run_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2))
     return summary
+
+
+def _standardise_known(
+    config: TrainConfig, store: SpectrumStore, split: pd.DataFrame
+) -> TrainConfig:
+    """``config`` with the known labels' mean and std measured on the training split (a new
+    run), or as saved (a resumed one)."""
+    known = config.known_labels
+    if not known.names or set(known.names) <= set(known.mean):
+        return config
+    train_rows = split.loc[split["split"] == "train", "row"].to_numpy()
+    mean, std = known_label_stats(store, train_rows, known.names)
+    return config.model_copy(
+        update={"known_labels": known.model_copy(update={"mean": mean, "std": std})}
+    )
 
 
 def _stopped_by(trainer: L.Trainer, tc) -> str:
