@@ -93,3 +93,103 @@ def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(
         assert r > 0.6, r
     metrics = pd.read_csv(run / "metrics.csv")
     assert {"train/label_nll", "train/hsic"} <= set(metrics["metric"])
+
+
+def _synthetic_latents(leak: bool, n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Latents of a run with teff, logg known (dims 0, 1): dim 2 free and a copy of teff
+    (``leak``) or independent noise, dim 3 free and tracking the hidden ebv, dim 4 collapsed.
+    teff and logg are labelled for 30% of the spectra only."""
+    rng = np.random.default_rng(seed)
+    teff, logg, ebv = rng.normal(size=(3, n))
+    control = rng.random(n)
+    mu = np.column_stack(
+        [
+            teff + 0.1 * rng.normal(size=n),
+            logg + 0.1 * rng.normal(size=n),
+            teff + 0.05 * rng.normal(size=n) if leak else rng.normal(size=n),
+            ebv + 0.1 * rng.normal(size=n),
+            1e-3 * rng.normal(size=n),
+        ]
+    )
+    logvar = np.column_stack([np.full((n, 4), np.log(0.01)), np.zeros(n)])
+    labelled = rng.random(n) < 0.3
+    table = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "row": np.arange(n)})
+    for j in range(5):
+        table[f"mu_{j}"], table[f"logvar_{j}"] = mu[:, j], logvar[:, j]
+    table["teff"] = np.where(labelled, 5000 + 500 * teff, np.nan)
+    table["logg"] = np.where(labelled, 4 + 0.3 * logg, np.nan)
+    table["ebv"], table["control"] = ebv, control
+    return table
+
+
+AUDIT = dict(n_bootstrap=4, n_permutations=100, max_samples=400, split="threshold")
+
+
+@pytest.mark.parametrize("leak", [False, True])
+def test_audit_contract_and_leakage(leak, tmp_path):
+    from astrolatent.outputs.summaries import load_summary
+    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_latents
+
+    latents = _synthetic_latents(leak)
+    summary = analyze_latents(
+        latents,
+        AnalyzeConfig(labels=["ebv", "control"], **AUDIT),
+        tmp_path / "analysis",
+        known={"teff": 0, "logg": 1},
+        kl_floor=0.05,
+    )
+    assert summary["format_version"] == 2 and summary["n_latent"] == 5
+    assert summary["roles"] == [
+        {"dim": 0, "role": "tied", "label": "teff"},
+        {"dim": 1, "role": "tied", "label": "logg"},
+        *({"dim": d, "role": "free", "label": None} for d in (2, 3, 4)),
+    ]
+    # known labels are analysed though --labels did not name them, on their labelled rows
+    assert set(summary["labels"]) == {"ebv", "control", "teff", "logg"}
+    n_labelled = int(latents["teff"].notna().sum())
+    for name, dim in (("teff", 0), ("logg", 1)):
+        k = summary["known"][name]
+        assert set(k) == {"dim", "r_info", "mi", "mi_err", "n"}
+        assert k["dim"] == dim and k["n"] == n_labelled and k["r_info"] > 0.9
+    for entry in summary["labels"].values():
+        assert len(entry["per_dim"]) == 5  # every dim, tied ones included
+        assert {"best_dim", "r_info", "best_informative_dim", "r_info_informative"} <= set(entry)
+    free = summary["free"]
+    assert free["dims"] == [2, 3]  # dim 4 is collapsed
+    assert set(free["labels"]) == {"ebv", "control"}
+    ebv = free["labels"]["ebv"]
+    assert {"best_dim", "r_info", "cmi_given_known", "p_value"} <= set(ebv)
+    assert ebv["best_dim"] == 3 and ebv["r_info"] > 0.9
+    assert ebv["cmi_given_known"] > 0.5 and ebv["p_value"] < 0.05
+    assert free["labels"]["control"]["cmi_given_known"] < 0.05
+    assert set(free["leakage"]) == {"teff", "logg"}
+    teff = free["leakage"]["teff"]
+    assert {"max_mi", "p_value", "r2"} <= set(teff)
+    if leak:
+        assert teff["max_mi"] > 1.0 and teff["p_value"] < 0.05 and teff["r2"] > 0.8
+        assert teff["dim"] == 2
+    else:
+        assert teff["max_mi"] < 0.1 and teff["p_value"] > 0.05 and teff["r2"] < 0.1
+    # not flagged: no free dim significant (max statistic over the free dims), no R^2
+    logg = free["leakage"]["logg"]
+    assert logg["max_mi"] < 0.1 and logg["p_value"] > 0.05 and logg["r2"] < 0.1
+    # the written summary loads with the format-2 reader
+    (tmp_path / "analysis").rename(tmp_path / "analysis_")
+    (tmp_path / "run" / "analysis").mkdir(parents=True)
+    (tmp_path / "analysis_" / "summary.json").rename(tmp_path / "run" / "analysis" / "summary.json")
+    assert load_summary(tmp_path / "run")["free"]["dims"] == free["dims"]
+
+
+def test_a_dim_held_at_the_kl_floor_is_not_informative(tmp_path):
+    from astrolatent.workflows.analyze import AnalyzeConfig
+    from astrolatent.workflows.audit import informative_free_dims
+
+    rng = np.random.default_rng(1)
+    n = 400
+    # dim 0: KL rate about 1 nat; dim 1: spread a little (0.3) with wide posteriors, so its
+    # KL rate (~0.06 nats) sits at a floor of 0.05 nats although its dispersion counts it
+    mu = np.column_stack([np.zeros((n, 3)), rng.normal(size=n), 0.3 * rng.normal(size=n)])
+    logvar = np.column_stack([np.zeros((n, 3)), np.full(n, np.log(0.1)), np.full(n, np.log(0.95))])
+    config = AnalyzeConfig(split="threshold")
+    assert informative_free_dims(mu, logvar, [3, 4], 0.0, config) == [3, 4]
+    assert informative_free_dims(mu, logvar, [3, 4], 0.05, config) == [3]

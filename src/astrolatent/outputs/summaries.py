@@ -19,8 +19,10 @@ from astrolatent import __version__
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY
 
-#: Format version of ``RUN/analysis/summary.json``; files without one are format 1.
-ANALYSIS_FORMAT_VERSION = 1
+#: Format version of ``RUN/analysis/summary.json``; files without one are format 1. Format 2
+#: adds ``roles``, per-label ``best_informative_dim`` / ``r_info_informative`` and, for runs
+#: with known labels, the ``known`` and ``free`` blocks; readers take both.
+ANALYSIS_FORMAT_VERSION = 2
 
 
 def provenance(*, format_version: int, seeds: dict[str, int | None] | None = None) -> dict:
