@@ -105,6 +105,11 @@ def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(
     assert rv["dim"] == 0 and rv["n"] == summary["labels"]["rv"]["n"] and 60 <= rv["n"] <= 64
     assert rv["r_info"] > 0.6
     assert set(summary["free"]["labels"]) == {"depth"} and set(summary["free"]["leakage"]) == {"rv"}
+    # the report reads the audit
+    from astrolatent.report.html import build_report
+
+    page = build_report(run).read_text()
+    assert "What the spectra hold beyond your labels" in page and "Leakage of the known" in page
 
 
 def test_cli_known_labels_resume_exactly(partly_labelled_store, tmp_path):
