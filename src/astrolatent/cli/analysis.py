@@ -190,7 +190,15 @@ def analyze_command(
     from rich.table import Table
 
     table = Table(title="best latent per label")
-    columns = ("label", "best dim", "MI (nats)", "r_I", "p (FWER)", "all latents r")
+    columns = (
+        "label",
+        "best dim",
+        "MI (nats)",
+        "r_I",
+        "best informative dim (r_I)",
+        "p (FWER)",
+        "all latents r",
+    )
     for col in (*columns, "PCA best r_I", "ceiling r"):
         table.add_column(col)
     pca = summary.get("baseline_pca", {}).get("labels", {})
@@ -202,6 +210,9 @@ def analyze_command(
             str(b["best_dim"]),
             f"{b['mi']:.3f} ± {b['mi_err']:.3f}",
             f"{b['r_info']:.2f}",
+            "-"
+            if b.get("best_informative_dim") is None
+            else f"{b['best_informative_dim']} ({b['r_info_informative']:.2f})",
             f"{b['p_value_fwer']:.3g}",
             f"{joint[name]['r']:.2f}" if name in joint else "-",
             f"{pca[name]['r_info']:.2f}" if name in pca else "-",

@@ -524,6 +524,7 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
                 b["best_dim"],
                 pm(b["mi"], b["mi_err"]),
                 fmt(b["r_info"], 2),
+                _informative_best(b),
                 fmt(b["p_value_fwer"]),
                 fmt(b["significant"]),
                 str(b["significant_dims"]),
@@ -547,6 +548,7 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
             "best dim",
             "MI (nats)",
             "r_I",
+            "best informative dim (r_I)",
             "p (FWER)",
             "significant",
             "significant dims",
@@ -586,6 +588,12 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
             "(no bias correction: the floor rises with the bin count).",
         )
     return _Section("mi", "Mutual information with labels", body)
+
+
+def _informative_best(block: dict) -> str:
+    """A label's best informative dim and its r_I ("-" before format 2 or with none)."""
+    dim = block.get("best_informative_dim")
+    return "-" if dim is None else f"{dim} ({fmt(block['r_info_informative'], 2)})"
 
 
 def _analysis_alpha(analysis: Path) -> float:
