@@ -90,6 +90,7 @@ def simulate_spectra(
     n_objects: int | None = None,
     tellurics: bool | None = None,
     ccd_gap: bool | None = None,
+    labelled_fraction: float | None = None,
 ):
     """``astrolatent simulate spectra``: ESO 1D FITS files, ``labels.csv`` and ``truth.csv``
     in ``out_dir``. Returns the simulation's output (``files``, ``labels``, ``truth``)."""
@@ -105,6 +106,7 @@ def simulate_spectra(
             "n_objects": n_objects,
             "tellurics": tellurics,
             "ccd_gap": ccd_gap,
+            "labelled_fraction": labelled_fraction,
         },
         source="simulate options",
     )
@@ -194,18 +196,21 @@ def train(
     max_steps: int | None = None,
     max_minutes: float | None = None,
     resume: bool = False,
+    known_labels: list[str] | None = None,
     progress=None,
 ):
     """``astrolatent train``: the spectrum VAE on ``store``, written to the run directory
-    ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``).
+    ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``);
+    ``known_labels`` ties one latent to each of these store labels (``--known-labels``).
     Returns the training summary (steps, losses, stop reason; ``to_dict()``)."""
+    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
     overrides = read_mapping(config) if isinstance(config, str | Path) else config
     return fit(
         store,
         run,
-        dict(overrides) if overrides is not None else None,
+        with_known_labels(dict(overrides) if overrides is not None else None, known_labels),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,
