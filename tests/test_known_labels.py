@@ -244,3 +244,36 @@ def test_a_dim_held_at_the_kl_floor_is_not_informative(tmp_path):
     config = AnalyzeConfig(split="threshold")
     assert informative_free_dims(mu, logvar, [3, 4], 0.0, config) == [3, 4]
     assert informative_free_dims(mu, logvar, [3, 4], 0.05, config) == [3]
+
+
+def test_known_label_arrays_standardise_and_read_errors():
+    from types import SimpleNamespace
+
+    from astrolatent.training.config import KnownLabelsConfig
+    from astrolatent.training.datamodule import known_label_arrays
+
+    meta = pd.DataFrame(
+        {
+            "row": [2, 0, 1],  # metadata rows in any order; row 3 is not in the table
+            "teff": [6000.0, 5000.0, np.nan],
+            "teff_err": [100.0, np.nan, 50.0],
+            "rv": [10.0, -10.0, 0.0],
+        }
+    )
+    store = SimpleNamespace(metadata=meta, n_rows=4)
+    config = KnownLabelsConfig(
+        names=["teff", "rv"], mean={"teff": 5500.0, "rv": 0.0}, std={"teff": 500.0, "rv": 10.0}
+    )
+    values, var = known_label_arrays(store, config)
+    assert values.shape == var.shape == (4, 2)
+    assert np.allclose(values[:, 0], [-1.0, np.nan, 1.0, np.nan], equal_nan=True)
+    assert np.allclose(values[:, 1], [-1.0, 0.0, 1.0, np.nan], equal_nan=True)
+    assert np.allclose(var[:, 0], [0.0, 0.01, 0.04, 0.0]) and not var[:, 1].any()
+
+
+def test_known_labels_train_in_bf16(partly_labelled_store, tmp_path):
+    store, _, _ = partly_labelled_store
+    torch.set_num_threads(1)
+    options = {**KNOWN, "trainer": {**KNOWN["trainer"], "precision": "bf16-mixed"}}
+    summary = fit(store, tmp_path / "run", options, max_steps=6)
+    assert summary.steps == 6 and np.isfinite(summary.final_train_loss)
