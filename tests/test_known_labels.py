@@ -177,7 +177,7 @@ AUDIT = dict(n_bootstrap=4, n_permutations=100, max_samples=400, split="threshol
 
 
 @pytest.mark.parametrize("leak", [False, True])
-def test_audit_contract_and_leakage(leak, tmp_path):
+def test_audit_contract_and_leakage(leak, tmp_path, capsys):
     from astrolatent.outputs.summaries import load_summary
     from astrolatent.workflows.analyze import AnalyzeConfig, analyze_latents
 
@@ -224,6 +224,13 @@ def test_audit_contract_and_leakage(leak, tmp_path):
     # not flagged: no free dim significant (max statistic over the free dims), no R^2
     logg = free["leakage"]["logg"]
     assert logg["max_mi"] < 0.1 and logg["p_value"] > 0.05 and logg["r2"] < 0.1
+    # the CLI prints the audit
+    from astrolatent.cli.analysis import _print_audit
+
+    _print_audit(summary)
+    printed = capsys.readouterr().out
+    assert "known labels: teff (dim 0" in printed and "informative free dims [2, 3]" in printed
+    assert "beyond the known labels: ebv (dim 3" in printed
     # the written summary loads with the format-2 reader
     (tmp_path / "analysis").rename(tmp_path / "analysis_")
     (tmp_path / "run" / "analysis").mkdir(parents=True)

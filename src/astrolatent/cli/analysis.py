@@ -219,4 +219,26 @@ def analyze_command(
             f"{ceiling[name]['r']:.2f}" if name in ceiling else "-",
         )
     console.print(table)
+    _print_audit(summary)
     console.print(f"results in {Path(run) / 'analysis'}")
+
+
+def _print_audit(summary: dict) -> None:
+    """The known-labels audit in three lines (nothing for a run without known labels)."""
+    free = summary.get("free")
+    if free is None:
+        return
+    known = ", ".join(
+        f"{k} (dim {v['dim']}, r_I {v['r_info']:.2f})" for k, v in summary["known"].items()
+    )
+    console.print(f"known labels: {known}; informative free dims {free['dims']}", highlight=False)
+    beyond = ", ".join(
+        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, p {v['p_value']})"
+        for k, v in free["labels"].items()
+    )
+    console.print(f"beyond the known labels: {beyond or 'no other label'}", highlight=False)
+    leaks = ", ".join(
+        f"{k} (max MI {v['max_mi']:.3f}, p {v['p_value']:.3g}, R^2 {v['r2']:.2f})"
+        for k, v in free["leakage"].items()
+    )
+    console.print(f"known labels in the free dims: {leaks}", highlight=False)
