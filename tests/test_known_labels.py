@@ -284,3 +284,22 @@ def test_known_labels_train_in_bf16(partly_labelled_store, tmp_path):
     options = {**KNOWN, "trainer": {**KNOWN["trainer"], "precision": "bf16-mixed"}}
     summary = fit(store, tmp_path / "run", options, max_steps=6)
     assert summary.steps == 6 and np.isfinite(summary.final_train_loss)
+
+
+def test_conditional_prior_is_learned_and_resumes(partly_labelled_store, tmp_path):
+    store, _, _ = partly_labelled_store
+    torch.set_num_threads(1)
+    options = {
+        **KNOWN,
+        "loss": {"kl_start": 0, "kl_end": 5},
+        "known_labels": {"names": ["rv"], "conditional_prior": True, "independence": 0.0},
+    }
+    fit(store, tmp_path / "a", options, max_steps=20)
+    fit(store, tmp_path / "b", options, max_steps=10)
+    fit(store, tmp_path / "b", resume=True, max_steps=20)
+    a, b = (
+        torch.load(tmp_path / r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        for r in ("a", "b")
+    )
+    assert a["prior.weight"].shape == (5, 1) and a["prior.weight"].abs().sum() > 0
+    assert all(torch.equal(a[k], b[k]) for k in a)

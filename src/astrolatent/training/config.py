@@ -137,6 +137,13 @@ class KnownLabelsConfig(Config):
     ``mean``/``std`` (label units), measured on the training split when the run starts and
     saved here, so encode and analyze can map the tied latents back:
     ``label = mean + std * z_k``.
+
+    ``conditional_prior``: the free latents' prior is ``N(W z_tied + b, 1)`` instead of
+    ``N(0, 1)``, with ``W, b`` learned (starting at 0) and ``z_tied`` the tied latents given
+    to the decoder: free dims may then hold factors whose distribution depends on the
+    labels. It contradicts the independence penalty, so set ``independence: 0`` with it.
+    The logged KL is then the KL to this prior; ``analyze`` still measures KL rates against
+    ``N(0, 1)``.
     """
 
     names: list[str] = Field(default_factory=list)
@@ -145,6 +152,7 @@ class KnownLabelsConfig(Config):
     weight: float = Field(default=1e-2, ge=0.0)
     independence: float = Field(default=0.1, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
+    conditional_prior: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> KnownLabelsConfig:

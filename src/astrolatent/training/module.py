@@ -8,11 +8,13 @@ without saving or restoring any global random state.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from astrolatent.models.vae import (
     SpectrumVAE,
@@ -49,7 +51,8 @@ class VAEModule(L.LightningModule):
     ``(B, K)``), the loss adds ``weight`` x the tied latents' label NLL and ``independence``
     x the HSIC between the free latents' means and the tied latents given to the decoder
     (logged as ``train/label_nll``, ``train/hsic`` and their ``val/`` twins, and part of
-    both losses); the free dims' KL has the floor of :func:`floored_kl`.
+    both losses); the free dims' KL has the floor of :func:`floored_kl`, and, with
+    ``known.conditional_prior``, is taken to the learned prior ``N(prior(z_tied), 1)``.
     """
 
     def __init__(
@@ -67,6 +70,13 @@ class VAEModule(L.LightningModule):
         self.optim_config = optim
         self.seed = int(seed)
         self.known = known if known is not None and known.names else None
+        # the conditional prior of the free latents (known_labels.conditional_prior)
+        self.prior: nn.Linear | None = None
+        if self.known is not None and self.known.conditional_prior:
+            k = len(self.known.names)
+            self.prior = nn.Linear(k, model.latent_dim - k)
+            nn.init.zeros_(self.prior.weight)
+            nn.init.zeros_(self.prior.bias)
         # plain types only, so checkpoints load with torch.load(weights_only=True)
         self.save_hyperparameters(
             {
@@ -111,6 +121,10 @@ class VAEModule(L.LightningModule):
         if known is not None:
             k = known.shape[1]
             mu = out["mu"].float()
+            if self.prior is not None:  # KL(N(mu, s^2) || N(m, 1)) = KL(N(mu - m, s^2) || N(0, 1))
+                mean = self.prior(out["z"][:, :k].float())
+                kl_free = kl_per_dim(mu[:, k:] - mean, out["logvar"][:, k:].float())
+                kl = torch.cat([kl[:, :k], kl_free], dim=1)
             extra["label_nll"] = label_nll(mu, out["logvar"].float(), known, batch["known_var"])
             extra["hsic"] = hsic(mu[:, k:], out["z"][:, :k].detach().float())
         return recon, kl, extra
@@ -196,7 +210,10 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         c = self.optim_config
-        return torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        params = self.model.parameters()
+        if self.prior is not None:
+            params = itertools.chain(params, self.prior.parameters())
+        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
 
 
 __all__ = ["VAEModule", "step_seed"]
