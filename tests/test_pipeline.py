@@ -134,6 +134,10 @@ def test_simulate_stage_writes_inputs_and_labels(tmp_path) -> None:
             "train.preset/train.options: .*betaa",
         ),
         ({"out": "o", "simulate": {"n": 10}, "train": {"preset": "nope"}}, "unknown preset 'nope'"),
+        (
+            {"out": "o", "simulate": {"n": 10}, "train": {"known_labels": ["teff", "teff"]}},
+            "train.preset/train.options: .*teff.*twice",
+        ),
         ({"out": "o", "simulate": {"n": 10}, "report": {"out": "r.pdf"}}, r"report.out: .*\.html"),
     ],
 )

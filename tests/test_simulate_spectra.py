@@ -351,3 +351,33 @@ def test_invalid_slice_is_a_config_error():
         simulate_spectra(SpectrumSimulationConfig(n=3), start=0, stop=5)
     with pytest.raises(ConfigError, match="batch_size=0"):
         write_spectra("unused", SpectrumSimulationConfig(n=3), batch_size=0)
+
+
+def test_labelled_fraction_blanks_whole_stars_and_keeps_the_truth(tmp_path):
+    from astrolatent.simulate.spectra import STAR_LABELS, partial_labels
+
+    config = SpectrumSimulationConfig(n=400, n_objects=200, labelled_fraction=0.2, random_state=3)
+    truth = draw_truth(config)
+    labels = partial_labels(truth, config)
+    blank = labels[list(STAR_LABELS)].isna()
+    # a star is blanked whole: all four labels of all its spectra, or none
+    assert (blank.all(axis=1) == blank.any(axis=1)).all()
+    per_star = blank.all(axis=1).groupby(truth["object"]).agg(["min", "max"])
+    assert (per_star["min"] == per_star["max"]).all()
+    assert (~per_star["min"]).sum() == 40  # 20% of 200 stars labelled
+    # the per-spectrum columns and the truth stay complete and equal where labelled
+    assert labels[["id", "snr", "airmass", "control"]].notna().all().all()
+    kept = ~blank.all(axis=1)
+    assert np.allclose(labels.loc[kept, "teff"], truth.loc[kept, "teff"])
+    assert truth.notna().all().all()
+    # the draw is seeded; the full fraction blanks nothing
+    assert partial_labels(truth, config).equals(labels)
+    full = SpectrumSimulationConfig(n=400, n_objects=200, random_state=3)
+    assert partial_labels(truth, full).notna().all().all()
+    # and write_spectra writes what partial_labels gives, with a complete truth.csv
+    small = SpectrumSimulationConfig(n=10, labelled_fraction=0.5, random_state=1)
+    out = write_spectra(tmp_path / "sim", small)
+    written = pd.read_csv(out.labels)
+    assert written["teff"].isna().sum() == 5 and pd.read_csv(out.truth)["teff"].notna().all()
+    with pytest.raises(ConfigError):
+        SpectrumSimulationConfig.from_dict({"labelled_fraction": 1.5}, source="test")

@@ -89,6 +89,7 @@ def simulate_config(
     n_objects: int | None = None,
     tellurics: bool | None = None,
     ccd_gap: bool | None = None,
+    labelled_fraction: float | None = None,
 ):
     """The effective ``simulate spectra`` configuration: defaults < ``config`` < options."""
     from astrolatent.simulate.spectra import SpectrumSimulationConfig
@@ -103,6 +104,7 @@ def simulate_config(
             "n_objects": n_objects,
             "tellurics": tellurics,
             "ccd_gap": ccd_gap,
+            "labelled_fraction": labelled_fraction,
         },
         source="simulate options",
     )
@@ -200,18 +202,21 @@ def train(
     max_steps: int | None = None,
     max_minutes: float | None = None,
     resume: bool = False,
+    known_labels: list[str] | None = None,
     progress=None,
 ):
     """``astrolatent train``: the spectrum VAE on ``store``, written to the run directory
-    ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``).
+    ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``);
+    ``known_labels`` ties one latent to each of these store labels (``--known-labels``).
     Returns the training summary (steps, losses, stop reason; ``to_dict()``)."""
+    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
     overrides = read_mapping(config) if isinstance(config, str | Path) else config
     return fit(
         store,
         run,
-        dict(overrides) if overrides is not None else None,
+        with_known_labels(dict(overrides) if overrides is not None else None, known_labels),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,

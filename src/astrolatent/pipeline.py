@@ -62,10 +62,12 @@ class IngestStage(IngestConfig):
 
 
 class TrainStage(Config):
-    """``train`` options: preset, budget, and ``options`` merged over the preset (the
-    mapping ``astrolatent train --config`` reads, e.g. ``{loss: {beta: 0.002}}``)."""
+    """``train`` options: preset, budget, ``known_labels`` (store labels tied to their own
+    latents, as ``astrolatent train --known-labels``), and ``options`` merged over the
+    preset (the mapping ``astrolatent train --config`` reads, e.g. ``{loss: {beta: 0.002}}``)."""
 
     preset: str | None = None
+    known_labels: list[str] | None = None
     max_steps: int | None = Field(default=None, gt=0)
     max_minutes: float | None = Field(default=None, gt=0)
     options: dict = Field(default_factory=dict)
@@ -153,7 +155,7 @@ def check(config: PipelineConfig) -> None:
     """Raise ConfigError for inputs that do not exist, a chain with no spectra, or training
     options the trainer would refuse."""
     from astrolatent.data import presets
-    from astrolatent.training.config import make_config
+    from astrolatent.training.config import make_config, with_known_labels
 
     ing = config.ingest
     if config.simulate is None:
@@ -185,7 +187,10 @@ def check(config: PipelineConfig) -> None:
         make_config(
             8192,
             preset=train.preset,
-            overrides={k: v for k, v in train.options.items() if k != "architecture"},
+            overrides=with_known_labels(
+                {k: v for k, v in train.options.items() if k != "architecture"},
+                train.known_labels,
+            ),
             max_steps=train.max_steps,
             max_minutes=train.max_minutes,
         )
@@ -400,6 +405,7 @@ def _ingest(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
 
 
 def _train(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
+    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
     if not resume and layout.run.exists():
@@ -416,7 +422,7 @@ def _train(config: PipelineConfig, layout: Layout, resume: bool, step: StageProg
     summary = fit(
         layout.store,
         layout.run,
-        t.options or None,
+        with_known_labels(t.options or None, t.known_labels),
         preset=t.preset,
         max_steps=t.max_steps,
         max_minutes=t.max_minutes,

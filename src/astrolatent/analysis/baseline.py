@@ -63,13 +63,11 @@ def pca_scores(
     return PCABaseline(scores=scores, explained_variance_ratio=pca.explained_variance_ratio_)
 
 
-def label_ceiling(
+def cross_validated_prediction(
     features: np.ndarray, y: np.ndarray, *, n_splits: int = 5, random_state: int = 0
-) -> float:
-    """Pearson r between a label and its cross-validated prediction from ``features``.
-
-    features: (n, k), e.g. 40 principal components; y: (n,) finite label values.
-    """
+) -> np.ndarray:
+    """Out-of-fold predictions ``(n,)`` of a label ``y (n,)`` from ``features (n, k)`` by a
+    gradient-boosted regressor (``n_splits``-fold, seeded)."""
     if len(y) < 2 * n_splits:
         raise ConfigError(
             f"{len(y)} labelled spectra are too few for {n_splits}-fold cross-validation"
@@ -83,4 +81,24 @@ def label_ceiling(
                 max_iter=200, learning_rate=0.1, random_state=random_state
             )
             pred[test] = model.fit(features[train], y[train]).predict(features[test])
+    return pred
+
+
+def label_ceiling(
+    features: np.ndarray, y: np.ndarray, *, n_splits: int = 5, random_state: int = 0
+) -> float:
+    """Pearson r between a label and its cross-validated prediction from ``features``.
+
+    features: (n, k), e.g. 40 principal components; y: (n,) finite label values.
+    """
+    pred = cross_validated_prediction(features, y, n_splits=n_splits, random_state=random_state)
     return float(np.corrcoef(pred, y)[0, 1])
+
+
+def cross_validated_r2(
+    features: np.ndarray, y: np.ndarray, *, n_splits: int = 5, random_state: int = 0
+) -> float:
+    """Cross-validated R^2 = 1 - sum (y - pred)^2 / sum (y - mean y)^2 of the regressor of
+    :func:`cross_validated_prediction` (<= 0 when ``features`` say nothing about ``y``)."""
+    pred = cross_validated_prediction(features, y, n_splits=n_splits, random_state=random_state)
+    return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))

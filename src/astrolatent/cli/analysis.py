@@ -197,7 +197,15 @@ def analyze_command(
     from rich.table import Table
 
     table = Table(title="best latent per label")
-    columns = ("label", "best dim", "MI (nats)", "r_I", "p (FWER)", "all latents r")
+    columns = (
+        "label",
+        "best dim",
+        "MI (nats)",
+        "r_I",
+        "best informative dim (r_I)",
+        "p (FWER)",
+        "all latents r",
+    )
     for col in (*columns, "PCA best r_I", "ceiling r"):
         table.add_column(col)
     pca = summary.get("baseline_pca", {}).get("labels", {})
@@ -209,10 +217,35 @@ def analyze_command(
             str(b["best_dim"]),
             f"{b['mi']:.3f} ± {b['mi_err']:.3f}",
             f"{b['r_info']:.2f}",
+            "-"
+            if b.get("best_informative_dim") is None
+            else f"{b['best_informative_dim']} ({b['r_info_informative']:.2f})",
             f"{b['p_value_fwer']:.3g}",
             f"{joint[name]['r']:.2f}" if name in joint else "-",
             f"{pca[name]['r_info']:.2f}" if name in pca else "-",
             f"{ceiling[name]['r']:.2f}" if name in ceiling else "-",
         )
     console.print(table)
+    _print_audit(summary)
     console.print(f"results in {Path(run) / 'analysis'}")
+
+
+def _print_audit(summary: dict) -> None:
+    """The known-labels audit in three lines (nothing for a run without known labels)."""
+    free = summary.get("free")
+    if free is None:
+        return
+    known = ", ".join(
+        f"{k} (dim {v['dim']}, r_I {v['r_info']:.2f})" for k, v in summary["known"].items()
+    )
+    console.print(f"known labels: {known}; informative free dims {free['dims']}", highlight=False)
+    beyond = ", ".join(
+        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, p {v['p_value']})"
+        for k, v in free["labels"].items()
+    )
+    console.print(f"beyond the known labels: {beyond or 'no other label'}", highlight=False)
+    leaks = ", ".join(
+        f"{k} (max MI {v['max_mi']:.3f}, p {v['p_value']:.3g}, R^2 {v['r2']:.2f})"
+        for k, v in free["leakage"].items()
+    )
+    console.print(f"known labels in the free dims: {leaks}", highlight=False)

@@ -45,6 +45,13 @@ def simulate_spectra(
     ccd_gap: Annotated[
         bool | None, typer.Option(help="Blank the HARPS CCD gap (5303.6-5338.0 A; default off).")
     ] = None,
+    labelled_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Fraction of stars whose teff, logg, feh and rv labels.csv gives (truth.csv "
+            "stays complete; default 1)."
+        ),
+    ] = None,
     config: ConfigFile = None,
     show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -61,6 +68,7 @@ def simulate_spectra(
         n_objects=n_objects,
         tellurics=tellurics,
         ccd_gap=ccd_gap,
+        labelled_fraction=labelled_fraction,
     )
     if show_config:
         print_config(cfg)

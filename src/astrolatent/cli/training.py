@@ -61,6 +61,13 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run from its last checkpoint.")
     ] = False,
+    known_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--known-labels",
+            help="Comma-separated store labels, each tied to its own latent (e.g. teff,logg,feh,rv); the other latents stay free.",
+        ),
+    ] = None,
     devices: Annotated[
         str | None,
         typer.Option(
@@ -86,10 +93,14 @@ def train(
     SLURM: srun one task per GPU (--ntasks-per-node = GPUs per node) running this command.
     Devices and nodes are read from torchrun/SLURM; optim.batch_size is per process.
     """
+    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import env_global_rank, fit
 
+    names = None if known_labels is None else parse_columns(known_labels)
+    if names is not None and resume:
+        raise ConfigError("--known-labels cannot change on --resume (the run keeps its own)")
     overrides = _with_launch(
-        _read_overrides(config),
+        with_known_labels(_read_overrides(config), names),
         resume=resume,
         devices=devices,
         num_nodes=num_nodes,

@@ -167,7 +167,10 @@ class SpectrumVAE(nn.Module):
 
     ``forward(x)`` returns ``recon (N, L)``, ``mu (N, D)``, ``logvar (N, D)`` and ``z (N, D)``
     (``z = mu`` when ``sample`` is false). Noise comes from ``generator`` when given, so a
-    training step can be made independent of the global random state.
+    training step can be made independent of the global random state. ``known (N, K)``,
+    ``K <= D``, gives the first K latents where it is finite (NaN: not known): the decoder
+    is given those values instead of the encoder's (the tied latents of a run with known
+    labels).
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
@@ -264,7 +267,12 @@ class SpectrumVAE(nn.Module):
         return out
 
     def forward(
-        self, x: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        known: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         mu, logvar = self.encode(x)
         if sample:
@@ -272,6 +280,11 @@ class SpectrumVAE(nn.Module):
             z = mu + eps * torch.exp(0.5 * logvar)
         else:
             z = mu
+        if known is not None and known.shape[1]:
+            k = known.shape[1]
+            given = known.to(z.dtype)
+            tied = torch.where(torch.isfinite(given), given, z[:, :k])
+            z = torch.cat([tied, z[:, k:]], dim=1)
         return {"recon": self.decode(z), "mu": mu, "logvar": logvar, "z": z}
 
 
@@ -315,6 +328,50 @@ def reduce_kl(kl: torch.Tensor, reduction: KLReduction) -> torch.Tensor:
     return kl.mean(dim=1) if reduction == "mean" else kl.sum(dim=1)
 
 
+def floored_kl(kl: torch.Tensor, first_free: int, floor: float) -> torch.Tensor:
+    """``kl (N, D)`` with free bits on dims ``first_free:``: a dim whose batch-mean KL is
+    below ``floor`` nats counts ``floor`` for every spectrum (a constant: no pull to 0)."""
+    if floor <= 0 or first_free >= kl.shape[1]:
+        return kl
+    free = kl[:, first_free:]
+    below = free.mean(dim=0, keepdim=True) < floor
+    free = torch.where(below, torch.full_like(free, floor), free)
+    return torch.cat([kl[:, :first_free], free], dim=1)
+
+
+def label_nll(
+    mu: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor, target_var: torch.Tensor
+) -> torch.Tensor:
+    """Gaussian negative log likelihood (nats, without the constant) of the labels
+    ``target (N, K)`` under ``q(z|x)`` of the first K latents, whose variance is widened by
+    the labels' own ``target_var (N, K)``; NaN targets count 0. Per spectrum, ``(N,)``."""
+    k = target.shape[1]
+    known = torch.isfinite(target)
+    var = logvar[:, :k].exp() + target_var
+    diff = torch.where(known, mu[:, :k] - torch.where(known, target, 0.0), 0.0)
+    nll = 0.5 * (diff.square() / var + var.log())
+    return torch.where(known, nll, 0.0).sum(dim=1)
+
+
+def _rbf_gram(x: torch.Tensor) -> torch.Tensor:
+    d2 = torch.cdist(x, x).square()
+    scale = d2.detach()[d2.detach() > 0].median() if bool((d2 > 0).any()) else d2.new_tensor(1.0)
+    return torch.exp(-d2 / scale.clamp_min(1e-12))
+
+
+def hsic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The biased HSIC estimate (Gretton et al. 2005) between ``x (N, a)`` and ``y (N, b)``
+    with Gaussian kernels of median-distance bandwidth: 0 for independent samples (up to
+    an O(1/N) bias), larger the more they depend."""
+    n = x.shape[0]
+    if n < 4:
+        return x.new_zeros(())
+    kx, ky = _rbf_gram(x), _rbf_gram(y)
+    kx = kx - kx.mean(dim=0, keepdim=True)
+    kx = kx - kx.mean(dim=1, keepdim=True)
+    return (kx * ky).sum() / (n - 1) ** 2
+
+
 def kl_weight(step: int, *, start: int, end: int, beta: float) -> float:
     """The annealed KL weight: 0 until ``start``, linear to ``beta`` at ``end``, then ``beta``."""
     if step < start:
@@ -333,8 +390,11 @@ __all__ = [
     "ReconstructionKind",
     "SpectrumVAE",
     "count_parameters",
+    "floored_kl",
+    "hsic",
     "kl_per_dim",
     "kl_weight",
+    "label_nll",
     "reconstruction_loss",
     "reduce_kl",
 ]

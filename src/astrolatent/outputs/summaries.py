@@ -20,8 +20,10 @@ from astrolatent.errors import InputFileError, RunError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY
 
 #: Format versions of the summaries (files without one are format 1). Raise one when the
-#: keys of its file change.
-ANALYSIS_FORMAT_VERSION = 1
+#: keys of its file change. Analysis format 2 adds ``roles``, per-label
+#: ``best_informative_dim`` / ``r_info_informative`` and, for runs with known labels, the
+#: ``known`` and ``free`` blocks; readers take both.
+ANALYSIS_FORMAT_VERSION = 2
 TRAIN_SUMMARY_FORMAT_VERSION = 1
 INGEST_SUMMARY_FORMAT_VERSION = 1
 #: 2: the default measure is "mmi" and the file says what its group atoms mean ("note").

@@ -354,6 +354,7 @@ def _spectrum_sections(run_dir: Path, figs: _Figures) -> list[_Section]:
         _mi_section(summary, analysis, figs),
         _scatter_section(summary, analysis, figs),
         _traversal_section(analysis, figs),
+        *_beyond_labels_section(summary, analysis, figs),
         _disentanglement_section(summary),
         _reconstruction_section(analysis, figs),
     ]
@@ -523,6 +524,7 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
                 b["best_dim"],
                 pm(b["mi"], b["mi_err"]),
                 fmt(b["r_info"], 2),
+                _informative_best(b),
                 fmt(b["p_value_fwer"]),
                 fmt(b["significant"]),
                 str(b["significant_dims"]),
@@ -546,6 +548,7 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
             "best dim",
             "MI (nats)",
             "r_I",
+            "best informative dim (r_I)",
             "p (FWER)",
             "significant",
             "significant dims",
@@ -585,6 +588,12 @@ def _mi_section(summary: dict, analysis: Path, figs: _Figures) -> _Section:
             "(no bias correction: the floor rises with the bin count).",
         )
     return _Section("mi", "Mutual information with labels", body)
+
+
+def _informative_best(block: dict) -> str:
+    """A label's best informative dim and its r_I ("-" before format 2 or with none)."""
+    dim = block.get("best_informative_dim")
+    return "-" if dim is None else f"{dim} ({fmt(block['r_info_informative'], 2)})"
 
 
 def _analysis_alpha(analysis: Path) -> float:
@@ -628,6 +637,78 @@ def _traversal_section(analysis: Path, figs: _Figures) -> _Section:
             [(fmt(w["wavelength"], 2), w["response"], w.get("line") or "") for w in top],
         )
     return _Section("traversals", "Latent traversals", body)
+
+
+def _beyond_labels_section(summary: dict, analysis: Path, figs: _Figures) -> list[_Section]:
+    """ "What the spectra hold beyond your labels": the audit of a run with known labels
+    (none for a run without)."""
+    free = summary.get("free")
+    if free is None:
+        return []
+    alpha = _analysis_alpha(analysis)
+    known = summary.get("known", {})
+    body = _p(
+        "The run was told these labels, each tied to its own latent (supervised where the "
+        "store has the label, inferred by the encoder elsewhere); measured on the spectra "
+        "that have the label:"
+    )
+    body += _table(
+        ["known label", "tied dim", "r_I", "MI (nats)", "spectra"],
+        [(k, v["dim"], v["r_info"], pm(v["mi"], v["mi_err"]), v["n"]) for k, v in known.items()],
+    )
+    dims = free.get("dims", [])
+    body += _p(
+        f"Informative free dims (counted on the free dims alone; dims held at the KL floor "
+        f"left out): {', '.join(map(str, dims)) if dims else 'none'}."
+    )
+    body += "<h3>Other labels in the free dims</h3>"
+    body += _p(
+        "Best free dim of each label that was not given, and its conditional MI given the "
+        "tied latents (what it adds to the known labels; p: local permutations, "
+        "Bonferroni-corrected over the free dims)."
+    )
+    body += _table(
+        ["label", "best free dim", "r_I", "MI given the known (nats)", "p"],
+        [
+            (
+                k,
+                v["best_dim"],
+                v["r_info"],
+                pm(v["cmi_given_known"], v.get("cmi_err")),
+                v["p_value"],
+            )
+            for k, v in free.get("labels", {}).items()
+        ],
+    )
+    body += "<h3>Leakage of the known labels into the free dims</h3>"
+    body += _table(
+        [
+            "known label",
+            "largest MI of a free dim (nats)",
+            "dim",
+            "p (over the free dims)",
+            "R^2 from all free dims",
+            "verdict",
+        ],
+        [
+            (
+                k,
+                v["max_mi"],
+                v.get("dim", "-"),
+                v["p_value"],
+                v["r2"],
+                "leaks"
+                if v["p_value"] is not None and v["p_value"] < alpha
+                else "no leakage found",
+            )
+            for k, v in free.get("leakage", {}).items()
+        ],
+    )
+    for dim in dims:
+        body += figs.existing(
+            analysis / f"traversal_dim{dim}.png", f"Traversal of free latent {dim}."
+        )
+    return [_Section("beyond-labels", "What the spectra hold beyond your labels", body)]
 
 
 def _disentanglement_section(summary: dict) -> _Section:

@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
@@ -75,6 +75,8 @@ FACTOR_LIMITS: dict[str, tuple[float, float, str]] = {
 TRUTH_COLUMNS = ("id", "object", *FACTOR_LIMITS, "control")
 HIDDEN = ("vsini", "ebv")
 LABEL_COLUMNS = tuple(c for c in TRUTH_COLUMNS if c not in (*HIDDEN, "object"))
+#: The labels of a star that ``labelled_fraction`` blanks for the unlabelled stars.
+STAR_LABELS = ("teff", "logg", "feh", "rv")
 
 _BARYCENTRIC_KMS = 5.0
 _R_V = 3.1
@@ -106,6 +108,10 @@ class SpectrumSimulationConfig(Config):
         airmass: airmass, scales the telluric line depths.
         tellurics: add telluric lines (O2 B band, H2O near H-alpha).
         ccd_gap: set flux and error to 0 in the HARPS CCD gap (5303.64-5338.04 A).
+        labelled_fraction: fraction of STARS whose stellar labels (:data:`STAR_LABELS`)
+            ``labels.csv`` gives; the others' are left empty (NaN). ``truth.csv`` is always
+            complete, and the per-spectrum columns (``snr``, ``airmass``, ``control``) are
+            always given. The labelled stars are a seeded draw, independent of the factors.
         random_state: seed of every random draw.
     """
 
@@ -122,6 +128,7 @@ class SpectrumSimulationConfig(Config):
     airmass: Range = (1.0, 2.5)
     tellurics: bool = True
     ccd_gap: bool = False
+    labelled_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
     random_state: int = 0
 
     @field_validator("n")
@@ -391,9 +398,24 @@ def write_spectra(
         if progress is not None:
             progress(len(batch.truth))
     truth_path = _write_csv(truth, out_dir / "truth.csv")
-    labels_path = _write_csv(truth[list(LABEL_COLUMNS)], out_dir / "labels.csv")
+    labels_path = _write_csv(partial_labels(truth, config), out_dir / "labels.csv")
     config.save(out_dir / "simulation.yaml")
     return SimulationOutput(out_dir=out_dir, files=files, labels=labels_path, truth=truth_path)
+
+
+def partial_labels(truth: pd.DataFrame, config: SpectrumSimulationConfig) -> pd.DataFrame:
+    """The ``labels.csv`` table: the truth without the hidden factors, the stellar labels
+    blanked (NaN) for the stars outside a seeded ``labelled_fraction`` of them."""
+    labels = truth[list(LABEL_COLUMNS)].copy()
+    if config.labelled_fraction >= 1.0:
+        return labels
+    stars = np.array(sorted(truth["object"].unique()))
+    rng = np.random.default_rng([config.random_state, 16])
+    n_keep = round(config.labelled_fraction * stars.size)
+    kept = set(stars[rng.permutation(stars.size)[:n_keep]])
+    blank = ~truth["object"].isin(kept).to_numpy()
+    labels.loc[blank, list(STAR_LABELS)] = np.nan
+    return labels
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

@@ -123,6 +123,44 @@ class TrainerConfig(Config):
         return self
 
 
+class KnownLabelsConfig(Config):
+    """Labels the run is told (``astrolatent train --known-labels teff,logg``).
+
+    Latent ``k`` (for ``k < len(names)``) is TIED to ``names[k]``: on the spectra whose
+    store row has that label (NaN = unlabelled) the encoder's ``q(z_k|x)`` is fitted to the
+    standardised label by its Gaussian negative log likelihood (``weight`` loss units per
+    nat; a ``<name>_err`` column, when the store has one, adds its variance), and the
+    decoder is given the label itself; elsewhere the encoder infers it. The other latents
+    are FREE: ``independence`` weighs an HSIC penalty on the dependence between their means
+    and the tied latents, and each free dim's batch-mean KL below ``free_kl_floor`` nats
+    costs nothing (free bits), so free dims do not collapse. Labels are standardised with
+    ``mean``/``std`` (label units), measured on the training split when the run starts and
+    saved here, so encode and analyze can map the tied latents back:
+    ``label = mean + std * z_k``.
+
+    ``conditional_prior``: the free latents' prior is ``N(W z_tied + b, 1)`` instead of
+    ``N(0, 1)``, with ``W, b`` learned (starting at 0) and ``z_tied`` the tied latents given
+    to the decoder: free dims may then hold factors whose distribution depends on the
+    labels. It contradicts the independence penalty, so set ``independence: 0`` with it.
+    The logged KL is then the KL to this prior; ``analyze`` still measures KL rates against
+    ``N(0, 1)``.
+    """
+
+    names: list[str] = Field(default_factory=list)
+    mean: dict[str, float] = Field(default_factory=dict)
+    std: dict[str, float] = Field(default_factory=dict)
+    weight: float = Field(default=1e-2, ge=0.0)
+    independence: float = Field(default=0.1, ge=0.0)
+    free_kl_floor: float = Field(default=0.05, ge=0.0)
+    conditional_prior: bool = False
+
+    @model_validator(mode="after")
+    def _distinct(self) -> KnownLabelsConfig:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"known_labels.names {self.names} names a label twice")
+        return self
+
+
 class TrainConfig(Config):
     """Everything a training run needs; saved as ``RUN/config.yaml``."""
 
@@ -135,6 +173,17 @@ class TrainConfig(Config):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    known_labels: KnownLabelsConfig = Field(default_factory=KnownLabelsConfig)
+
+    @model_validator(mode="after")
+    def _room_for_free_latents(self) -> TrainConfig:
+        k, d = len(self.known_labels.names), self.architecture.latent_dim
+        if k and k >= d:
+            raise ValueError(
+                f"{k} known labels need more than {k} latents (latent_dim={d}): raise "
+                "architecture.latent_dim so some latents stay free"
+            )
+        return self
 
     @property
     def nat_cost(self) -> float:
@@ -299,6 +348,15 @@ def scale_kl_schedule(loss: dict, max_steps: int | None) -> dict:
     return out
 
 
+def with_known_labels(overrides: dict | None, names: list[str] | None) -> dict | None:
+    """``overrides`` with ``known_labels.names`` set to ``names`` (unchanged when None)."""
+    if names is None:
+        return overrides
+    out = dict(overrides or {})
+    out["known_labels"] = {**out.get("known_labels", {}), "names": list(names)}
+    return out
+
+
 def make_config(
     length: int,
     *,
@@ -338,20 +396,23 @@ def make_config(
         "optim",
         "data",
         "trainer",
+        "known_labels",
         "store",
         "store_fingerprint",
     }
     if unknown:
         raise ConfigError(
             f"unknown configuration section(s) {', '.join(sorted(unknown))}; expected "
-            "architecture, loss, optim, data, trainer"
+            "architecture, loss, optim, data, trainer, known_labels"
         )
-    for section in ("architecture", "loss", "optim", "data", "trainer"):
+    for section in ("architecture", "loss", "optim", "data", "trainer", "known_labels"):
         if section in overrides and not isinstance(overrides[section], dict):
             raise ConfigError(f"configuration section {section!r} must be a mapping")
     merged = _deep_merge(
         {k: base[k] for k in ("architecture", "loss", "optim", "data", "trainer")}, overrides
     )
+    if not merged.get("known_labels"):
+        merged.pop("known_labels", None)
     trainer = dict(merged["trainer"])
     user_trainer = overrides.get("trainer", {})
     # a budget given as an argument replaces the preset's; a step budget alone also lifts
@@ -383,6 +444,7 @@ __all__ = [
     "FORMAT_VERSION",
     "PRESETS",
     "DataConfig",
+    "KnownLabelsConfig",
     "LossConfig",
     "OptimConfig",
     "TrainConfig",
@@ -391,4 +453,5 @@ __all__ = [
     "available_presets",
     "make_config",
     "scale_kl_schedule",
+    "with_known_labels",
 ]

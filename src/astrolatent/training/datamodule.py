@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
-from astrolatent.training.config import DataConfig
+from astrolatent.training.config import DataConfig, KnownLabelsConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,52 @@ def split_by_object(
         ok.loc[key.isin(chosen).to_numpy(), "split"] = "val"
     ok["object"] = obj
     return ok[["row", "id", "object", "split"]]
+
+
+def known_label_stats(
+    store: SpectrumStore, train_rows: np.ndarray, names: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and standard deviation (label units) of each known label over the labelled
+    training rows; a ConfigError names a label the store lacks or cannot standardise."""
+    meta = store.metadata.set_index("row")
+    mean, std = {}, {}
+    for name in names:
+        if name not in store.labels or name not in meta.columns:
+            raise ConfigError(
+                f"--known-labels: {name!r} is not a label of {store.path} "
+                f"(labels there: {', '.join(store.labels) or 'none'})"
+            )
+        values = pd.to_numeric(meta.loc[train_rows, name], errors="coerce").to_numpy(float)
+        values = values[np.isfinite(values)]
+        if values.size < 2 or np.std(values) == 0:
+            raise ConfigError(
+                f"--known-labels: {name!r} has {values.size} labelled training spectra"
+                + (" of one value" if values.size >= 2 else "")
+                + "; a tied latent needs a label that varies"
+            )
+        mean[name], std[name] = float(np.mean(values)), float(np.std(values))
+    return mean, std
+
+
+def known_label_arrays(
+    store: SpectrumStore, config: KnownLabelsConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised known labels and their variances, each ``(n_rows, K)`` float32, indexed by
+    store row: ``(label - mean) / std`` (NaN where unlabelled) and ``(err / std)**2`` from the
+    ``<name>_err`` column when the store has one (0 otherwise)."""
+    meta = store.metadata.set_index("row").reindex(np.arange(store.n_rows))
+    k = len(config.names)
+    values = np.full((store.n_rows, k), np.nan, np.float32)
+    var = np.zeros((store.n_rows, k), np.float32)
+    for j, name in enumerate(config.names):
+        std = config.std[name]
+        raw = pd.to_numeric(meta[name], errors="coerce").to_numpy(float)
+        values[:, j] = (raw - config.mean[name]) / std
+        err_col = f"{name}_err"
+        if err_col in meta.columns:
+            err = pd.to_numeric(meta[err_col], errors="coerce").to_numpy(float)
+            var[:, j] = np.where(np.isfinite(err), (err / std) ** 2, 0.0)
+    return values, var
 
 
 class StreamBatchSampler(Sampler[np.ndarray]):
@@ -158,15 +204,23 @@ class StoreBatchDataset(torch.utils.data.Dataset):
 
     The store is opened on first use in each process; decompressed chunks are kept in an
     LRU cache of ``cache_chunks`` entries. Items: ``flux`` float32 ``(B, L)``, ``valid``
-    bool ``(B, L)``, ``row`` int64 ``(B,)`` and, with ``with_errors``, ``err`` float32.
+    bool ``(B, L)``, ``row`` int64 ``(B,)``, with ``with_errors`` ``err`` float32, and with
+    ``known = (values, var)`` (each ``(n_rows, K)``, see :func:`known_label_arrays`) the
+    batch's rows of them as ``known`` and ``known_var``.
     """
 
     def __init__(
-        self, store_path: str | Path, *, with_errors: bool = False, cache_chunks: int = 12
+        self,
+        store_path: str | Path,
+        *,
+        with_errors: bool = False,
+        cache_chunks: int = 12,
+        known: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.store_path = str(store_path)
         self.with_errors = with_errors
         self.cache_chunks = cache_chunks
+        self.known = known
         self._store: SpectrumStore | None = None
         self._cache: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
 
@@ -223,6 +277,8 @@ class StoreBatchDataset(torch.utils.data.Dataset):
         out = {"flux": flux, "valid": valid, "row": rows}
         if err is not None:
             out["err"] = err
+        if self.known is not None:
+            out["known"], out["known_var"] = self.known[0][rows], self.known[1][rows]
         return out
 
     def __getitem__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
@@ -242,7 +298,8 @@ class SpectrumDataModule(L.LightningDataModule):
     ``split`` is the frame of :func:`split_by_object`. The training loader is infinite (see
     :class:`StreamBatchSampler`) and starts at the trainer's global step, so Lightning needs
     ``use_distributed_sampler=False`` and step-based validation. Each rank validates its own
-    contiguous share of the validation rows.
+    contiguous share of the validation rows. ``known``: the known-label arrays the batches
+    carry (see :class:`StoreBatchDataset`).
     """
 
     def __init__(
@@ -256,8 +313,10 @@ class SpectrumDataModule(L.LightningDataModule):
         with_errors: bool = False,
         num_workers: int = 0,
         pin_memory: bool = False,
+        known: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
+        self.known = known
         self.store_path = str(store_path)
         self.split = split
         self.config = config
@@ -308,7 +367,10 @@ class SpectrumDataModule(L.LightningDataModule):
 
     def _loader(self, sampler: object, *, persistent: bool) -> DataLoader:
         dataset = StoreBatchDataset(
-            self.store_path, with_errors=self.with_errors, cache_chunks=self.config.cache_chunks
+            self.store_path,
+            with_errors=self.with_errors,
+            cache_chunks=self.config.cache_chunks,
+            known=self.known,
         )
         return DataLoader(
             dataset,
@@ -347,4 +409,11 @@ class SpectrumDataModule(L.LightningDataModule):
         return self._loader(batches, persistent=True)
 
 
-__all__ = ["SpectrumDataModule", "StoreBatchDataset", "StreamBatchSampler", "split_by_object"]
+__all__ = [
+    "SpectrumDataModule",
+    "StoreBatchDataset",
+    "StreamBatchSampler",
+    "known_label_arrays",
+    "known_label_stats",
+    "split_by_object",
+]

@@ -65,7 +65,12 @@ from astrolatent.outputs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE, SP
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
-from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
+from astrolatent.training.datamodule import (
+    SpectrumDataModule,
+    known_label_arrays,
+    known_label_stats,
+    split_by_object,
+)
 from astrolatent.training.module import VAEModule
 
 log = logging.getLogger(__name__)
@@ -509,6 +514,7 @@ def fit(
         )
     n_train = int((split["split"] == "train").sum())
     n_val = int((split["split"] == "val").sum())
+    cfg = _standardise_known(cfg, store_obj, split)
 
     launch = _launch(cfg.trainer)
     if rank_zero:
@@ -522,7 +528,7 @@ def fit(
 
     tc = cfg.trainer
     model = build_model(cfg)
-    module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed)
+    module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed, known=cfg.known_labels)
     if tc.compile:
         model.compile()
     local_processes = (
@@ -539,6 +545,7 @@ def fit(
         with_errors=cfg.loss.reconstruction == "ivar",
         num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
         pin_memory=launch["gpu"],
+        known=known_label_arrays(store_obj, cfg.known_labels) if cfg.known_labels.names else None,
     )
 
     resumed_from = None
@@ -654,6 +661,21 @@ def fit(
         )
         write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
     return summary
+
+
+def _standardise_known(
+    config: TrainConfig, store: SpectrumStore, split: pd.DataFrame
+) -> TrainConfig:
+    """``config`` with the known labels' mean and std measured on the training split (a new
+    run), or as saved (a resumed one)."""
+    known = config.known_labels
+    if not known.names or set(known.names) <= set(known.mean):
+        return config
+    train_rows = split.loc[split["split"] == "train", "row"].to_numpy()
+    mean, std = known_label_stats(store, train_rows, known.names)
+    return config.model_copy(
+        update={"known_labels": known.model_copy(update={"mean": mean, "std": std})}
+    )
 
 
 def _stopped_by(trainer: L.Trainer, tc) -> str:

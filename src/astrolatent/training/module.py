@@ -8,20 +8,25 @@ without saving or restoring any global random state.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from astrolatent.models.vae import (
     SpectrumVAE,
+    floored_kl,
+    hsic,
     kl_per_dim,
     kl_weight,
+    label_nll,
     reconstruction_loss,
     reduce_kl,
 )
-from astrolatent.training.config import LossConfig, OptimConfig
+from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
 
 _TRAIN, _VAL = 0, 1
 
@@ -41,16 +46,37 @@ class VAEModule(L.LightningModule):
     ``train/recon``, ``train/kl`` (nats per spectrum, summed over dims), ``train/kl_weight``;
     ``val/recon``, ``val/kl`` and ``val/loss`` = recon + beta x KL term at the FINAL weight,
     so validation losses compare across the warm-up (early stopping watches it).
+
+    With ``known`` labels (batches then carry ``known`` and ``known_var``, standardised,
+    ``(B, K)``), the loss adds ``weight`` x the tied latents' label NLL and ``independence``
+    x the HSIC between the free latents' means and the tied latents given to the decoder
+    (logged as ``train/label_nll``, ``train/hsic`` and their ``val/`` twins, and part of
+    both losses); the free dims' KL has the floor of :func:`floored_kl`, and, with
+    ``known.conditional_prior``, is taken to the learned prior ``N(prior(z_tied), 1)``.
     """
 
     def __init__(
-        self, model: SpectrumVAE, loss: LossConfig, optim: OptimConfig, *, seed: int = 0
+        self,
+        model: SpectrumVAE,
+        loss: LossConfig,
+        optim: OptimConfig,
+        *,
+        seed: int = 0,
+        known: KnownLabelsConfig | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.loss_config = loss
         self.optim_config = optim
         self.seed = int(seed)
+        self.known = known if known is not None and known.names else None
+        # the conditional prior of the free latents (known_labels.conditional_prior)
+        self.prior: nn.Linear | None = None
+        if self.known is not None and self.known.conditional_prior:
+            k = len(self.known.names)
+            self.prior = nn.Linear(k, model.latent_dim - k)
+            nn.init.zeros_(self.prior.weight)
+            nn.init.zeros_(self.prior.bias)
         # plain types only, so checkpoints load with torch.load(weights_only=True)
         self.save_hyperparameters(
             {
@@ -58,6 +84,7 @@ class VAEModule(L.LightningModule):
                 "loss": loss.to_dict(),
                 "optim": optim.to_dict(),
                 "seed": self.seed,
+                "known_labels": None if self.known is None else self.known.to_dict(),
             }
         )
         self.recent_losses: deque[torch.Tensor] = deque(maxlen=50)
@@ -71,8 +98,13 @@ class VAEModule(L.LightningModule):
         gen.manual_seed(step_seed(self.seed, kind, step, self.global_rank))
         return gen
 
-    def _terms(self, batch: dict, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(batch["flux"], generator=gen)
+    def _terms(
+        self, batch: dict, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-spectrum reconstruction ``(N,)``, KL ``(N, D)`` and, with known labels, the
+        extra loss terms (``label_nll (N,)``, ``hsic ()``)."""
+        known = batch.get("known") if self.known is not None else None
+        out = self.model(batch["flux"], generator=gen, known=known)
         ivar = None
         if self.loss_config.reconstruction == "ivar":
             err = batch["err"]
@@ -85,7 +117,33 @@ class VAEModule(L.LightningModule):
             ivar=ivar,
         )
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
-        return recon, kl
+        extra: dict[str, torch.Tensor] = {}
+        if known is not None:
+            k = known.shape[1]
+            mu = out["mu"].float()
+            if self.prior is not None:  # KL(N(mu, s^2) || N(m, 1)) = KL(N(mu - m, s^2) || N(0, 1))
+                mean = self.prior(out["z"][:, :k].float())
+                kl_free = kl_per_dim(mu[:, k:] - mean, out["logvar"][:, k:].float())
+                kl = torch.cat([kl[:, :k], kl_free], dim=1)
+            extra["label_nll"] = label_nll(mu, out["logvar"].float(), known, batch["known_var"])
+            extra["hsic"] = hsic(mu[:, k:], out["z"][:, :k].detach().float())
+        return recon, kl, extra
+
+    def _objective(
+        self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
+    ) -> torch.Tensor:
+        """The per-spectrum loss ``(N,)`` at KL weight ``weight``."""
+        if self.known is None:
+            return recon + weight * reduce_kl(kl, self.loss_config.kl_reduction)
+        c = self.known
+        kl = floored_kl(kl, len(c.names), c.free_kl_floor)
+        kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
+        return (
+            recon
+            + weight * kl_term
+            + c.weight * extra["label_nll"]
+            + c.independence * extra["hsic"]
+        )
 
     def recent_loss(self, last: int | None = None) -> float | None:
         """Mean optimised loss of the last ``last`` (default all kept, up to 50) steps."""
@@ -101,10 +159,9 @@ class VAEModule(L.LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         step = self.global_step
-        recon, kl = self._terms(batch, self._generator(_TRAIN, step))
+        recon, kl, extra = self._terms(batch, self._generator(_TRAIN, step))
         weight = self.kl_weight_at(step)
-        kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
-        loss = (recon + weight * kl_term).mean()
+        loss = self._objective(recon, kl, extra, weight).mean()
         n = batch["flux"].shape[0]
         self.log_dict(
             {
@@ -112,6 +169,7 @@ class VAEModule(L.LightningModule):
                 "train/recon": recon.mean().detach(),
                 "train/kl": kl.sum(dim=1).mean().detach(),
                 "train/kl_weight": weight,
+                **{f"train/{k}": v.mean().detach() for k, v in extra.items()},
             },
             on_step=True,
             on_epoch=False,
@@ -127,15 +185,15 @@ class VAEModule(L.LightningModule):
         self._val_count = torch.zeros((), device=self.device, dtype=torch.float64)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        recon, kl = self._terms(batch, self._generator(_VAL, batch_idx))
-        kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
-        loss = recon + self.loss_config.beta * kl_term
+        recon, kl, extra = self._terms(batch, self._generator(_VAL, batch_idx))
+        loss = self._objective(recon, kl, extra, self.loss_config.beta)
         n = batch["flux"].shape[0]
         self.log_dict(
             {
                 "val/loss": loss.mean(),
                 "val/recon": recon.mean(),
                 "val/kl": kl.sum(dim=1).mean(),
+                **{f"val/{k}": v.mean() for k, v in extra.items()},
             },
             on_step=False,
             on_epoch=True,
@@ -152,7 +210,10 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         c = self.optim_config
-        return torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        params = self.model.parameters()
+        if self.prior is not None:
+            params = itertools.chain(params, self.prior.parameters())
+        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
 
 
 __all__ = ["VAEModule", "step_seed"]

@@ -217,6 +217,15 @@ def label_block(
     return block, pd.DataFrame(rows)
 
 
+def _best_informative(block: dict, dims: list[int]) -> None:
+    """Add ``best_informative_dim`` / ``r_info_informative`` (None without informative dims)
+    to every label of ``block``: its best dim among ``dims``, the headline a person reads."""
+    for entry in block.values():
+        best = max((entry["per_dim"][j] for j in dims), key=lambda p: p["mi"], default=None)
+        entry["best_informative_dim"] = None if best is None else int(best["dim"])
+        entry["r_info_informative"] = None if best is None else best["r_info"]
+
+
 def _all_finite_rows(table: pd.DataFrame, labels: list[str]) -> np.ndarray:
     values = table[labels].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     return np.flatnonzero(np.isfinite(values).all(axis=1))
@@ -232,20 +241,27 @@ def analyze_latents(
     wave: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     progress: Callable[[str], None] | None = None,
+    known: dict[str, int] | None = None,
+    kl_floor: float = 0.0,
 ) -> dict:
     """Analyse a latents table; write tables and figures to ``out_dir``; return the summary.
 
     spectra_scores(rows, k): principal-component scores (len(rows), k) and explained
     variance of the spectra behind ``latents`` rows (the PCA baseline and ceiling are skipped
     without it); decode(z (m, D)) -> spectra (m, L) with ``wave`` (L,) and ``valid`` (L,)
-    enables traversals.
+    enables traversals. ``known`` (label -> tied dim) and ``kl_floor`` (nats, the free dims'
+    KL floor) describe a run trained with known labels: the summary then gains the
+    ``known`` and ``free`` blocks of :mod:`astrolatent.workflows.audit`, and the known
+    labels are analysed whether or not ``config.labels`` names them.
     """
     step = progress or (lambda _msg: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.random_state)
     mu, logvar = latent_matrices(latents)
     n, d = mu.shape
-    labels = config.labels or default_labels(latents)
+    known = dict(known or {})
+    labels = list(config.labels or default_labels(latents))
+    labels += [name for name in known if name not in labels and name in latents.columns]
     missing = [c for c in labels if c not in latents.columns]
     if missing:
         raise ConfigError(
@@ -292,6 +308,16 @@ def analyze_latents(
     table.to_csv(out_dir / "mi_per_dim.csv", index=False)
     _mi_figures(mu, latents, block, config, out_dir, prefix="latent")
 
+    from astrolatent.workflows.audit import audit, latent_roles  # audit builds on this module
+
+    audited: dict = {}
+    if known:
+        step("what the free latents hold beyond the known labels")
+        audited = audit(mu, logvar, known, kl_floor, rows, block, config, rng)
+        headline = sorted(set(known.values()) | set(audited["free"]["dims"]))
+    else:
+        headline = chosen
+    _best_informative(block, headline)
     summary: dict = {
         **provenance(
             format_version=ANALYSIS_FORMAT_VERSION, seeds={"random_state": config.random_state}
@@ -299,7 +325,9 @@ def analyze_latents(
         "n_latent": d,
         "n_spectra": n,
         "informative": informative,
+        "roles": latent_roles(d, known),
         "labels": block,
+        **audited,
     }
     analysed = list(block)
     step("labels from all latents together")
@@ -450,6 +478,7 @@ def analyze_run(
     latents = pd.read_parquet(path)
     model, train_config = load_model(run_dir)
     store = SpectrumStore(train_config.store)
+    names = train_config.known_labels.names
 
     def spectra_scores(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         store_rows = latents["row"].to_numpy(np.int64)[rows]
@@ -465,6 +494,8 @@ def analyze_run(
         wave=store.wave,
         valid=store.coverage(),
         progress=progress,
+        known={name: k for k, name in enumerate(names)},
+        kl_floor=train_config.known_labels.free_kl_floor if names else 0.0,
     )
     if progress is not None:
         progress("data summary and reconstructions")

@@ -1,0 +1,146 @@
+"""The audit of a run with known labels: what its free latents hold beyond the labels.
+
+A run trained with ``--known-labels`` ties latent ``k`` to its ``k``-th known label; the
+other latents are free. :func:`audit` gives the ``known`` and ``free`` blocks of
+``summary.json`` (issue 16's contract):
+
+- ``known``: for every known label, its tied dim and that dim's MI with the label (on the
+  spectra that have the label);
+- ``free.dims``: the informative free dims, counted over the free dims alone, without the
+  dims held at the KL floor (a free dim whose KL rate is at most ``FLOOR_MARGIN`` x the floor
+  carries no more than the training let it keep for free);
+- ``free.labels``: for every analysed label that is not known, the best free dim (MI
+  corrected for testing every free dim), its conditional MI given the tied latents and a
+  local-permutation p-value for it (Bonferroni-corrected over the free dims);
+- ``free.leakage``: for every known label, the largest MI of a free dim with it (corrected
+  over the free dims) and the cross-validated R^2 of a regressor from all free dims to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from astrolatent.analysis.baseline import cross_validated_r2
+from astrolatent.analysis.dimensions import count_informative, kl_rate
+from astrolatent.analysis.mi import mutual_information
+from astrolatent.outputs.summaries import analysed_dims
+from astrolatent.workflows.analyze import AnalyzeConfig, LabelRows, label_block
+
+#: a free dim whose KL rate is at most this many times the KL floor is "held at the floor"
+FLOOR_MARGIN = 1.5
+
+
+def latent_roles(n_latent: int, known: dict[str, int]) -> list[dict]:
+    """``[{"dim", "role": "tied"|"free", "label": name|None}]`` for every dim."""
+    label_of = {dim: name for name, dim in known.items()}
+    return [
+        {"dim": d, "role": "tied" if d in label_of else "free", "label": label_of.get(d)}
+        for d in range(n_latent)
+    ]
+
+
+def informative_free_dims(
+    mu: np.ndarray, logvar: np.ndarray, free: list[int], kl_floor: float, config: AnalyzeConfig
+) -> list[int]:
+    """The informative free dims (indices into all dims): counted on the free dims alone,
+    dims held at the KL floor left out."""
+    if not free:
+        return []
+    dims = count_informative(
+        mu[:, free], logvar[:, free], threshold=config.dispersion_threshold, split=config.split
+    )
+    rate = kl_rate(mu[:, free], logvar[:, free])
+    return [
+        free[j]
+        for j in analysed_dims(dims.to_dict())
+        if kl_floor <= 0 or rate[j] > FLOOR_MARGIN * kl_floor
+    ]
+
+
+def audit(
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    known: dict[str, int],
+    kl_floor: float,
+    rows: dict[str, LabelRows],
+    block: dict,
+    config: AnalyzeConfig,
+    rng: np.random.Generator,
+) -> dict:
+    """The ``known`` and ``free`` blocks for latents ``mu``/``logvar`` (n, D).
+
+    known: label -> tied dim; rows: every analysed label's rows (known labels included);
+    block: the ``labels`` block of these rows over all dims.
+    """
+    d = mu.shape[1]
+    tied = sorted(known.values())
+    free = [j for j in range(d) if j not in known.values()]
+    out: dict = {"known": {}, "free": {"dims": [], "labels": {}, "leakage": {}}}
+    for name, dim in known.items():
+        if name in block:
+            p = block[name]["per_dim"][dim]
+            out["known"][name] = {
+                "dim": dim,
+                "r_info": p["r_info"],
+                "mi": p["mi"],
+                "mi_err": p["mi_err"],
+                "n": block[name]["n"],
+            }
+    out["free"]["dims"] = informative_free_dims(mu, logvar, free, kl_floor, config)
+    if not free:
+        return out
+    free_block, _ = label_block(mu[:, free], rows, config, rng)
+    for name, b in free_block.items():
+        best = free[b["best_dim"]]
+        if name in known:
+            lab = rows[name]
+            out["free"]["leakage"][name] = {
+                "max_mi": b["mi"],
+                "p_value": b["p_value_fwer"],
+                "dim": best,
+                "r2": cross_validated_r2(
+                    mu[lab.rows][:, free], lab.values, random_state=config.random_state
+                ),
+                "n": b["n"],
+            }
+            continue
+        out["free"]["labels"][name] = {
+            "best_dim": best,
+            "r_info": b["r_info"],
+            "mi": b["mi"],
+            "p_value_fwer": b["p_value_fwer"],
+            **_conditional(mu, best, tied, rows[name], len(free), config, rng),
+        }
+    return out
+
+
+def _conditional(
+    mu: np.ndarray,
+    dim: int,
+    tied: list[int],
+    lab: LabelRows,
+    n_tests: int,
+    config: AnalyzeConfig,
+    rng: np.random.Generator,
+) -> dict:
+    """``cmi_given_known`` (nats) of a label and free dim ``dim`` given the tied latents, its
+    error and its local-permutation p-value times ``n_tests`` (capped at 1)."""
+    x = mu[lab.rows, dim]
+    result = mutual_information(
+        x,
+        lab.values,
+        estimator="ksg"
+        if config.estimator == "hist"
+        else config.estimator,  # hist cannot condition
+        n_neighbors=config.n_neighbors,
+        n_bootstrap=config.n_bootstrap,
+        n_permutations=config.n_permutations,
+        random_state=int(rng.integers(2**32)),
+        conditional=mu[lab.rows][:, tied] if tied else None,
+    )
+    p = result.p_value
+    return {
+        "cmi_given_known": result.mi,
+        "cmi_err": result.mi_err,
+        "p_value": None if not np.isfinite(p) else min(1.0, p * n_tests),
+    }
