@@ -67,10 +67,13 @@ def fit_t_copula_dof(u: np.ndarray, corr: np.ndarray) -> float:
     n, d = u.shape
     inverse = np.linalg.inv(corr)
     logdet = np.linalg.slogdet(corr)[1]
+    # pseudo-observations repeat across columns (rank / (n + 1)): one quantile per value
+    levels, where = np.unique(u, return_inverse=True)
+    where = where.reshape(u.shape)
 
     def negative_loglike(log_dof: float) -> float:
         nu = np.exp(log_dof)
-        t = stdtrit(nu, u)
+        t = stdtrit(nu, levels)[where]
         q = np.einsum("ij,jk,ik->i", t, inverse, t)
         joint = (
             gammaln((nu + d) / 2) - gammaln(nu / 2) - 0.5 * (d * np.log(nu * np.pi) + logdet)
@@ -80,7 +83,10 @@ def fit_t_copula_dof(u: np.ndarray, corr: np.ndarray) -> float:
         return -(joint - margins) / n
 
     lo, hi = np.log(DOF_BOUNDS[0]), np.log(DOF_BOUNDS[1])
-    return float(np.exp(minimize_scalar(negative_loglike, bounds=(lo, hi), method="bounded").x))
+    fit = minimize_scalar(
+        negative_loglike, bounds=(lo, hi), method="bounded", options={"xatol": 0.005}
+    )
+    return float(np.exp(fit.x))
 
 
 def fit_t_copula(a: np.ndarray) -> tuple[np.ndarray, float]:
