@@ -55,7 +55,7 @@ def mi_command(
         typer.Option(
             help="MI estimator; auto: KSG on normal scores for 1D x and y, for multivariate "
             "ones the Gaussian copula unless their joint tails are heavy (then a fitted t copula "
-            "when its nu agrees across x and y, else KSG)."
+            "when every column pair agrees on its nu, else KSG)."
         ),
     ] = "auto",
     conditional: Annotated[

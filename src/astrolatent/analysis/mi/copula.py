@@ -18,11 +18,11 @@ heavy-tailed or bounded marginals become standard normal.
   scores (right on one-dimensional tasks). Several dimensions: the Mardia kurtosis of the
   joint normal scores, z = (b2 - d(d + 2)) / sqrt(8 d(d + 2) / n), tests joint
   Gaussianity; |z| < ``gaussian_z`` gives the Gaussian copula (KSG is biased low in many
-  dimensions). Joint heavy tails: a t copula is fitted to all columns and, separately
-  (same dispersion), its nu to each of X, Y (and Z) that has two or more columns; a t
-  copula has one nu for every block, so when every block's nu is within a factor
-  ``dof_ratio`` of the joint one the t-copula MI is used (KSG in six dimensions is ~0.1
-  nats low on nu = 2 tails), otherwise (independent heavy-tailed pieces, non-elliptical
+  dimensions). Joint heavy tails: a t copula is fitted to all columns and, with the same
+  dispersion, its nu to every pair of columns; a t copula has one nu for every
+  sub-vector, so when every pair's nu is within a factor ``dof_ratio`` of the joint one
+  (both capped at 30) the t-copula MI is used (KSG in six dimensions is ~0.1 nats low on
+  nu = 2 tails), otherwise (independent heavy-tailed pieces, several nu, non-elliptical
   dependence) KSG on the normal scores. Replicates for errors and p-values reuse the
   choice of the full sample.
 """
@@ -51,8 +51,10 @@ logger = logging.getLogger(__name__)
 
 #: |Mardia z| below which ``auto`` treats the normal scores as jointly Gaussian.
 GAUSSIAN_Z = 4.0
-#: Largest ratio between a block's and the joint t-copula nu for ``auto`` to use the t copula.
+#: Largest ratio between a column pair's and the joint t-copula nu for ``auto`` to use it ...
 DOF_RATIO = 2.0
+#: ... both capped at this nu.
+DOF_COMPARE_CAP = 30.0
 CHOICES = ("ksg", "gaussian_copula", "t_copula")
 
 
@@ -131,8 +133,8 @@ class AutoEstimator(MIEstimator):
         |Mardia kurtosis z| of the joint normal scores below which the Gaussian copula is
         used for multivariate data.
     dof_ratio : float
-        Largest ratio (either way) between the t-copula nu of a block (X, Y or Z with two
-        or more columns) and that of all columns for the t copula to be used.
+        Largest ratio (either way) between the t-copula nu of any pair of columns and that
+        of all columns (both capped at :data:`DOF_COMPARE_CAP`) for the t copula to be used.
     choice : "ksg", "gaussian_copula", "t_copula" or None
         Fix the choice (None: choose on each call).
     random_state : int or None
@@ -143,7 +145,7 @@ class AutoEstimator(MIEstimator):
     choice_ : str
         The estimator used by the last call; ``kurtosis_z_`` the statistic it was based on
         (NaN for one-dimensional X and Y); ``dof_`` the joint t-copula nu and
-        ``dof_spread_`` the largest |ln(block nu / joint nu)| (NaN when not fitted).
+        ``dof_spread_`` the largest |ln(pair nu / joint nu)| (NaN when not fitted).
     """
 
     name = "auto"
@@ -178,19 +180,24 @@ class AutoEstimator(MIEstimator):
         )
 
     def _t_copula_agrees(self, blocks: list[np.ndarray]) -> bool:
-        """Fit the t copula to all blocks; True when every block's nu agrees with it."""
+        """Fit the t copula to all columns; True when every pair's nu agrees with it.
+
+        A t copula has one nu for every sub-vector; a bivariate t copula (with the joint
+        dispersion) is fitted to each pair of columns, both nu capped at
+        :data:`DOF_COMPARE_CAP` (beyond it the t copula is near-Gaussian).
+        """
         joint = np.hstack(blocks)
         self._fit = fit_t_copula(joint)
         corr, self.dof_ = self._fit
         u = rankdata(joint, axis=0) / (joint.shape[0] + 1.0)
-        edges = np.cumsum([0] + [b.shape[1] for b in blocks])
-        spreads = [
-            abs(np.log(fit_t_copula_dof(u[:, lo:hi], corr[lo:hi, lo:hi]) / self.dof_))
-            for lo, hi in itertools.pairwise(edges)
-            if hi - lo >= 2
-        ]
-        self.dof_spread_ = max(spreads, default=float("nan"))
-        return bool(spreads) and self.dof_spread_ <= np.log(self.dof_ratio)
+        cap = min(self.dof_, DOF_COMPARE_CAP)
+        self.dof_spread_ = max(
+            abs(
+                np.log(min(fit_t_copula_dof(u[:, [i, j]], corr[np.ix_([i, j], [i, j])]), cap) / cap)
+            )
+            for i, j in itertools.combinations(range(joint.shape[1]), 2)
+        )
+        return self.dof_spread_ <= np.log(self.dof_ratio)
 
     def _choose(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> str:
         self.kurtosis_z_ = self.dof_ = self.dof_spread_ = float("nan")

@@ -77,7 +77,8 @@ def mutual_information(
         (see :data:`ESTIMATORS`) or an :class:`MIEstimator`. ``"auto"`` uses KSG on normal
         scores for one-dimensional x and y, and for multivariate ones the Gaussian copula
         when their normal scores look jointly Gaussian (Mardia kurtosis), else the fitted
-        Student-t copula when its nu agrees across x and y, else KSG on normal scores.
+        Student-t copula when every column pair agrees on its nu, else KSG on normal
+        scores.
     n_neighbors : int
         k of the KSG estimator, also inside ``"auto"`` (ignored by the others).
     n_bootstrap : int
