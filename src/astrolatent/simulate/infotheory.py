@@ -242,6 +242,9 @@ NEW_HELD_OUT_TASKS: tuple[MITask | ProductTask, ...] = (
     ),
     MITask("student_t", dim_x=3, dim_y=2, dof=4.0, rho=0.5, transform="asinh"),
     ProductTask(MITask("student_t", dof=2.0), MITask("student_t", dim_x=2, dim_y=2, dof=2.0)),
+    MITask("student_t", dim_x=5, dim_y=5, dof=5.0, rho=0.4, n_pairs=3),
+    ProductTask(MITask("sparse", dim_x=3, dim_y=3, rho=0.7), MITask("student_t", dof=3.0, rho=0.3)),
+    MITask("student_t", dim_x=2, dim_y=2, dof=0.7, transform="wiggly"),
 )
 
 # ---------------------------------------------------------------------------------------
