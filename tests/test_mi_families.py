@@ -140,6 +140,21 @@ def test_t_copula_is_invariant_and_conditions_by_the_chain_rule() -> None:
     assert t_copula_mi(gx, gy) == pytest.approx(gaussian_copula_mi(gx, gy), abs=0.02)
 
 
+def test_auto_conditional_mi_of_a_student_t() -> None:
+    # I(X;Y|Z) = I(X;YZ) - I(X;Z) of one 2x(2+1) multivariate t (nu = 2), by the t copula
+    task = MITask("student_t", dim_x=2, dim_y=3, dof=2.0)
+    x, yz = task.sample(4000, 3)
+    truth = task.mi - MITask("student_t", dim_x=2, dim_y=1, dof=2.0).mi
+    r = mutual_information(
+        x, yz[:, :2], conditional=yz[:, 2:], n_bootstrap=5, n_permutations=0, random_state=0
+    )
+    assert abs(r.mi - truth) <= max(0.05, 0.1 * truth)
+    assert 0 < r.mi_err < 0.03
+    est = AutoEstimator(random_state=0)
+    est.estimate(x, yz[:, :2], z=yz[:, 2:])
+    assert est.choice_ == "t_copula"
+
+
 def test_student_t_mi_matches_monte_carlo() -> None:
     task = MITask("student_t", dim_x=2, dim_y=1, dof=3.0, rho=0.5, n_pairs=1)
     x, y = task.sample(100_000, 0)
