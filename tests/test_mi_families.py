@@ -3,10 +3,15 @@ truth of the task generators themselves."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
+import typer
 from scipy.integrate import quad
 from scipy.stats import multivariate_t
+from typer.testing import CliRunner
 
 from astrolatent.analysis.mi import (
     AutoEstimator,
@@ -16,6 +21,7 @@ from astrolatent.analysis.mi import (
     normal_scores,
     t_copula_mi,
 )
+from astrolatent.cli.analysis import register
 from astrolatent.errors import ConfigError
 from astrolatent.simulate.infotheory import (
     HELD_OUT_TASKS,
@@ -184,3 +190,22 @@ def test_additive_uniform_and_gaussian_truths() -> None:
         mi_task("cauchy")
     with pytest.raises(ConfigError, match="epsilon="):
         _ = MITask("additive_uniform", epsilon=0.7).mi
+
+
+def test_cli_mi_auto_and_t_copula_on_heavy_tails(tmp_path) -> None:
+    task = MITask("student_t", dim_x=2, dim_y=2, dof=1.5)
+    x, y = task.sample(3000, 8)
+    path = tmp_path / "t.csv"
+    pd.DataFrame(np.hstack([x, y]), columns=["a", "b", "c", "d"]).to_csv(path, index=False)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    for estimator in ("auto", "t_copula"):
+        args = ["mi", str(path), "--x", "a,b", "--y", "c,d", "--estimator", estimator]
+        args += ["--sigma", "0", "--n-bootstrap", "3", "--n-permutations", "5", "--json"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.output)
+        assert payload["n"] == 3000 and payload["estimator"] == estimator
+        assert abs(payload["mi"] - task.mi) <= max(0.05, 0.1 * task.mi)
+        assert payload["p_value"] == pytest.approx(1 / 6)
