@@ -51,15 +51,18 @@ def mi_command(
     ],
     y: Annotated[str, typer.Option("--y", help="Label column(s), comma-separated.")],
     estimator: Annotated[
-        Literal["auto", "gaussian_copula", "ksg", "gmm", "hist"],
+        Literal["auto", "gaussian_copula", "t_copula", "ksg", "gmm", "hist"],
         typer.Option(
             help="MI estimator; auto: KSG on normal scores for 1D x and y, for multivariate "
-            "ones the Gaussian copula unless their joint tails are heavy (then KSG)."
+            "ones the Gaussian copula unless their joint tails are heavy (then a fitted t copula "
+            "when every column pair agrees on its nu, else KSG)."
         ),
     ] = "auto",
     conditional: Annotated[
         str | None,
-        typer.Option(help="Column(s) to condition on: I(X;Y|Z) (auto, gaussian_copula, ksg, gmm)."),
+        typer.Option(
+            help="Column(s) to condition on: I(X;Y|Z) (auto, gaussian_copula, t_copula, ksg, gmm)."
+        ),
     ] = None,
     n_neighbors: Annotated[int, typer.Option(help="k of the KSG estimator.")] = 3,
     n_bootstrap: Annotated[

@@ -3,7 +3,8 @@
 Estimators share one interface (:class:`MIEstimator`, ``estimate(x, y) -> float``) and are
 registered by name: ``"auto"`` (the default: chosen from the data's dimension and
 joint tails, see :mod:`~astrolatent.analysis.mi.copula`), ``"gaussian_copula"``
-(Gaussian MI of the columns' normal scores), ``"ksg"`` (Kraskov k-nearest neighbours, also conditional),
+(Gaussian MI of the columns' normal scores), ``"t_copula"`` (closed-form MI of a fitted
+Student-t copula), ``"ksg"`` (Kraskov k-nearest neighbours, also conditional),
 ``"gmm"`` (Gaussian-mixture fit) and ``"hist"`` (the plug-in 2D histogram of the reference
 study). :func:`mutual_information` adds an error bar, a permutation p-value and the
 informational correlation r_I; :func:`ksg_mi_columns` is the fast path for many latent
@@ -21,6 +22,7 @@ from astrolatent.analysis.mi.base import (
 from astrolatent.analysis.mi.copula import (
     AutoEstimator,
     GaussianCopulaEstimator,
+    TCopulaEstimator,
     gaussian_copula_mi,
     mardia_kurtosis_z,
     normal_scores,
@@ -36,6 +38,7 @@ from astrolatent.analysis.mi.histogram import (
 )
 from astrolatent.analysis.mi.hygiene import CleanedLabels, clean_labels
 from astrolatent.analysis.mi.ksg import KSGEstimator, ksg_mi_columns, ksg_total_correlation
+from astrolatent.analysis.mi.tcopula import fit_t_copula, t_copula_mi
 
 __all__ = [
     "ESTIMATORS",
@@ -48,7 +51,9 @@ __all__ = [
     "KSGEstimator",
     "MIEstimator",
     "MIResult",
+    "TCopulaEstimator",
     "clean_labels",
+    "fit_t_copula",
     "gaussian_copula_mi",
     "get_estimator",
     "histogram_mi",
@@ -61,4 +66,5 @@ __all__ = [
     "normal_scores",
     "normalise_rows",
     "register_estimator",
+    "t_copula_mi",
 ]

@@ -10,16 +10,26 @@ heavy-tailed or bounded marginals become standard normal.
   Gaussian (Gaussian copula: any monotone transform of a multivariate normal) in any
   dimension; a lower bound for one-dimensional X and Y otherwise, and blind to dependence
   without correlation (e.g. a Student-t with identity dispersion).
+- ``"t_copula"`` (:mod:`~astrolatent.analysis.mi.tcopula`): the closed-form MI of a
+  Student-t copula fitted to the ranks (Kendall dispersion, maximum-likelihood nu). Exact
+  (up to sampling) for any monotone map of a multivariate t; the Gaussian copula is its
+  nu -> infinity limit.
 - ``"auto"``: chosen from the data alone. One-dimensional X and Y: KSG on the normal
   scores (right on one-dimensional tasks). Several dimensions: the Mardia kurtosis of the
   joint normal scores, z = (b2 - d(d + 2)) / sqrt(8 d(d + 2) / n), tests joint
   Gaussianity; |z| < ``gaussian_z`` gives the Gaussian copula (KSG is biased low in many
-  dimensions), otherwise (joint heavy tails, non-Gaussian dependence) KSG on the normal
-  scores. Replicates for errors and p-values reuse the choice of the full sample.
+  dimensions). Joint heavy tails: a t copula is fitted to all columns and, with the same
+  dispersion, its nu to every pair of columns; a t copula has one nu for every
+  sub-vector, so when every pair's nu is within a factor ``dof_ratio`` of the joint one
+  (both capped at 30) the t-copula MI is used (KSG in six dimensions is ~0.1 nats low on
+  nu = 2 tails), otherwise (independent heavy-tailed pieces, several nu, non-elliptical
+  dependence) KSG on the normal scores. Replicates for errors and p-values reuse the
+  choice of the full sample.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Literal, Self
 
@@ -29,12 +39,23 @@ from scipy.stats import rankdata
 
 from astrolatent.analysis.mi.base import MIEstimator, register_estimator
 from astrolatent.analysis.mi.ksg import KSGEstimator
+from astrolatent.analysis.mi.tcopula import (
+    fit_t_copula,
+    fit_t_copula_dof,
+    t_copula_mi,
+    t_copula_mi_from_fit,
+)
 from astrolatent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 #: |Mardia z| below which ``auto`` treats the normal scores as jointly Gaussian.
 GAUSSIAN_Z = 4.0
+#: Largest ratio between a column pair's and the joint t-copula nu for ``auto`` to use it ...
+DOF_RATIO = 2.0
+#: ... both capped at this nu.
+DOF_COMPARE_CAP = 30.0
+CHOICES = ("ksg", "gaussian_copula", "t_copula")
 
 
 def normal_scores(a: np.ndarray) -> np.ndarray:
@@ -91,6 +112,16 @@ class GaussianCopulaEstimator(MIEstimator):
 
 
 @register_estimator
+class TCopulaEstimator(MIEstimator):
+    """MI of the Student-t copula fitted to the columns' ranks, in nats."""
+
+    name = "t_copula"
+
+    def _estimate(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> float:
+        return t_copula_mi(x, y, z)
+
+
+@register_estimator
 class AutoEstimator(MIEstimator):
     """MI with the estimator chosen from the data's dimension and joint tails, in nats.
 
@@ -101,7 +132,10 @@ class AutoEstimator(MIEstimator):
     gaussian_z : float
         |Mardia kurtosis z| of the joint normal scores below which the Gaussian copula is
         used for multivariate data.
-    choice : "ksg", "gaussian_copula" or None
+    dof_ratio : float
+        Largest ratio (either way) between the t-copula nu of any pair of columns and that
+        of all columns (both capped at :data:`DOF_COMPARE_CAP`) for the t copula to be used.
+    choice : "ksg", "gaussian_copula", "t_copula" or None
         Fix the choice (None: choose on each call).
     random_state : int or None
         Seed of KSG's tie-breaking jitter.
@@ -110,7 +144,8 @@ class AutoEstimator(MIEstimator):
     ----------
     choice_ : str
         The estimator used by the last call; ``kurtosis_z_`` the statistic it was based on
-        (NaN for one-dimensional X and Y).
+        (NaN for one-dimensional X and Y); ``dof_`` the joint t-copula nu and
+        ``dof_spread_`` the largest |ln(pair nu / joint nu)| (NaN when not fitted).
     """
 
     name = "auto"
@@ -120,11 +155,13 @@ class AutoEstimator(MIEstimator):
         *,
         n_neighbors: int = 3,
         gaussian_z: float = GAUSSIAN_Z,
-        choice: Literal["ksg", "gaussian_copula"] | None = None,
+        dof_ratio: float = DOF_RATIO,
+        choice: Literal["ksg", "gaussian_copula", "t_copula"] | None = None,
         random_state: int | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.gaussian_z = gaussian_z
+        self.dof_ratio = dof_ratio
         self.choice = choice
         self.random_state = random_state
 
@@ -137,29 +174,62 @@ class AutoEstimator(MIEstimator):
         return AutoEstimator(
             n_neighbors=self.n_neighbors,
             gaussian_z=self.gaussian_z,
+            dof_ratio=self.dof_ratio,
             choice=self.choice_,
             random_state=self.random_state,
         )
 
+    def _t_copula_agrees(self, blocks: list[np.ndarray]) -> bool:
+        """Fit the t copula to all columns; True when every pair's nu agrees with it.
+
+        A t copula has one nu for every sub-vector; a bivariate t copula (with the joint
+        dispersion) is fitted to each pair of columns, both nu capped at
+        :data:`DOF_COMPARE_CAP` (beyond it the t copula is near-Gaussian).
+        """
+        joint = np.hstack(blocks)
+        self._fit = fit_t_copula(joint)
+        corr, self.dof_ = self._fit
+        u = rankdata(joint, axis=0) / (joint.shape[0] + 1.0)
+        cap = min(self.dof_, DOF_COMPARE_CAP)
+        self.dof_spread_ = max(
+            abs(
+                np.log(min(fit_t_copula_dof(u[:, [i, j]], corr[np.ix_([i, j], [i, j])]), cap) / cap)
+            )
+            for i, j in itertools.combinations(range(joint.shape[1]), 2)
+        )
+        return self.dof_spread_ <= np.log(self.dof_ratio)
+
     def _choose(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> str:
-        self.kurtosis_z_ = float("nan")
+        self.kurtosis_z_ = self.dof_ = self.dof_spread_ = float("nan")
+        self._fit = None
         if self.choice is not None:
-            if self.choice not in ("ksg", "gaussian_copula"):
+            if self.choice not in CHOICES:
                 raise ConfigError(
-                    f"choice={self.choice!r} must be 'ksg', 'gaussian_copula' or None"
+                    f"choice={self.choice!r} must be one of {', '.join(CHOICES)} or None"
                 )
             return self.choice
         if x.shape[1] == 1 and y.shape[1] == 1:
             return "ksg"
         blocks = [x, y] if z is None else [x, y, z]
         self.kurtosis_z_ = mardia_kurtosis_z(normal_scores(np.hstack(blocks)))
-        return "gaussian_copula" if abs(self.kurtosis_z_) < self.gaussian_z else "ksg"
+        if abs(self.kurtosis_z_) < self.gaussian_z:
+            return "gaussian_copula"
+        return "t_copula" if self._t_copula_agrees(blocks) else "ksg"
 
     def _estimate(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> float:
         self.choice_ = self._choose(x, y, z)
         if self.choice_ == "gaussian_copula":
             return gaussian_copula_mi(x, y, z)
-        logger.debug("auto MI: KSG on normal scores (Mardia z %.3g)", self.kurtosis_z_)
+        if self.choice_ == "t_copula":
+            if self._fit is None:
+                return t_copula_mi(x, y, z)
+            dims = tuple(b.shape[1] for b in ([x, y] if z is None else [x, y, z]))
+            return t_copula_mi_from_fit(*self._fit, dims)
+        logger.debug(
+            "auto MI: KSG on normal scores (Mardia z %.3g, t-copula nu spread %.3g)",
+            self.kurtosis_z_,
+            self.dof_spread_,
+        )
         ksg = KSGEstimator(n_neighbors=self.n_neighbors, random_state=self.random_state)
         return ksg.estimate(
             normal_scores(x), normal_scores(y), z=None if z is None else normal_scores(z)

@@ -73,10 +73,12 @@ def mutual_information(
     ----------
     x : array of shape (n,) or (n, dx)
     y : array of shape (n,) or (n, dy)
-    estimator : "auto" (default), "gaussian_copula", "ksg", "gmm", "hist" (see
-        :data:`ESTIMATORS`) or an :class:`MIEstimator`. ``"auto"`` uses KSG on normal
+    estimator : "auto" (default), "gaussian_copula", "t_copula", "ksg", "gmm", "hist"
+        (see :data:`ESTIMATORS`) or an :class:`MIEstimator`. ``"auto"`` uses KSG on normal
         scores for one-dimensional x and y, and for multivariate ones the Gaussian copula
-        when their normal scores look jointly Gaussian (Mardia kurtosis), else KSG on them.
+        when their normal scores look jointly Gaussian (Mardia kurtosis), else the fitted
+        Student-t copula when every column pair agrees on its nu, else KSG on normal
+        scores.
     n_neighbors : int
         k of the KSG estimator, also inside ``"auto"`` (ignored by the others).
     n_bootstrap : int
