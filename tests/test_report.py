@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from astrolatent.analysis.causal.local import local_tests, summary_rows
 from astrolatent.cli import app
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, OutputFolderError
 from astrolatent.report.html import build_report, fmt, pm
 
 
@@ -94,7 +94,9 @@ def test_report_never_deletes_a_figures_folder_it_did_not_write(analyzed_run, tm
     mine = tmp_path / "desk" / "figures" / "thesis_plot.png"
     mine.parent.mkdir(parents=True)
     mine.write_bytes(b"not ours")
-    with pytest.raises(ConfigError, match="figures exists and was not written by"):
+    with pytest.raises(
+        OutputFolderError, match="figures folder exists, is not empty and was not written by"
+    ):
         build_report(analyzed_run, tmp_path / "desk" / "report.html")
     assert mine.read_bytes() == b"not ours"
 

@@ -46,7 +46,8 @@ from astrolatent.analysis.mi import (
 from astrolatent.analysis.mi.columns import mi_columns
 from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
-from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.errors import AstrolatentError, ConfigError, InputFileError
+from astrolatent.outputs import marks
 from astrolatent.report import figures
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,28 @@ class AnalyzeConfig(Config):
 
 #: where ``analyze`` writes its summary, relative to the run directory
 ANALYSIS_SUMMARY = Path("analysis") / "summary.json"
+#: what ``analyze`` writes in its folder (the only names astrolatent removes there)
+ANALYSIS_OWNS = (
+    *("config.yaml", "summary.json", "dimensions.csv", "mi_per_dim*.csv", "traversals.json"),
+    *("informative_dims.*", "traversal_dim*.*", "*_mi_ksg.*", "*_mi_hist_*.*", "scatter_*.*"),
+)
+
+
+def claim_analysis(folder: str | Path, *, fresh: bool = False) -> Path:
+    """Mark ``folder`` as an analysis folder (created if needed; ``fresh``: an earlier
+    analysis's files removed). Raises OutputFolderError for a non-empty folder that is not
+    an analysis's."""
+    make = marks.fresh if fresh else marks.claim
+    return make(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis)
+
+
+def _is_analysis(folder: Path) -> bool:
+    """An analysis folder written before folders were marked: its configuration loads."""
+    try:
+        AnalyzeConfig.load(folder / "config.yaml")
+    except (AstrolatentError, OSError):
+        return False
+    return True
 
 
 def load_summary(run_dir: str | Path) -> dict:
@@ -259,7 +282,7 @@ def analyze_latents(
     enables traversals.
     """
     step = progress or (lambda _msg: None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_analysis(out_dir)
     rng = np.random.default_rng(config.random_state)
     mu, logvar = latent_matrices(latents)
     n, d = mu.shape

@@ -50,10 +50,16 @@ from astrolatent.data.store import (
     write_parquet_atomic,
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
+from astrolatent.outputs import marks
 
 log = logging.getLogger(__name__)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+#: what ingestion writes in a store (the only names it ever removes there)
+STORE_OWNS = (
+    *("zarr.json", "flux", "valid", "err", "wave", "parts", "ingest.yaml"),
+    *("metadata.parquet", "quarantine.parquet", "summary.json"),
+)
 CHUNK_BYTES = 2 * 1024**2
 TASK_BYTES = 32 * 1024**2
 
@@ -303,7 +309,8 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
                 "choose a new store path or pass --overwrite"
             )
     pre = plan.config.preprocess
-    group = zarr.open_group(str(path), mode="w")
+    marks.clear(path)  # an earlier or unfinished build: only its own files go
+    group = zarr.create_group(store=str(path))
     compressor = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
     chunks = (plan.chunk_rows, plan.length)
     shape = (plan.n_rows, plan.length)
@@ -554,6 +561,7 @@ def ingest(
     config = config or IngestConfig()
     store = Path(store)
     plan = make_plan(inputs, config)
+    marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]
     skipped = len(plan.tasks) - len(todo)

@@ -53,6 +53,7 @@ from astrolatent.galaxies.models import (
     soft_labels,
     symmetric_kl,
 )
+from astrolatent.outputs import marks
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ METRICS_FILE = "metrics.csv"
 PREDICTIONS_FILE = "predictions.parquet"
 LATENTS_FILE = "latents.parquet"
 SUMMARY_FILE = "train_summary.json"
+#: what a galaxy run holds (written by training, the report and the causal commands)
+RUN_OWNS = (
+    *(CONFIG_FILE, SPLIT_FILE, METRICS_FILE, PREDICTIONS_FILE, LATENTS_FILE, SUMMARY_FILE),
+    *("model.pt", "model_fold*.pt", "report", "causal", "decomposition"),
+)
 MIN_ROWS = 20
 _IMAGE_STAT_SAMPLE = 512
 _PREDICT_BATCH = 512
@@ -686,7 +692,7 @@ def fit_estimator(
     )
     if not any(len(split["test"]) for split in splits):
         log.warning("test_fraction=0 holds out no object: predictions.parquet will be empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    marks.claim(run_dir, "galaxy run", RUN_OWNS, what="--run")
     config.save(run_dir / CONFIG_FILE)
     split_frame = pd.concat(
         [

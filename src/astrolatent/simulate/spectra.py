@@ -39,7 +39,8 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
-from astrolatent.errors import ConfigError
+from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.outputs import marks
 from astrolatent.simulate import lines
 
 log = logging.getLogger(__name__)
@@ -349,16 +350,16 @@ def write_spectra(
     Memory: about ``8 * batch_size * L`` bytes (640 MB for 256 ``"harps"`` spectra).
 
     Args:
-        out_dir: output folder, created if needed; existing files of the same name are
-            replaced.
+        out_dir: output folder, created (and marked) if needed; an existing one must be
+            empty or an earlier simulation's (:func:`claim_spectra_folder`), whose files of
+            the same name are replaced.
         config: what to simulate.
         batch_size: spectra simulated at once.
         progress: called after each batch with the number of files just written.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_spectra_folder(out_dir)
     truth = draw_truth(config)
     resolving_power = GRIDS[config.resolution][3]
     log.info(
@@ -394,6 +395,27 @@ def write_spectra(
     labels_path = _write_csv(truth[list(LABEL_COLUMNS)], out_dir / "labels.csv")
     config.save(out_dir / "simulation.yaml")
     return SimulationOutput(out_dir=out_dir, files=files, labels=labels_path, truth=truth_path)
+
+
+#: what a simulation writes in its folder (the only names astrolatent removes there)
+SPECTRA_OWNS = ("ADP.*.fits", "truth.csv", "labels.csv", "simulation.yaml")
+
+
+def _is_simulation(folder: Path) -> bool:
+    """A simulation folder written before folders were marked: its configuration loads."""
+    try:
+        SpectrumSimulationConfig.load(folder / "simulation.yaml")
+    except (AstrolatentError, OSError):
+        return False
+    return True
+
+
+def claim_spectra_folder(out_dir: str | Path, *, fresh: bool = False) -> Path:
+    """The folder of a simulation, created and marked (``fresh``: an earlier simulation's
+    files in it removed first). Raises OutputFolderError for a folder that is not empty and
+    not a simulation's."""
+    make = marks.fresh if fresh else marks.claim
+    return make(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

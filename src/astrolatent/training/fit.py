@@ -54,8 +54,9 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError, StoreError
+from astrolatent.errors import AstrolatentError, ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE
+from astrolatent.outputs import marks
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
 from astrolatent.training.datamodule import SpectrumDataModule, split_by_object
 from astrolatent.training.module import VAEModule
@@ -67,6 +68,30 @@ CONFIG_FILE = "config.yaml"
 SPLIT_FILE = "split.parquet"
 SUMMARY_FILE = "train_summary.json"
 METRICS_FILE = "metrics.csv"
+#: what a spectrum run holds (written by training and the commands that read the run)
+RUN_OWNS = (
+    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, SUMMARY_FILE, METRICS_FILE, "checkpoints"),
+    *("tensorboard", "latents.parquet", "analysis", "report", "causal", "pipeline.yaml"),
+)
+
+
+def claim_run(run_dir: str | Path, *, fresh: bool = False) -> Path:
+    """Mark ``run_dir`` as a spectrum run (created if needed; ``fresh``: an earlier run's
+    files in it removed). A run written before runs were marked is recognised by its
+    ``config.yaml``, which must load as a TrainConfig; any other non-empty folder raises
+    OutputFolderError."""
+    make = marks.fresh if fresh else marks.claim
+    return make(run_dir, "run", RUN_OWNS, legacy=_is_run, what="--run")
+
+
+def _is_run(folder: Path) -> bool:
+    try:
+        TrainConfig.load(folder / CONFIG_FILE)
+    except (AstrolatentError, OSError):
+        return False
+    return True
+
+
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 ACTIVE_KL_NATS = 0.05
 
@@ -517,7 +542,8 @@ def fit(
 
     launch = _launch(cfg.trainer)
     if rank_zero:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        claim_run(run_dir)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
         if not existing:
             _save_config(cfg, config_path)
         elif cfg != saved:

@@ -19,6 +19,7 @@ from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
 from astrolatent.galaxies.train import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
+from astrolatent.outputs import marks
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def run_local_tests(
         if out_dir is not None
         else (objects.run / "causal" / local_dir_name(query, condition))
     )
-    out.mkdir(parents=True, exist_ok=True)
+    marks.claim(out, "causal", (LOCAL_JSON, LOCAL_PARQUET, "r_*.png"), what="--out")
     (out / LOCAL_JSON).write_text(json.dumps(result.to_dict(), indent=2))
     result.objects.to_parquet(out / LOCAL_PARQUET, index=False)
     label = "+".join(condition) or None
@@ -237,8 +238,7 @@ def write_discovery(
     from astrolatent.analysis.causal.figures import graph_figure
     from astrolatent.report.figures import save
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = marks.claim(out_dir, "discovery", (DISCOVERY_JSON, GRAPH_PNG), what="--out")
     payload = {**graph.to_dict(), "groups": groups, **(extra or {})}
     (out / DISCOVERY_JSON).write_text(json.dumps(payload, indent=2))
     save(graph_figure(graph, groups=groups), out / GRAPH_PNG)
