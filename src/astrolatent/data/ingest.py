@@ -242,6 +242,8 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
             update={"preprocess": config.preprocess.model_copy(update={"grid": grid})}
         )
     config = config.model_copy(update={"format": reader_name})
+    # validated again: --pad-to must still hold the grid inferred above
+    PreprocessConfig.from_dict(config.preprocess.to_dict(), source="preprocessing (inferred grid)")
     length = config.preprocess.length
     itemsize = np.dtype(config.preprocess.dtype).itemsize
     chunk = _chunk_rows(length, itemsize)

@@ -25,6 +25,9 @@ from astrolatent.config import Config
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError
 
+#: the most pixels a grid may have (HARPS: 312,501): more is a mistyped step, not a spectrum
+MAX_GRID_PIXELS = 10_000_000
+
 
 class GridConfig(Config):
     """A wavelength grid: ``start`` to ``stop`` inclusive in Angstrom.
@@ -33,15 +36,20 @@ class GridConfig(Config):
     log10(wavelength / Angstrom) (SDSS uses 1e-4).
     """
 
-    start: float = Field(gt=0)
-    stop: float = Field(gt=0)
-    step: float = Field(gt=0)
+    start: float = Field(gt=0, allow_inf_nan=False)
+    stop: float = Field(gt=0, allow_inf_nan=False)
+    step: float = Field(gt=0, allow_inf_nan=False)
     scale: Literal["linear", "log"] = "linear"
 
     @model_validator(mode="after")
     def _ordered(self) -> GridConfig:
         if self.stop <= self.start:
             raise ValueError(f"grid stop={self.stop} must be greater than start={self.start}")
+        if self.size > MAX_GRID_PIXELS:  # checked before any array of that size exists
+            raise ValueError(
+                f"grid {self.start}-{self.stop} with step {self.step} has {self.size:,} pixels, "
+                f"more than {MAX_GRID_PIXELS:,}; check the step (log scale: in dex)"
+            )
         return self
 
     @property
@@ -66,11 +74,11 @@ class PreprocessConfig(Config):
 
     grid: GridConfig | None = None
     resample: Literal["auto", "interp", "flux-conserving"] = "auto"
-    pad_to: int | None = Field(default=None, gt=0)
+    pad_to: int | None = Field(default=None, gt=0, le=MAX_GRID_PIXELS)
     mask_ranges: list[tuple[float, float]] = Field(default_factory=list)
     mask_nonpositive_error: bool = True
     normalise: Literal["median", "none"] = "median"
-    min_median: float = 0.0
+    min_median: float = Field(default=0.0, allow_inf_nan=False)
     min_valid_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     dtype: Literal["float32", "float16"] = "float32"
     store_errors: bool = True

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,6 +360,7 @@ def write_spectra(
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
+    _check_disk(Path(out_dir), config)
     out_dir = claim_spectra_folder(out_dir)
     truth = draw_truth(config)
     resolving_power = GRIDS[config.resolution][3]
@@ -395,6 +397,19 @@ def write_spectra(
     labels_path = _write_csv(truth[list(LABEL_COLUMNS)], out_dir / "labels.csv")
     config.save(out_dir / "simulation.yaml")
     return SimulationOutput(out_dir=out_dir, files=files, labels=labels_path, truth=truth_path)
+
+
+def _check_disk(out_dir: Path, config: SpectrumSimulationConfig) -> None:
+    """Raise ConfigError before anything is allocated if the files cannot fit on the disk."""
+    pixels = GRIDS[config.resolution][2]
+    need = config.n * (16 * pixels + 20_000)  # wave f8 + flux, err f4 per pixel; headers
+    where = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise ConfigError(
+            f"n={config.n}: {config.resolution}-resolution files need about {need / 1e9:,.1f} GB, "
+            f"and {where} has {free / 1e9:,.1f} GB free"
+        )
 
 
 #: what a simulation writes in its folder (the only names astrolatent removes there)
