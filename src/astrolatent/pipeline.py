@@ -320,6 +320,7 @@ def run_pipeline(
             and stamp is not None
             and stamp.get("status") == "started"
             and stamp.get("key") == key
+            and (layout.run / "config.yaml").is_file()  # killed before the run began: start it
         )
         _write_stamp(stamp_path, {"stage": stage, "key": key, "status": "started"})
         t0 = time.perf_counter()

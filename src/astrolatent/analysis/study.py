@@ -49,6 +49,7 @@ from astrolatent.config import Config
 from astrolatent.errors import AstrolatentError, ConfigError, InputFileError
 from astrolatent.outputs import marks
 from astrolatent.report import figures
+from astrolatent.tables import describe_non_numeric, mixed_columns
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,13 @@ def default_labels(latents: pd.DataFrame) -> list[str]:
             continue
         if pd.api.types.is_numeric_dtype(latents[c]) and latents[c].notna().sum() > 0:
             out.append(c)
+        elif bad := mixed_columns(latents[[c]]).get(str(c)):
+            log.warning(
+                "label %r %s and is not analysed; clean the label table and re-ingest, or "
+                "name it with --labels to read those cells as missing",
+                c,
+                describe_non_numeric(bad),
+            )
     return out
 
 

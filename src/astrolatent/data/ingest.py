@@ -417,7 +417,9 @@ def run_task(
                 flux[i], valid[i] = result.flux, result.valid
                 if err is not None and result.err is not None:
                     err[i] = result.err
-                rec.update(scale=result.scale, snr=result.snr, n_valid=result.n_valid)
+                rec.update(
+                    scale=result.scale, snr=result.snr, n_valid=result.n_valid, reason=result.note
+                )
             else:
                 rec.update(status="rejected", reason=result.reason)
             records.append(rec)

@@ -137,6 +137,7 @@ class Processed:
     scale: float
     snr: float
     n_valid: int
+    note: str = ""  #: why some pixels were masked beyond the usual reasons (or "")
 
 
 @dataclass
@@ -300,12 +301,36 @@ def preprocess(
             snr = float(np.median(good / err[valid]))
     else:
         snr = der_snr(good)
+    flux, err = flux / scale, None if err is None else err / scale
+    out_of_range = _beyond_dtype(flux, err if config.store_errors else None, config.dtype) & valid
+    note = ""
+    if out_of_range.any():
+        valid &= ~out_of_range
+        n_valid = int(valid.sum())
+        note = (
+            f"{int(out_of_range.sum())} pixels masked: normalised flux or error beyond the "
+            f"{config.dtype} range (|value| > {float(np.finfo(config.dtype).max):.6g})"
+        )
+        if n_valid < config.min_valid_fraction * grid.size or n_valid == 0:
+            return Rejected(f"only {n_valid} of {grid.size} pixels valid; {note}")
     out_f = np.zeros(config.length, np.float32)
     out_v = np.zeros(config.length, bool)
-    out_f[left : left + grid.size] = np.where(valid, flux / scale, 0.0)
+    out_f[left : left + grid.size] = np.where(valid, flux, 0.0)
     out_v[left : left + grid.size] = valid
     out_e = None
     if err is not None and config.store_errors:
         out_e = np.zeros(config.length, np.float32)
-        out_e[left : left + grid.size] = np.where(valid, err / scale, 0.0)
-    return Processed(flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid)
+        out_e[left : left + grid.size] = np.where(valid, err, 0.0)
+    return Processed(
+        flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid, note=note
+    )
+
+
+def _beyond_dtype(flux: np.ndarray, err: np.ndarray | None, dtype: str) -> np.ndarray:
+    """Pixels whose flux or error would not be finite once stored as ``dtype``."""
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(flux) <= limit)
+        if err is not None:
+            bad |= ~(np.abs(err) <= limit)
+    return bad

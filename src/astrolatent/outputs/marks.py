@@ -114,6 +114,19 @@ def _write_mark(folder: Path, kind: str, owns: list[str]) -> None:
     os.replace(tmp, folder / MARK_FILE)
 
 
+def output_file(path: str | Path, *, what: str = "--out") -> Path:
+    """Check that ``path`` can be written as a file; create its folder (marked) if missing.
+
+    Raises OutputFolderError if ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputFolderError(path, f"{what} is a folder; give a file name")
+    if not path.parent.exists():
+        claim(path.parent, "outputs", (path.name,), what=f"the folder of {what}")
+    return path
+
+
 def owned_entries(folder: str | Path) -> list[Path]:
     """The entries of a marked ``folder`` whose names match its marker's ``owns`` (sorted)."""
     folder = Path(folder)
@@ -187,6 +200,7 @@ __all__ = [
     "fresh",
     "is_marked",
     "is_zarr_group",
+    "output_file",
     "owned_entries",
     "read_mark",
     "remove",

@@ -54,7 +54,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import AstrolatentError, ConfigError, StoreError
+from astrolatent.errors import AstrolatentError, ConfigError, StoreError, TrainingError
 from astrolatent.models.vae import SpectrumVAE
 from astrolatent.outputs import marks
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
@@ -151,6 +151,23 @@ def env_global_rank() -> int:
     return local + node  # only its being 0 matters here
 
 
+def _check_hardware(accelerator: str, devices: int | str) -> None:
+    """Raise ConfigError for an accelerator this machine lacks, or more devices than it has
+    (on CPU each device is a process: more than the cores would only hang)."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--accelerator {accelerator}: no CUDA GPU is available here; use cpu or auto"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
+    if not isinstance(devices, int):
+        return
+    have = (os.cpu_count() or 1) if accelerator == "cpu" else torch.cuda.device_count()
+    if accelerator in ("cpu", "gpu", "cuda") and devices > have:
+        kind = "CPU cores" if accelerator == "cpu" else "GPUs"
+        raise ConfigError(f"--devices {devices}: this machine has {have} {kind}")
+
+
 def _launch(trainer_config) -> dict[str, Any]:
     """accelerator, devices, num_nodes and strategy for the Trainer, from config and launcher."""
     tc = trainer_config
@@ -171,6 +188,7 @@ def _launch(trainer_config) -> dict[str, Any]:
         accelerator = "cpu"
     if devices == "auto" and accelerator == "cpu":
         devices = 1
+    _check_hardware(accelerator, tc.devices)
     multi = (
         nodes > 1
         or (isinstance(devices, int) and devices > 1)
@@ -332,6 +350,8 @@ class RunCallback(L.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
+        if step % self.checkpoint_every == 0 or step % self.progress_every == 0:
+            self.check_finite(step, pl_module)  # before a save could keep broken weights
         if step % self.checkpoint_every == 0:
             self.save(trainer)
         if (
@@ -340,6 +360,16 @@ class RunCallback(L.Callback):
             and (step % self.progress_every == 0 or step == self.max_steps)
         ):
             self.report(trainer, pl_module)
+
+    def check_finite(self, step: int, pl_module: L.LightningModule) -> None:
+        """Raise TrainingError if a training loss since the last check was not finite."""
+        loss = pl_module.recent_loss(self.progress_every)
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingError(
+                f"{self.run_dir}: training stopped at step {step}: the loss is {loss} "
+                f"(non-finite); {LAST_CKPT} keeps the last finite state. Check the store for "
+                "extreme values (astrolatent info) or lower optim.lr"
+            )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -475,7 +505,8 @@ def fit(
 
     Raises:
         StoreError: the store is missing, unfinished, or changed since the run started.
-        ConfigError: impossible options, or ``run_dir`` holds a run and ``resume`` is false.
+        ConfigError: impossible options, ``run_dir`` holds a run and ``resume`` is false, or
+            ``resume`` is true and ``run_dir`` holds no run.
     """
     t0 = time.perf_counter()
     store_obj = _open_store(store)
@@ -509,7 +540,10 @@ def fit(
             )
     else:
         if resume and rank_zero:
-            log.info("%s holds no run to resume; starting a new one", run_dir)
+            raise ConfigError(
+                f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE}); "
+                "leave out --resume to start a new run there"
+            )
         cfg = resolve_config(
             store_obj, config, preset=preset, max_steps=max_steps, max_minutes=max_minutes
         )
@@ -641,6 +675,11 @@ def fit(
     run_cb.save(trainer)
 
     stopped_by = _stopped_by(trainer, tc)
+    if stopped_by == "non_finite_loss":
+        raise TrainingError(
+            f"{run_dir}: training stopped at step {trainer.global_step}: the validation loss "
+            "is not finite; check the store for extreme values or lower optim.lr"
+        )
 
     world = trainer.world_size
     steps = trainer.global_step
