@@ -141,7 +141,12 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[dict]]
                 p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES)
             )
         elif path.is_file() and path.suffix.lower() in {".txt", ".lst"}:
-            for line in path.read_text().splitlines():
+            try:
+                listed = path.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                missing.append({"file": str(path), "reason": "unreadable list of paths"})
+                continue
+            for line in listed:
                 line = line.strip()
                 if line and not line.startswith("#"):
                     sub, miss = expand_inputs(
@@ -153,7 +158,20 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[dict]]
             files.add(path)
         else:
             missing.append({"file": str(path), "reason": "file not found"})
-    return sorted(p.resolve() for p in files), missing
+    return _unique_files(files), missing
+
+
+def _unique_files(files: set[Path]) -> list[Path]:
+    """Sorted resolved paths, one per file: a file reached by two paths (a symbolic or hard
+    link) is read once, under its first path in sorted order."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for path in sorted({p.resolve() for p in files}):
+        st = path.stat()
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append(path)
+    return out
 
 
 def _infer_grid(spectrum) -> GridConfig:
