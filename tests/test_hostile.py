@@ -183,12 +183,19 @@ def _sweep(bad_files, capsys, exhaustive: bool) -> None:
     assert not failures, f"{len(failures)} hostile cases failed:\n" + "\n".join(failures[:40])
 
 
+# astropy's fits.open leaves a corrupt file's handle to the garbage collector
+# (a ResourceWarning, not a failure of ours)
+_UNCLOSED = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@_UNCLOSED
 def test_every_option_of_every_command_fails_in_one_line(bad_files, capsys, monkeypatch) -> None:
     monkeypatch.chdir(bad_files["user_dir"].parent)
     _sweep(bad_files, capsys, exhaustive=False)
 
 
 @pytest.mark.slow
+@_UNCLOSED
 def test_every_value_for_every_option(bad_files, capsys, monkeypatch) -> None:
     monkeypatch.chdir(bad_files["user_dir"].parent)
     _sweep(bad_files, capsys, exhaustive=True)

@@ -26,9 +26,11 @@ def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.Data
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
+            from astropy.io import fits
             from astropy.table import Table
 
-            table = Table.read(path, format="fits")
+            with fits.open(path, memmap=False) as hdul:  # closed even when the table is bad
+                table = Table.read(hdul, format="fits")
             scalar = [c for c in table.colnames if table[c].ndim == 1]
             frame = table[scalar].to_pandas()
             for col in frame.columns:

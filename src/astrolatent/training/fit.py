@@ -361,9 +361,12 @@ class RunCallback(L.Callback):
         ):
             self.report(trainer, pl_module)
 
-    def check_finite(self, step: int, pl_module: L.LightningModule) -> None:
-        """Raise TrainingError if a training loss since the last check was not finite."""
-        loss = pl_module.recent_loss(self.progress_every)
+    def check_finite(
+        self, step: int, pl_module: L.LightningModule, last: int | None = None
+    ) -> None:
+        """Raise TrainingError if one of the ``last`` training losses (default: those since
+        the last check) was not finite."""
+        loss = pl_module.recent_loss(last or self.progress_every)
         if loss is not None and not math.isfinite(loss):
             raise TrainingError(
                 f"{self.run_dir}: training stopped at step {step}: the loss is {loss} "
@@ -670,6 +673,9 @@ def fit(
         # model's cores); Lightning's generic hint about it does not apply
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resuming else None)
+        run_cb.check_finite(
+            trainer.global_step, module, last=max(1, trainer.global_step - (resumed_from or 0))
+        )
         if n_val and run_cb.last_val_step != trainer.global_step and not trainer.interrupted:
             trainer.validate(module, datamodule=dm, verbose=False)
     run_cb.save(trainer)
