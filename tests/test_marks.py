@@ -183,7 +183,6 @@ def _pipeline(tmp_path: Path, tiny_store: Path, out: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_a_users_file_in_every_output_folder_survives_every_stage(tmp_path, tiny_store) -> None:
     """End to end: ``out`` is the user's own folder; after a first run, a file of the user's
     sits in every folder astrolatent wrote; a forced rerun of every stage keeps them all."""
