@@ -259,3 +259,31 @@ def test_text_in_a_numeric_label_column_is_named(tmp_path, caplog) -> None:
     assert frame["name"].tolist() == ["x", "y", "z"]  # a text column stays text, unflagged
     with pytest.raises(InputFileError, match=r"t.csv: column 'teff' holds 1 distinct"):
         numeric_columns(pd.read_csv(path), ["teff"], source="t.csv")
+
+
+def test_verify_redoes_a_file_rewritten_with_the_same_size_and_time(tmp_path, eso_folder) -> None:
+    import os
+
+    from astrolatent.data.store import SpectrumStore
+
+    store = tmp_path / "store"
+    config = IngestConfig(rows_per_task=6)
+    ingest([eso_folder], store, config)
+    target = sorted(eso_folder.glob("*.fits"))[0]
+    st = target.stat()
+    from astrolatent.data.readers.eso1d import write_eso1d
+    from tests.conftest import LOW_WAVE, absorption_spectrum
+
+    flux, err = absorption_spectrum(LOW_WAVE, level=500.0, rv=-80.0, seed=99)  # other lines
+    arc = target.name
+    write_eso1d(target, LOW_WAVE, flux, err, arcfile=arc, object_name="STAR0")
+    assert target.stat().st_size == st.st_size
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    before = np.asarray(SpectrumStore(store).flux[:])
+    fooled = ingest([eso_folder], store, config)
+    assert fooled.n_tasks_skipped == fooled.n_tasks  # size and time alone cannot tell
+    checked = ingest([eso_folder], store, config, verify=True)
+    assert checked.n_tasks_skipped == checked.n_tasks - 1
+    after = SpectrumStore(store)
+    row = int(after.metadata.set_index("file").loc[str(target.resolve()), "row"])
+    assert not np.array_equal(np.asarray(after.flux[row]), before[row])

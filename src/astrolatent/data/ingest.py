@@ -369,6 +369,25 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
     )
 
 
+def _forget_changed(store: Path, plan: Plan) -> None:
+    """Remove the metadata part of every done task one of whose files no longer has the
+    checksum recorded in it, so that the task is redone."""
+    if not plan.config.checksum:
+        raise ConfigError("--verify compares checksums, and this configuration has checksum: false")
+    sums: dict[str, str] = {}
+    for task in plan.tasks:
+        part = _part_path(store, task.index)
+        if not part.is_file():
+            continue
+        rows = pd.read_parquet(part, columns=["file", "checksum"])
+        rows = rows[rows["checksum"] != ""].drop_duplicates()
+        for source, recorded in zip(rows["file"], rows["checksum"], strict=True):
+            if sums.setdefault(source, file_checksum(source)) != recorded:
+                log.warning("%s changed since it was ingested: its task is redone", source)
+                part.unlink()
+                break
+
+
 def _part_path(store: Path, index: int) -> Path:
     return store / "parts" / f"task-{index:06d}.parquet"
 
@@ -568,6 +587,7 @@ def ingest(
     config: IngestConfig | None = None,
     *,
     overwrite: bool = False,
+    verify: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest spectrum files into ``store`` (created, or resumed if it exists).
@@ -577,6 +597,9 @@ def ingest(
         store: directory of the store.
         config: reader, preprocessing, labels and parallelism options.
         overwrite: rebuild a store that was made from other inputs or preprocessing.
+        verify: on resume, recompute the checksum of every file of a done task and redo the
+            tasks whose files changed (a file rewritten with the same size and time is
+            otherwise taken as unchanged); reads every input file once.
         progress: called as ``progress(rows_done, rows_total)`` as tasks finish.
     """
     t0 = time.perf_counter()
@@ -585,6 +608,8 @@ def ingest(
     plan = make_plan(inputs, config)
     marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
+    if verify:
+        _forget_changed(store, plan)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]
     skipped = len(plan.tasks) - len(todo)
     if skipped:
