@@ -280,3 +280,87 @@ def test_readers_turn_any_bytes_into_input_file_errors(tmp_path, blob, header) -
         readers.get(name).read(path, 0, 1)
     except InputFileError as exc:
         assert str(exc).startswith(str(path))
+
+
+# --- the cases of issue 14, each with its exit code and message ------------------------
+ISSUE_CASES = [
+    (["train", "{store}", "--run", "{tmp}/r", "--config", "{binary}"], 2, "not a text (YAML/JSON)"),
+    (["train", "{store}", "--run", "{tmp}/r", "--accelerator", "gpu"], 2, "no CUDA GPU"),
+    (
+        ["train", "{store}", "--run", "{tmp}/r", "--devices", "1000"],
+        2,
+        "--devices 1000: this machine has",
+    ),
+    (["train", "{store}", "--run", "{tmp}/r", "--resume"], 2, "holds no run to resume"),
+    (["encode", "{run}", "--device", "tpu"], 2, "not a device name"),
+    (["encode", "{run}", "--device", "meta"], 2, "astrolatent runs on cpu, cuda or mps"),
+    (["encode", "{run}", "--device", "cuda:7"], 2, "CUDA GPUs"),
+    (["encode", "{run}", "--device", "nonsense"], 2, "not a device name"),
+    (["encode", "{run}", "--out", "{tmp}"], 6, "is a folder"),
+    (
+        ["ingest", "{fits}", "--store", "{tmp}/s", "--grid", "3000,9000,1e-9"],
+        2,
+        "more than 10,000,000",
+    ),
+    (
+        ["ingest", "{fits}", "--store", "{tmp}/s", "--pad-to", "100"],
+        2,
+        "pad_to=100 is shorter than the grid",
+    ),
+    (
+        ["ingest", "{fits}", "--store", "{tmp}/s", "--min-median", "nan"],
+        2,
+        "min_median: Input should be a finite",
+    ),
+    (["ingest", "{fits}", "--store", "{notes}"], 6, "is a file"),
+    (["simulate", "spectra", "{notes}", "--n", "3"], 6, "is a file"),
+    (["simulate", "spectra", "{tmp}/sim", "--n", "100000000000"], 2, "GB free"),
+    (["mi", "{csv}", "--x", "a", "--y", "b", "--sigma", "-1"], 2, "--sigma -1.0: must be 0"),
+    (["discover", "{csv}", "--vars", "a,teff"], 3, "column 'teff' holds 1 distinct non-numeric"),
+    (["discover", "{gauss}", "--vars", "a,b,c", "--out", "{notes}"], 6, "--out is a file"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), ISSUE_CASES)
+def test_the_reported_cases_fail_in_one_line(
+    args, code, message, tiny_store, analyzed_run, tmp_path, capsys
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    binary = tmp_path / "c.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,teff\n1,2,3\n2,3,x\n3,1,4\n")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    gauss = tmp_path / "g.csv"
+    pd.DataFrame({"a": x, "b": x + rng.normal(size=300), "c": rng.normal(size=300)}).to_csv(
+        gauss, index=False
+    )
+    names = {
+        "store": tiny_store,
+        "run": analyzed_run,
+        "fits": tiny_store.parent / "fits",
+        "tmp": tmp_path,
+        "notes": notes,
+        "binary": binary,
+        "csv": csv,
+        "gauss": gauss,
+    }
+    assert run([a.format(**names) for a in args]) == code
+    err = capsys.readouterr().err.strip()
+    assert err.count("error:") == 1 and message in err and "Traceback" not in err
+    assert notes.read_text() == "mine\n"
+    assert not (tmp_path / "r").exists() and not (tmp_path / "sim").exists()
+
+
+def test_a_file_reached_by_two_paths_is_read_once(tmp_path, eso_folder) -> None:
+    from astrolatent.data.ingest import expand_inputs
+
+    link = tmp_path / "link.fits"
+    first = sorted(eso_folder.glob("*.fits"))[0]
+    link.symlink_to(first)
+    hard = tmp_path / "hard.fits"
+    hard.hardlink_to(first)
+    files, _ = expand_inputs([eso_folder, link, hard, eso_folder / ".." / eso_folder.name])
+    assert len(files) == 12 and files[0] == first.resolve()
