@@ -68,9 +68,3 @@ class TrainingError(AstrolatentError):
     """Training cannot go on: the loss became non-finite, or the hardware request is impossible."""
 
     exit_code = 7
-
-
-class UnexpectedError(AstrolatentError):
-    """An error that is not astrolatent's own (a library or the system), shown as one line."""
-
-    exit_code = 1
