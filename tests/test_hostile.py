@@ -313,6 +313,7 @@ ISSUE_CASES = [
         "min_median: Input should be a finite",
     ),
     (["ingest", "{fits}", "--store", "{notes}"], 6, "is a file"),
+    (["ingest", "{fits}", "--store", "/proc/astrolatent-store"], 8, "/proc/astrolatent-store: "),
     (["simulate", "spectra", "{notes}", "--n", "3"], 6, "is a file"),
     (["simulate", "spectra", "{tmp}/sim", "--n", "100000000000"], 2, "GB free"),
     (["mi", "{csv}", "--x", "a", "--y", "b", "--sigma", "-1"], 2, "--sigma -1.0: must be 0"),
