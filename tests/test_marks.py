@@ -287,3 +287,14 @@ def test_verify_redoes_a_file_rewritten_with_the_same_size_and_time(tmp_path, es
     after = SpectrumStore(store)
     row = int(after.metadata.set_index("file").loc[str(target.resolve()), "row"])
     assert not np.array_equal(np.asarray(after.flux[row]), before[row])
+
+
+def test_missing_parents_are_marked_as_holding_only_what_was_created(tmp_path) -> None:
+    marks.claim(tmp_path / "a" / "b" / "local_x", "causal", ("local.json",))
+    marks.claim(tmp_path / "a" / "b" / "graph_y", "discovery", ("graph.png",))
+    assert marks.read_mark(tmp_path / "a")["owns"] == ["b"]
+    assert marks.read_mark(tmp_path / "a" / "b")["owns"] == ["graph_y", "local_x"]
+    mine = _plant(tmp_path / "a" / "b")
+    assert not marks.remove(tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == [marks.MARK_FILE, "mine.txt"]
+    assert mine.read_bytes() == MINE

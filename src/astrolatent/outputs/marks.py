@@ -103,11 +103,15 @@ def claim(
     if mark is None or not set(owns) <= set(mark.get("owns", [])):
         old = [] if mark is None else list(mark.get("owns", []))
         _write_mark(folder, kind, sorted({*old, *owns}))
+    above = read_mark(folder.parent)
+    if above is not None and above.get("kind") == "folder" and folder.name not in above["owns"]:
+        _write_mark(folder.parent, "folder", sorted({*above["owns"], folder.name}))
     return folder
 
 
 def _write_mark(folder: Path, kind: str, owns: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_parents(folder)
+    folder.mkdir(exist_ok=True)
     payload = {"astrolatent": _TAG, "kind": kind, "owns": owns, "version": __version__}
     tmp = folder / f".{MARK_FILE}.tmp"
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
@@ -125,6 +129,15 @@ def output_file(path: str | Path, *, what: str = "--out") -> Path:
     if not path.parent.exists():
         claim(path.parent, "outputs", (path.name,), what=f"the folder of {what}")
     return path
+
+
+def _make_parents(folder: Path) -> None:
+    """Create the missing parents of ``folder``, each marked (kind ``folder``) as holding
+    only the next folder down."""
+    missing = [p for p in folder.absolute().parents if not p.exists()]
+    for parent in reversed(missing):
+        child = folder.absolute().relative_to(parent).parts[0]
+        _write_mark(parent, "folder", [child])
 
 
 def owned_entries(folder: str | Path) -> list[Path]:
