@@ -40,11 +40,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @contextmanager
-def serving(data: ExplorerData) -> Iterator[str]:
+def serving(data: ExplorerData, hosts: list[str] | None = None) -> Iterator[str]:
     """The explorer served by uvicorn in a background thread; yields its URL."""
     sock = listen_socket("127.0.0.1", 0)
     config = uvicorn.Config(
-        create_app(data), log_level="warning", ws="none", lifespan="off", access_log=False
+        create_app(data, hosts=hosts),
+        log_level="warning",
+        ws="none",
+        lifespan="off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -440,3 +444,15 @@ def test_explorer_in_a_browser(browser_run, one_thread, tmp_path):
             browser.close()
     assert not problems, problems
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
+
+
+def test_only_the_served_host_is_answered_and_head_works(data):
+    from astrolatent.cli.explore import served_hosts
+
+    with serving(data, hosts=served_hosts("127.0.0.1")) as url, httpx.Client(base_url=url) as c:
+        assert c.get("/").status_code == 200 and c.head("/").status_code == 200
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        assert c.get("/api/meta", headers={"Host": f"localhost:{port}"}).status_code == 200
+        # a DNS-rebinding page reaches the same socket under its own name
+        assert c.get("/api/meta", headers={"Host": f"evil.example:{port}"}).status_code == 400
+    assert served_hosts("0.0.0.0") == ["*"] and served_hosts("10.0.0.2") == ["10.0.0.2"]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from astrolatent.analysis.pid import DEFAULT_METHOD
 from astrolatent.cli import app
-from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.errors import ConfigError, InputFileError, OutputFolderError
 from astrolatent.galaxies.config import EstimatorConfig, GalaxySimulationConfig
 from astrolatent.galaxies.decompose import decompose_runs, write_decomposition
 from astrolatent.galaxies.simulate import write_galaxies
@@ -145,6 +145,18 @@ def test_planted_terms_are_recovered_overall_per_class_and_in_bins(tmp_path: Pat
     assert row["class"] == "A" and row["synergy"] == pytest.approx(0.6)
     for name in ("stack_y", "stack_mag_r", "by_class"):
         assert out[name].is_file() and out[name].stat().st_size > 1000
+    # a rerun replaces only its own figures; a user's --out folder is refused untouched
+    mine = tmp_path / "out" / "my_plot.png"
+    mine.write_bytes(b"mine")
+    (tmp_path / "out" / "stack_g.png").write_bytes(b"an earlier run's bins")
+    write_decomposition(d, tmp_path / "out")
+    assert mine.read_bytes() == b"mine" and not (tmp_path / "out" / "stack_g.png").exists()
+    user = tmp_path / "desk"
+    user.mkdir()
+    (user / "stack_thesis.png").write_bytes(b"mine")
+    with pytest.raises(OutputFolderError, match="desk: --out exists, is not empty"):
+        write_decomposition(d, user)
+    assert [p.name for p in user.iterdir()] == ["stack_thesis.png"]
 
 
 def test_different_priors_become_one_common_prior(tmp_path: Path, table: Path):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from astrolatent.analysis.causal.local import local_tests, summary_rows
 from astrolatent.cli import app
-from astrolatent.errors import ConfigError, RunError
+from astrolatent.errors import ConfigError, OutputFolderError, RunError
 from astrolatent.report.html import build_report, fmt, pm
 
 
@@ -79,7 +79,11 @@ def test_spectrum_report_sections_and_numbers(analyzed_run, spectrum_report) -> 
     assert f"--run NEW_RUN --config {analyzed_run}/config.yaml" in text
     assert "no disentanglement scores" in text  # 96 spectra: below the 100 the scores need
     # the report only reads: it writes nothing but the HTML and its figures
-    assert sorted(p.name for p in path.parent.iterdir()) == ["figures", "report.html"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        ".astrolatent.json",
+        "figures",
+        "report.html",
+    ]
 
 
 def test_report_cli_prints_the_path(analyzed_run, tmp_path) -> None:
@@ -97,7 +101,9 @@ def test_report_never_deletes_a_figures_folder_it_did_not_write(analyzed_run, tm
     mine = tmp_path / "desk" / "figures" / "thesis_plot.png"
     mine.parent.mkdir(parents=True)
     mine.write_bytes(b"not ours")
-    with pytest.raises(ConfigError, match="figures exists and was not written by"):
+    with pytest.raises(
+        OutputFolderError, match="figures folder exists, is not empty and was not written by"
+    ):
         build_report(analyzed_run, tmp_path / "desk" / "report.html")
     assert mine.read_bytes() == b"not ours"
 

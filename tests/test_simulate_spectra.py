@@ -8,6 +8,7 @@ import pytest
 from astropy.io import fits
 
 from astrolatent.errors import ConfigError
+from astrolatent.outputs.marks import MARK_FILE
 from astrolatent.simulate import (
     SpectrumSimulationConfig,
     draw_truth,
@@ -279,7 +280,7 @@ def test_written_files_round_trip(tmp_path):
     sim = simulate_spectra(config)
     assert [p.name for p in out.files] == [f"{i}.fits" for i in sim.truth["id"]]
     assert sorted(p.name for p in out.out_dir.iterdir()) == sorted(
-        [p.name for p in out.files] + ["labels.csv", "truth.csv", "simulation.yaml"]
+        [p.name for p in out.files] + ["labels.csv", "truth.csv", "simulation.yaml", MARK_FILE]
     )
     with fits.open(out.files[2]) as hdul:
         assert hdul[0].data is None

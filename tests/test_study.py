@@ -130,6 +130,7 @@ def test_load_summary_names_the_file_and_what_is_wrong(tmp_path):
         InputFileError, match=r"lacks informative\.dispersion, informative\.agreed, labels"
     ):
         load_summary(tmp_path)
+    path.unlink()  # a hand-written file: analyze refuses to write beside it
     table, _ = _planted(n=300)
     analyze_latents(table, AnalyzeConfig(n_bootstrap=2, n_permutations=5), tmp_path / "analysis")
     assert load_summary(tmp_path)["informative"]["agreed"] == [2, 5, 6]

@@ -71,10 +71,13 @@ def read_mapping(path: str | Path, *, what: str = "configuration") -> dict:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: {what} is not a text (YAML/JSON) file") from None
     try:
         data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({exc})") from None
+        reason = " ".join(str(exc).split())  # YAML's messages span several lines
+        raise ConfigError(f"{path}: not valid YAML/JSON ({reason})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

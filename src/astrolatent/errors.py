@@ -78,3 +78,23 @@ class StoreError(AstrolatentError):
     """A spectrum store is missing, incomplete, or inconsistent with the requested operation."""
 
     exit_code = 4
+
+
+class OutputFolderError(AstrolatentError):
+    """An output folder is not astrolatent's to write into or remove (nothing was changed).
+
+    The message always starts with the folder path.
+    """
+
+    exit_code = 6
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class TrainingError(AstrolatentError):
+    """Training cannot go on: the loss became non-finite, or the hardware request is impossible."""
+
+    exit_code = 7

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,7 @@ from pydantic import Field
 from astrolatent.config import Config, read_mapping
 from astrolatent.data.ingest import IngestConfig
 from astrolatent.errors import ConfigError
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY
 from astrolatent.outputs.summaries import load_summary
@@ -255,6 +255,13 @@ def _outputs(stage: str, layout: Layout) -> list[Path]:
     }[stage]
 
 
+def _is_stamps(folder: Path) -> bool:
+    """A stamps folder written before folders were marked: only ``<stage>.json`` files."""
+    return all(
+        p.suffix in (".json", ".tmp") and p.name.split(".")[0] in STAGES for p in folder.iterdir()
+    )
+
+
 def _read_stamp(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -287,7 +294,9 @@ def run_pipeline(
     if force == "simulate" and config.simulate is None:
         raise ConfigError("--force simulate: this pipeline has no simulate stage")
     layout = Layout.of(config)
-    layout.out.mkdir(parents=True, exist_ok=True)
+    if not layout.out.is_dir():  # an existing OUT may be the user's: only our sub-folders go
+        marks.claim(layout.out, "pipeline", (STAMP_DIR, "spectra", "store", "run"), what="out")
+    marks.claim(layout.stamps, "stamps", ("*.json",), legacy=_is_stamps, what="the stamps folder")
     report = progress or (lambda *_: None)
     configs = _stage_configs(config, layout)
     results: list[StageResult] = []
@@ -317,6 +326,7 @@ def run_pipeline(
             and stamp is not None
             and stamp.get("status") == "started"
             and stamp.get("key") == key
+            and (layout.run / "config.yaml").is_file()  # killed before the run began: start it
         )
         _write_stamp(stamp_path, {"stage": stage, "key": key, "status": "started"})
         t0 = time.perf_counter()
@@ -353,11 +363,10 @@ StageProgress = Callable[[str, float | None, float | None], None]
 
 
 def _simulate(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
-    from astrolatent.simulate.spectra import write_spectra
+    from astrolatent.simulate.spectra import claim_spectra_folder, write_spectra
 
     sim = config.simulate
-    if layout.spectra.exists():
-        shutil.rmtree(layout.spectra)
+    claim_spectra_folder(layout.spectra, fresh=True)
     done = 0
 
     def advance(k: int) -> None:
@@ -406,10 +415,10 @@ def _ingest(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
 
 def _train(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
     from astrolatent.training.config import with_known_labels
-    from astrolatent.training.fit import fit
+    from astrolatent.training.fit import claim_run, fit
 
     if not resume and layout.run.exists():
-        shutil.rmtree(layout.run)  # everything in it comes from this stage or later ones
+        claim_run(layout.run, fresh=True)  # all it wrote comes from this stage or later ones
     t = config.train
 
     def progress(info: dict) -> None:
@@ -448,11 +457,9 @@ def _encode(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
 
 
 def _analyze(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
-    from astrolatent.workflows.analyze import analyze_run
+    from astrolatent.workflows.analyze import analyze_run, claim_analysis
 
-    analysis = layout.run / "analysis"
-    if analysis.exists():
-        shutil.rmtree(analysis)
+    analysis = claim_analysis(layout.run / "analysis", fresh=True)
     summary = analyze_run(layout.run, config.analyze, progress=lambda msg: step(msg, None, None))
     return f"{len(summary['labels'])} labels analysed -> {analysis}"
 

@@ -11,11 +11,12 @@ import pandas as pd
 from astrolatent.errors import ConfigError, InputFileError
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.txt``), Parquet (``.parquet``, ``.pq``) or FITS table.
 
     FITS tables keep scalar columns only (array columns are dropped); byte strings are
-    decoded and stripped.
+    decoded and stripped. ``text_columns`` of a CSV keep their cells as written (``0001``
+    stays ``0001``, ``NA`` stays ``NA``, a blank cell is ``""``), e.g. ids.
     """
     path = Path(path)
     if not path.is_file():
@@ -25,9 +26,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
+            from astropy.io import fits
             from astropy.table import Table
 
-            table = Table.read(path, format="fits")
+            with fits.open(path, memmap=False) as hdul:  # closed even when the table is bad
+                table = Table.read(hdul, format="fits")
             scalar = [c for c in table.colnames if table[c].ndim == 1]
             frame = table[scalar].to_pandas()
             for col in frame.columns:
@@ -37,7 +40,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     )
             return frame
         if name.endswith((".csv", ".txt", ".csv.gz")):
-            return pd.read_csv(path)
+            frame = pd.read_csv(path)
+            text = [c for c in text_columns if c in frame.columns]
+            if text:
+                raw = pd.read_csv(path, usecols=text, dtype=str, keep_default_na=False)
+                frame[text] = raw[text]
+            return frame
     except Exception as exc:
         raise InputFileError(path, f"cannot read table ({type(exc).__name__}: {exc})") from None
     suffix = "".join(path.suffixes[-2:]) if name.endswith(".gz") else path.suffix
@@ -61,6 +69,9 @@ def numeric_columns(
         values = pd.to_numeric(frame[col], errors="coerce")
         if values.isna().all() and frame[col].notna().any():
             raise InputFileError(source, f"column {col!r} is not numeric")
+        bad = non_numeric(frame[col])
+        if bad:
+            raise InputFileError(source, f"column {col!r} {describe_non_numeric(bad)}")
         out[:, j] = values.to_numpy(np.float64, na_value=np.nan)
     return out
 
@@ -119,3 +130,29 @@ def export_tables(paths: Sequence[str | Path], formats: Sequence[str]) -> list[P
             out = src.with_name(stem + EXPORT_FORMATS[fmt])
             written.append(write_table(frame, out, meta={"origin": src.name}))
     return written
+
+
+def non_numeric(values: pd.Series) -> list[str]:
+    """The distinct cells of ``values`` that are neither missing nor numbers (``[]`` for a
+    numeric column)."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return []
+    present = values[values.notna() & (values.astype(str).str.strip() != "")]
+    parsed = pd.to_numeric(present, errors="coerce")
+    return list(dict.fromkeys(present[parsed.isna()].astype(str)))
+
+
+def describe_non_numeric(bad: Sequence[str]) -> str:
+    """``holds 2 non-numeric value(s), e.g. 'abc', 'n/a'`` (for messages)."""
+    shown = ", ".join(repr(v) for v in bad[:3])
+    return f"holds {len(bad)} distinct non-numeric value(s), e.g. {shown}"
+
+
+def mixed_columns(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Columns of numbers with a few text cells among them: name -> the text cells."""
+    out = {}
+    for col in frame.columns:
+        bad = non_numeric(frame[col])
+        if bad and pd.to_numeric(frame[col], errors="coerce").notna().any():
+            out[str(col)] = bad
+    return out

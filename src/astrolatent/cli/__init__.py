@@ -7,11 +7,15 @@ the error's exit code.
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from astrolatent import __version__
 from astrolatent.cli import (
@@ -63,12 +67,54 @@ def _root(
 
 
 err_console = Console(stderr=True)
+#: usage errors (typer >= 0.29 carries its own copy of click, whose errors are TyperExceptions)
+_USAGE_ERRORS = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the command line on ``args`` (default ``sys.argv[1:]``); return the exit code.
+
+    Every error becomes one line on stderr: astrolatent's own with their exit codes, usage
+    errors with 2, file-system errors with 8, anything else with 1 (its traceback follows
+    with ``-v``). Exit codes: README, section "Exit codes".
+    """
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(
+            list(sys.argv[1:] if args is None else args),
+            prog_name="astrolatent",
+            standalone_mode=False,
+        )
+    except _USAGE_ERRORS as exc:  # a bad option value, a missing argument
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())  # a command group called without a command
+            return 0
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        return _fail(f"{where}{exc.format_message()} (see --help)", exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        return _fail("interrupted", 130)
+    except AstrolatentError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 8, traceback=True)
+    except Exception as exc:  # not ours: a library's or a bug; the traceback is behind -v
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1, traceback=True)
+    return code if isinstance(code, int) else 0
+
+
+def _fail(message: str, code: int, *, traceback: bool = False) -> int:
+    """Print ``message`` as one red line (the traceback after it with -v); return ``code``."""
+    line = " ".join(str(message).split()) or "failed"
+    if traceback and logging.getLogger("astrolatent").getEffectiveLevel() <= logging.INFO:
+        err_console.print_exception()
+    elif traceback:
+        line += " (-v shows the traceback)"
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    return code
 
 
 def main() -> None:
     """Entry point of the ``astrolatent`` script."""
-    try:
-        app()
-    except AstrolatentError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    sys.exit(run())

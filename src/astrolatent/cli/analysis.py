@@ -87,6 +87,8 @@ def mi_command(
 
     from astrolatent.analysis.mi import clean_labels, mutual_information
 
+    if not sigma >= 0:  # also NaN
+        raise ConfigError(f"--sigma {sigma}: must be 0 (no clipping) or positive")
     x_cols, y_cols, z_cols = parse_columns(x), parse_columns(y), parse_columns(conditional)
     if not x_cols or not y_cols:
         raise ConfigError("--x and --y each need at least one column name")

@@ -156,6 +156,12 @@ def ingest(
     overwrite: Annotated[
         bool, typer.Option(help="Rebuild a store made from other inputs or preprocessing.")
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="On resume, redo the tasks whose files changed (checksums; reads every file)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Read spectrum files, preprocess them, and write a chunked store (resumable).
@@ -196,6 +202,7 @@ def ingest(
             store,
             config,
             overwrite=overwrite,
+            verify=verify,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:

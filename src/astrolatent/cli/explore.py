@@ -36,6 +36,18 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def served_hosts(host: str) -> list[str]:
+    """The ``Host`` header names the explorer answers when listening on ``host``: that
+    address, and for loopback also ``localhost``/``127.0.0.1``; ``*`` for 0.0.0.0 or ::
+    (every address of the machine, whose names are not known)."""
+    if host in ("0.0.0.0", "::"):
+        return ["*"]
+    names = {host.strip("[]")}
+    if _is_loopback(host):
+        names |= {"localhost", "127.0.0.1", "::1"}
+    return sorted(names)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -88,7 +100,11 @@ def explore(
             highlight=False,
         )
     config = uvicorn.Config(
-        create_app(data), log_level="warning", ws="none", lifespan="off", access_log=False
+        create_app(data, hosts=served_hosts(host)),
+        log_level="warning",
+        ws="none",
+        lifespan="off",
+        access_log=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -19,6 +19,7 @@ from astrolatent.cli.common import (
     progress_bar,
 )
 from astrolatent.errors import ConfigError
+from astrolatent.outputs import marks
 
 galaxy_app = typer.Typer(
     help="Galaxy catalogues, simulations with known truth, and PDF estimators of a target.",
@@ -118,12 +119,12 @@ def fetch_real(
     from astrolatent.galaxies import real
 
     fmt = _table_format(out)
+    marks.output_file(out)  # before the download: a folder there fails now, not after it
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task(
             "fitting kcorrect templates" if name == "kcorrect" else "reading", total=None
         )
         frame = real.fetch_real(name, source=source, progress=lambda k: bar.advance(task, k))
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         frame.to_parquet(out, index=False)
     else:

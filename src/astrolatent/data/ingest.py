@@ -51,8 +51,14 @@ from astrolatent.data.store import (
     write_rows,
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
-from astrolatent.outputs.layout import STORE_SUMMARY_FILE
+from astrolatent.outputs.layout import (
+    STORE_CONFIG_FILE,
+    STORE_METADATA_FILE,
+    STORE_QUARANTINE_FILE,
+    STORE_SUMMARY_FILE,
+)
 from astrolatent.outputs.summaries import INGEST_SUMMARY_FORMAT_VERSION, provenance
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,11 @@ FITS_SUFFIXES = tuple(
 #: files tried before giving up when none passes validation.
 GRID_SAMPLE = 32
 GRID_TRIES = 4 * GRID_SAMPLE
+#: what ingestion writes in a store (the only names it ever removes there)
+STORE_OWNS = (
+    *("zarr.json", "flux", "valid", "err", "wave", "parts", STORE_CONFIG_FILE),
+    *(STORE_METADATA_FILE, STORE_QUARANTINE_FILE, STORE_SUMMARY_FILE),
+)
 CHUNK_BYTES = 2 * 1024**2
 TASK_BYTES = 32 * 1024**2
 #: Stages whose time each task reports (``IngestSummary.stage_seconds``).
@@ -150,7 +161,12 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[dict]]
                 p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES)
             )
         elif path.is_file() and path.suffix.lower() in {".txt", ".lst"}:
-            for line in path.read_text().splitlines():
+            try:
+                listed = path.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                missing.append({"file": str(path), "reason": "unreadable list of paths"})
+                continue
+            for line in listed:
                 line = line.strip()
                 if line and not line.startswith("#"):
                     sub, miss = expand_inputs(
@@ -162,7 +178,20 @@ def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[dict]]
             files.add(path)
         else:
             missing.append({"file": str(path), "reason": "file not found"})
-    return sorted(p.resolve() for p in files), missing
+    return _unique_files(files), missing
+
+
+def _unique_files(files: set[Path]) -> list[Path]:
+    """Sorted resolved paths, one per file: a file reached by two paths (a symbolic or hard
+    link) is read once, under its first path in sorted order."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for path in sorted({p.resolve() for p in files}):
+        st = path.stat()
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append(path)
+    return out
 
 
 def identify_files(files: list[Path], config: IngestConfig) -> tuple[dict[Path, str], list[dict]]:
@@ -365,6 +394,8 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
     if len(formats) == 1:
         config = config.model_copy(update={"format": reader_name})
     readers = {name: readers_api.get(name, **config.reader_options) for name in formats}
+    # validated again: --pad-to must still hold the grid inferred above
+    PreprocessConfig.from_dict(config.preprocess.to_dict(), source="preprocessing (inferred grid)")
     length = config.preprocess.length
     itemsize = np.dtype(config.preprocess.dtype).itemsize
     chunk = _chunk_rows(length, itemsize)
@@ -440,7 +471,8 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
                 "choose a new store path or pass --overwrite"
             )
     pre = plan.config.preprocess
-    group = zarr.open_group(str(path), mode="w")
+    marks.clear(path)  # an earlier or unfinished build: only its own files go
+    group = zarr.create_group(store=str(path))
     rows = {
         "shape": (plan.n_rows, plan.length),
         "chunks": (plan.chunk_rows, plan.length),
@@ -473,6 +505,25 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             "fingerprint": plan.fingerprint,
         }
     )
+
+
+def _forget_changed(store: Path, plan: Plan) -> None:
+    """Remove the metadata part of every done task one of whose files no longer has the
+    checksum recorded in it, so that the task is redone."""
+    if not plan.config.checksum:
+        raise ConfigError("--verify compares checksums, and this configuration has checksum: false")
+    sums: dict[str, str] = {}
+    for task in plan.tasks:
+        part = _part_path(store, task.index)
+        if not part.is_file():
+            continue
+        rows = pd.read_parquet(part, columns=["file", "checksum"])
+        rows = rows[rows["checksum"] != ""].drop_duplicates()
+        for source, recorded in zip(rows["file"], rows["checksum"], strict=True):
+            if sums.setdefault(source, file_checksum(source)) != recorded:
+                log.warning("%s changed since it was ingested: its task is redone", source)
+                part.unlink()
+                break
 
 
 def _part_path(store: Path, index: int) -> Path:
@@ -542,7 +593,9 @@ def run_task(
                 records.append(rec)
                 continue
             if isinstance(result, Processed):
-                rec.update(scale=result.scale, snr=result.snr, n_valid=result.n_valid)
+                rec.update(
+                    scale=result.scale, snr=result.snr, n_valid=result.n_valid, reason=result.note
+                )
             else:
                 rec.update(status="rejected", reason=result.reason)
             records.append(rec)
@@ -727,6 +780,7 @@ def ingest(
     config: IngestConfig | None = None,
     *,
     overwrite: bool = False,
+    verify: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest spectrum files into ``store`` (created, or resumed if it exists).
@@ -736,13 +790,19 @@ def ingest(
         store: directory of the store.
         config: reader, preprocessing, labels and parallelism options.
         overwrite: rebuild a store that was made from other inputs or preprocessing.
+        verify: on resume, recompute the checksum of every file of a done task and redo the
+            tasks whose files changed (a file rewritten with the same size and time is
+            otherwise taken as unchanged); reads every input file once.
         progress: called as ``progress(rows_done, rows_total)`` as tasks finish.
     """
     t0 = time.perf_counter()
     config = config or IngestConfig()
     store = Path(store)
     plan = make_plan(inputs, config)
+    marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
+    if verify:
+        _forget_changed(store, plan)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]
     skipped = len(plan.tasks) - len(todo)
     if skipped:

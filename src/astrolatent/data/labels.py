@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from astrolatent.data.store import RESERVED_COLUMNS
 from astrolatent.errors import LabelError
-from astrolatent.tables import read_table
+from astrolatent.tables import describe_non_numeric, mixed_columns, read_table
+
+log = logging.getLogger(__name__)
 
 _SHOW = 20
 
 
 def load_labels(path: str | Path, id_column: str) -> pd.DataFrame:
     """Read a label table and index it by ``id_column`` (ids as stripped strings)."""
-    frame = read_table(path)
+    frame = read_table(path, text_columns=[id_column])
     if id_column not in frame.columns:
         raise LabelError(
             f"{path}: id column {id_column!r} not found (columns: {', '.join(map(str, frame.columns))})"
         )
     ids = frame[id_column].astype(str).str.strip()
+    blank = np.flatnonzero((ids == "").to_numpy() | frame[id_column].isna().to_numpy())
+    if blank.size:
+        rows = ", ".join(str(i + 1) for i in blank[:5])
+        raise LabelError(
+            f"{path}: {blank.size} row(s) have a blank {id_column!r}, e.g. data row(s) {rows}"
+        )
+    for col, bad in mixed_columns(frame.drop(columns=[id_column])).items():
+        log.warning(
+            "%s: label column %r %s; they are read as missing (clean the table to keep them)",
+            path,
+            col,
+            describe_non_numeric(bad),
+        )
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
         raise LabelError(

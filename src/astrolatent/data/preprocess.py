@@ -25,6 +25,9 @@ from astrolatent.config import Config
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError
 
+#: the most pixels a grid may have (HARPS: 312,501): more is a mistyped step, not a spectrum
+MAX_GRID_PIXELS = 10_000_000
+
 
 class GridConfig(Config):
     """A wavelength grid: ``start`` to ``stop`` inclusive in Angstrom.
@@ -33,15 +36,20 @@ class GridConfig(Config):
     log10(wavelength / Angstrom) (SDSS uses 1e-4).
     """
 
-    start: float = Field(gt=0)
-    stop: float = Field(gt=0)
-    step: float = Field(gt=0)
+    start: float = Field(gt=0, allow_inf_nan=False)
+    stop: float = Field(gt=0, allow_inf_nan=False)
+    step: float = Field(gt=0, allow_inf_nan=False)
     scale: Literal["linear", "log"] = "linear"
 
     @model_validator(mode="after")
     def _ordered(self) -> GridConfig:
         if self.stop <= self.start:
             raise ValueError(f"grid stop={self.stop} must be greater than start={self.start}")
+        if self.size > MAX_GRID_PIXELS:  # checked before any array of that size exists
+            raise ValueError(
+                f"grid {self.start}-{self.stop} with step {self.step} has {self.size:,} pixels, "
+                f"more than {MAX_GRID_PIXELS:,}; check the step (log scale: in dex)"
+            )
         return self
 
     @property
@@ -66,11 +74,11 @@ class PreprocessConfig(Config):
 
     grid: GridConfig | None = None
     resample: Literal["auto", "interp", "flux-conserving"] = "auto"
-    pad_to: int | None = Field(default=None, gt=0)
+    pad_to: int | None = Field(default=None, gt=0, le=MAX_GRID_PIXELS)
     mask_ranges: list[tuple[float, float]] = Field(default_factory=list)
     mask_nonpositive_error: bool = True
     normalise: Literal["median", "none"] = "median"
-    min_median: float = 0.0
+    min_median: float = Field(default=0.0, allow_inf_nan=False)
     min_valid_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     #: Reject spectra whose normalised flux exceeds this in any valid pixel (None: no limit).
     max_flux: float | None = Field(default=None, gt=0)
@@ -131,6 +139,7 @@ class Processed:
     scale: float
     snr: float
     n_valid: int
+    note: str = ""  #: why some pixels were masked beyond the usual reasons (or "")
 
 
 @dataclass
@@ -349,10 +358,27 @@ class Preprocessor:
             if mean <= 0:
                 return Rejected(f"non-positive mean flux {mean:.4g}")
             scale = median
-        if cfg.max_flux is not None:
-            peak = float(np.max(np.abs(good))) / scale
-            if peak > cfg.max_flux:
-                return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {cfg.max_flux:.4g}")
+        peak = float(np.max(np.abs(good))) / scale
+        if cfg.max_flux is not None and peak > cfg.max_flux:
+            return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {cfg.max_flux:.4g}")
+        note = ""
+        limit = float(np.finfo(cfg.dtype).max)
+        stored_err = seg.err if cfg.store_errors else None
+        if peak > limit or (
+            stored_err is not None and float(np.max(np.abs(stored_err[valid]))) / scale > limit
+        ):
+            beyond = _beyond_dtype(
+                seg.flux / scale, None if stored_err is None else stored_err / scale, cfg.dtype
+            )
+            beyond &= valid
+            valid &= ~beyond
+            n_valid = int(np.count_nonzero(valid))
+            note = (
+                f"{int(beyond.sum())} pixels masked: normalised flux or error beyond the "
+                f"{cfg.dtype} range (|value| > {limit:.6g})"
+            )
+            if n_valid < cfg.min_valid_fraction * grid.size or n_valid == 0:
+                return Rejected(f"only {n_valid} of {grid.size} pixels valid; {note}")
         out_f, out_v, out_e = out or self._new_rows(seg.err is not None and cfg.store_errors)
         span = slice(cfg.padding[0] + seg.lo, cfg.padding[0] + seg.hi)
         out_v[span] = valid
@@ -361,7 +387,9 @@ class Preprocessor:
             np.divide(seg.err, scale, out=out_e[span], where=valid, casting="same_kind")
         elif out_e is not None:
             out_e = None
-        return Processed(flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid)
+        return Processed(
+            flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid, note=note
+        )
 
     def _valid(self, seg: _OnGrid, spectrum: Spectrum) -> np.ndarray:
         """Validity of the pixels ``seg.lo:seg.hi``; raise when none is covered."""
@@ -435,3 +463,13 @@ def preprocess(
     share.
     """
     return Preprocessor(config, static_mask)(spectrum)
+
+
+def _beyond_dtype(flux: np.ndarray, err: np.ndarray | None, dtype: str) -> np.ndarray:
+    """Pixels whose flux or error would not be finite once stored as ``dtype``."""
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(flux) <= limit)
+        if err is not None:
+            bad |= ~(np.abs(err) <= limit)
+    return bad

@@ -2,7 +2,7 @@
 
 Routes:
 
-- ``GET /``, ``GET /static/explorer.js``, ``GET /static/explorer.css``: the page, read from
+- ``GET /`` (and ``HEAD``), ``GET /static/explorer.js``, ``GET /static/explorer.css``: the page, read from
   the package once at start-up (no file is ever served by a path taken from a request);
 - ``GET /api/meta``: latent dimensions (informative or not, data percentiles, allowed
   limits), labels and each one's best latent, the wavelength range;
@@ -16,12 +16,14 @@ Routes:
 Bad requests get 422 (malformed: wrong types, non-finite numbers, unknown fields), 400
 (impossible for this run: wrong vector length, out of range, unknown label or dim) or 404
 (unknown spectrum id, unknown route), each with a one-line ``detail``. An unexpected error
-is logged on the server and answered with a 500 that names only the error's type.
+is logged on the server and answered with a 500 that names only the error's type. A request
+whose ``Host`` header is not the address served gets 400 (DNS-rebinding protection).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.explorer.data import ExplorerData, UnknownIdError
@@ -91,8 +94,12 @@ def _parse_window(text: str | None) -> Window | None:
     return lo, hi
 
 
-def create_app(data: ExplorerData) -> FastAPI:
-    """The web application over one loaded run."""
+def create_app(data: ExplorerData, *, hosts: Sequence[str] | None = None) -> FastAPI:
+    """The web application over one loaded run.
+
+    hosts: the only ``Host`` headers answered (others get 400), so that a web page on
+    another site cannot read the run through DNS rebinding; None answers every host.
+    """
     app = FastAPI(
         title=f"astrolatent explorer: {data.run_dir.name}",
         docs_url=None,
@@ -135,7 +142,7 @@ def create_app(data: ExplorerData) -> FastAPI:
         return serve
 
     for route in STATIC:
-        app.get(route, include_in_schema=False)(page(route))
+        app.api_route(route, methods=["GET", "HEAD"], include_in_schema=False)(page(route))
 
     @app.get("/api/meta")
     def meta() -> JSONResponse:
@@ -182,4 +189,6 @@ def create_app(data: ExplorerData) -> FastAPI:
     def scatter(label: Annotated[str, Query()], dim: Annotated[int, Query()]) -> JSONResponse:
         return JSONResponse(data.scatter(label, dim))
 
+    if hosts is not None:  # added last: runs first, before any route sees the request
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     return app

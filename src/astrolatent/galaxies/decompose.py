@@ -63,6 +63,7 @@ from astrolatent.analysis.pid import (
 )
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
@@ -555,13 +556,16 @@ def default_out_dir(run1: str | Path, run2: str | Path, run12: str | Path) -> Pa
 
 def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[str, Path]:
     """Write ``decomposition.json``, ``pointwise.parquet`` and the figures into ``out_dir``
-    (created; an earlier decomposition's files there are replaced). Returns name -> path."""
+    (created and marked; an earlier decomposition's files there are replaced; a folder that
+    is not empty and not a decomposition's raises OutputFolderError). Returns name -> path."""
     from astrolatent.figures import save
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*out_dir.glob("stack_*.png"), *out_dir.glob("by_*.png")]:
-        stale.unlink()  # figures of an earlier decomposition with other bins or groups
+    out_dir = marks.fresh(
+        out_dir,
+        "decomposition",
+        (JSON_FILE, POINTWISE_FILE, "stack_*.png", "by_*.png"),
+        what="--out",
+    )  # figures of an earlier decomposition with other bins or groups go
     labels = _labels(decomp)
     method = decomp.result.method
     title = f"{decomp.target}: {'+'.join(decomp.x1)} vs {'+'.join(decomp.x2)} ({method})"

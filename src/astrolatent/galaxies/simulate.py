@@ -84,6 +84,7 @@ from scipy import fft, special, stats
 from astrolatent.errors import ConfigError
 from astrolatent.galaxies.catalog import flux_to_mag
 from astrolatent.galaxies.config import SIM_BANDS, GalaxySimulationConfig
+from astrolatent.outputs import marks
 
 log = logging.getLogger(__name__)
 
@@ -402,8 +403,9 @@ def write_galaxies(
     ``progress`` is called with the number of galaxies rendered (or all at once without
     images).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = marks.claim(
+        out_dir, "galaxies", ("catalog.parquet", "truth.parquet", "simulation.yaml", "images.npy")
+    )
     catalog, render = simulate_catalog(config)
     catalog_path = out_dir / "catalog.parquet"
     truth_path = out_dir / "truth.parquet"

@@ -52,6 +52,7 @@ from astrolatent.galaxies.models import (
     soft_labels,
     symmetric_kl,
 )
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic, write_json_atomic, write_npz_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
@@ -68,6 +69,11 @@ from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
 
+#: what a galaxy run holds (written by training, the report and the causal commands)
+RUN_OWNS = (
+    *(CONFIG_FILE, SPLIT_FILE, METRICS_FILE, PREDICTIONS_FILE, LATENTS_FILE, SUMMARY_FILE),
+    *(PDF_EXAMPLES_FILE, "model.pt", "model_fold*.pt", "report", "causal", "decomposition"),
+)
 MIN_ROWS = 20
 _IMAGE_STAT_SAMPLE = 512
 _PREDICT_BATCH = 512
@@ -772,7 +778,7 @@ def fit_estimator(
     )
     if not any(len(split["test"]) for split in splits):
         log.warning("test_fraction=0 holds out no object: predictions.parquet will be empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    marks.claim(run_dir, "galaxy run", RUN_OWNS, what="--run")
     config.save(run_dir / CONFIG_FILE)
     split_frame = pd.concat(
         [

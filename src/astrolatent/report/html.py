@@ -37,6 +37,7 @@ from astrolatent import figures
 from astrolatent.analysis.causal.local import summary_rows
 from astrolatent.analysis.pid.base import ATOMS
 from astrolatent.errors import ConfigError, RunError
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_text_atomic
 from astrolatent.outputs.layout import (
     ANALYSIS_DIR,
@@ -264,23 +265,22 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
-_FIGURES_MARK = ".astrolatent-report"
+_OLD_FIGURES_MARK = ".astrolatent-report"  # the mark of reports written before outputs.marks
 
 
-def _fresh_figure_dir(fig_dir: Path, *, owned: bool) -> Path:
-    """An empty ``figures`` folder beside the report. An earlier report's folder (it holds
-    our mark, or lies in the run's own report folder: ``owned``) is replaced; any other
-    folder of that name is the user's and is left alone."""
-    if fig_dir.exists():
-        if not (owned or (fig_dir / _FIGURES_MARK).is_file()):
-            raise ConfigError(
-                f"{fig_dir} exists and was not written by `astrolatent report`; "
-                "choose an --out in another folder"
-            )
-        shutil.rmtree(fig_dir)
-    fig_dir.mkdir(parents=True)
-    (fig_dir / _FIGURES_MARK).write_text("figures of an astrolatent report; replaced on rerun\n")
-    return fig_dir
+def _fresh_figure_dir(path: Path) -> Path:
+    """An empty ``figures`` folder beside the report ``path``: an earlier report's figures
+    there are removed; a folder of that name that astrolatent did not write is refused. A
+    report folder that does not exist yet is created and marked."""
+    if not path.parent.exists():
+        marks.claim(path.parent, "report", (path.name, "figures"), what="report folder")
+    return marks.fresh(
+        path.parent / "figures",
+        "figures",
+        ("*.png", _OLD_FIGURES_MARK),
+        legacy=lambda folder: (folder / _OLD_FIGURES_MARK).is_file(),
+        what="the report's figures folder",
+    )
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -305,9 +305,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     path = Path(out) if out is not None else run_dir / REPORT_DIR / REPORT_FILE
     if path.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out {path}: the report is an HTML file; give a name ending in .html")
-    fig_dir = _fresh_figure_dir(
-        path.parent / "figures", owned=path.parent.resolve() == (run_dir / REPORT_DIR).resolve()
-    )
+    fig_dir = _fresh_figure_dir(path)
     figs = _Figures(fig_dir)
     if (run_dir / "predictions.parquet").is_file():
         kind = "galaxy estimator run"

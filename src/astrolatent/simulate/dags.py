@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from astrolatent.config import Config
+from astrolatent.outputs import marks
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,7 @@ def simulate_dag(config: DAGSimulationConfig) -> PlantedDAG:
 def write_dag(out_dir: str | Path, config: DAGSimulationConfig) -> tuple[Path, Path]:
     """Simulate and write ``table.parquet`` (the samples) and ``dag.json`` (the truth,
     :meth:`PlantedDAG.to_dict`) into ``out_dir``; returns both paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = marks.claim(out_dir, "dag", ("table.parquet", "dag.json"))
     dag = simulate_dag(config)
     table = out_dir / "table.parquet"
     truth = out_dir / "dag.json"

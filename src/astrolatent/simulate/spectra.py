@@ -27,6 +27,7 @@ after its first has its ``rv`` moved by a barycentric offset of up to 5 km/s (un
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
-from astrolatent.errors import ConfigError
+from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic
 from astrolatent.simulate import lines
 
@@ -356,16 +358,17 @@ def write_spectra(
     Memory: about ``8 * batch_size * L`` bytes (640 MB for 256 ``"harps"`` spectra).
 
     Args:
-        out_dir: output folder, created if needed; existing files of the same name are
-            replaced.
+        out_dir: output folder, created (and marked) if needed; an existing one must be
+            empty or an earlier simulation's (:func:`claim_spectra_folder`), whose files of
+            the same name are replaced.
         config: what to simulate.
         batch_size: spectra simulated at once.
         progress: called after each batch with the number of files just written.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_disk(Path(out_dir), config)
+    out_dir = claim_spectra_folder(out_dir)
     truth = draw_truth(config)
     resolving_power = GRIDS[config.resolution][3]
     log.info(
@@ -416,6 +419,40 @@ def partial_labels(truth: pd.DataFrame, config: SpectrumSimulationConfig) -> pd.
     blank = ~truth["object"].isin(kept).to_numpy()
     labels.loc[blank, list(STAR_LABELS)] = np.nan
     return labels
+
+
+def _check_disk(out_dir: Path, config: SpectrumSimulationConfig) -> None:
+    """Raise ConfigError before anything is allocated if the files cannot fit on the disk."""
+    pixels = GRIDS[config.resolution][2]
+    need = config.n * (16 * pixels + 20_000)  # wave f8 + flux, err f4 per pixel; headers
+    where = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise ConfigError(
+            f"n={config.n}: {config.resolution}-resolution files need about {need / 1e9:,.1f} GB, "
+            f"and {where} has {free / 1e9:,.1f} GB free"
+        )
+
+
+#: what a simulation writes in its folder (the only names astrolatent removes there)
+SPECTRA_OWNS = ("ADP.*.fits", "truth.csv", "labels.csv", "simulation.yaml")
+
+
+def _is_simulation(folder: Path) -> bool:
+    """A simulation folder written before folders were marked: its configuration loads."""
+    try:
+        SpectrumSimulationConfig.load(folder / "simulation.yaml")
+    except (AstrolatentError, OSError):
+        return False
+    return True
+
+
+def claim_spectra_folder(out_dir: str | Path, *, fresh: bool = False) -> Path:
+    """The folder of a simulation, created and marked (``fresh``: an earlier simulation's
+    files in it removed first). Raises OutputFolderError for a folder that is not empty and
+    not a simulation's."""
+    make = marks.fresh if fresh else marks.claim
+    return make(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

@@ -27,6 +27,7 @@ import torch
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
+from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
@@ -36,9 +37,25 @@ log = logging.getLogger(__name__)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
+    """The torch device for ``device`` (``auto``: a GPU if there is one); ConfigError for a
+    name torch does not know or a device this machine lacks."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"--device {device!r}: not a device name (cpu, cuda, cuda:1, mps)"
+        ) from None
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPUs"
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: no Apple GPU is available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {device}: astrolatent runs on cpu, cuda or mps")
+    return dev
 
 
 def load_model(
@@ -192,7 +209,7 @@ def encode(
     mu_cols = [f"mu_{i}" for i in range(d)]
     lv_cols = [f"logvar_{i}" for i in range(d)]
     path = Path(out) if out is not None else run_dir / LATENTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    marks.output_file(path)
     tmp = path.with_name(path.name + ".tmp")
     dataset = StoreBatchDataset(store_obj.path, cache_chunks=2)
     dev = next(model.parameters()).device
@@ -305,7 +322,7 @@ class Reconstruction:
     def save(self, path: str | Path) -> Path:
         """Write all arrays to an ``.npz`` file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        marks.output_file(path)
         np.savez_compressed(
             path,
             ids=np.array(self.ids, dtype=str),

@@ -53,15 +53,22 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError, StoreError
+from astrolatent.errors import AstrolatentError, ConfigError, StoreError, TrainingError
 from astrolatent.models.vae import SpectrumVAE
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import (
     write_atomic,
     write_json_atomic,
     write_parquet_atomic,
     write_text_atomic,
 )
-from astrolatent.outputs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE, SPLIT_FILE
+from astrolatent.outputs.layout import (
+    CONFIG_FILE,
+    LATENTS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+)
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
@@ -74,6 +81,30 @@ from astrolatent.training.datamodule import (
 from astrolatent.training.module import VAEModule
 
 log = logging.getLogger(__name__)
+
+#: what a spectrum run holds (written by training and the commands that read the run)
+RUN_OWNS = (
+    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, SUMMARY_FILE, METRICS_FILE, "checkpoints"),
+    *("tensorboard", LATENTS_FILE, "analysis", "report", "causal", "pipeline.yaml"),
+)
+
+
+def claim_run(run_dir: str | Path, *, fresh: bool = False) -> Path:
+    """Mark ``run_dir`` as a spectrum run (created if needed; ``fresh``: an earlier run's
+    files in it removed). A run written before runs were marked is recognised by its
+    ``config.yaml``, which must load as a TrainConfig; any other non-empty folder raises
+    OutputFolderError."""
+    make = marks.fresh if fresh else marks.claim
+    return make(run_dir, "run", RUN_OWNS, legacy=_is_run, what="--run")
+
+
+def _is_run(folder: Path) -> bool:
+    try:
+        TrainConfig.load(folder / CONFIG_FILE)
+    except (AstrolatentError, OSError):
+        return False
+    return True
+
 
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 ACTIVE_KL_NATS = 0.05
@@ -134,6 +165,23 @@ def env_global_rank() -> int:
     return local + node  # only its being 0 matters here
 
 
+def _check_hardware(accelerator: str, devices: int | str) -> None:
+    """Raise ConfigError for an accelerator this machine lacks, or more devices than it has
+    (on CPU each device is a process: more than the cores would only hang)."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--accelerator {accelerator}: no CUDA GPU is available here; use cpu or auto"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
+    if not isinstance(devices, int):
+        return
+    have = (os.cpu_count() or 1) if accelerator == "cpu" else torch.cuda.device_count()
+    if accelerator in ("cpu", "gpu", "cuda") and devices > have:
+        kind = "CPU cores" if accelerator == "cpu" else "GPUs"
+        raise ConfigError(f"--devices {devices}: this machine has {have} {kind}")
+
+
 def _launch(trainer_config) -> dict[str, Any]:
     """accelerator, devices, num_nodes and strategy for the Trainer, from config and launcher."""
     tc = trainer_config
@@ -154,6 +202,7 @@ def _launch(trainer_config) -> dict[str, Any]:
         accelerator = "cpu"
     if devices == "auto" and accelerator == "cpu":
         devices = 1
+    _check_hardware(accelerator, tc.devices)
     multi = (
         nodes > 1
         or (isinstance(devices, int) and devices > 1)
@@ -313,6 +362,8 @@ class RunCallback(L.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
+        if step % self.checkpoint_every == 0 or step % self.progress_every == 0:
+            self.check_finite(step, pl_module)  # before a save could keep broken weights
         if step % self.checkpoint_every == 0:
             self.save(trainer)
         if (
@@ -321,6 +372,19 @@ class RunCallback(L.Callback):
             and (step % self.progress_every == 0 or step == self.max_steps)
         ):
             self.report(trainer, pl_module)
+
+    def check_finite(
+        self, step: int, pl_module: L.LightningModule, last: int | None = None
+    ) -> None:
+        """Raise TrainingError if one of the ``last`` training losses (default: those since
+        the last check) was not finite."""
+        loss = pl_module.recent_loss(last or self.progress_every)
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingError(
+                f"{self.run_dir}: training stopped at step {step}: the loss is {loss} "
+                f"(non-finite); {LAST_CKPT} keeps the last finite state. Check the store for "
+                "extreme values (astrolatent info) or lower optim.lr"
+            )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -450,7 +514,8 @@ def fit(
 
     Raises:
         StoreError: the store is missing, unfinished, or changed since the run started.
-        ConfigError: impossible options, or ``run_dir`` holds a run and ``resume`` is false.
+        ConfigError: impossible options, ``run_dir`` holds a run and ``resume`` is false, or
+            ``resume`` is true and ``run_dir`` holds no run.
     """
     t0 = time.perf_counter()
     store_obj = _open_store(store)
@@ -484,7 +549,10 @@ def fit(
             )
     else:
         if resume and rank_zero:
-            log.info("%s holds no run to resume; starting a new one", run_dir)
+            raise ConfigError(
+                f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE}); "
+                "leave out --resume to start a new run there"
+            )
         cfg = resolve_config(
             store_obj, config, preset=preset, max_steps=max_steps, max_minutes=max_minutes
         )
@@ -518,7 +586,8 @@ def fit(
 
     launch = _launch(cfg.trainer)
     if rank_zero:
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        claim_run(run_dir)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
         if not existing:
             _save_config(cfg, config_path)
         elif cfg != saved:
@@ -610,11 +679,19 @@ def fit(
         # model's cores); Lightning's generic hint about it does not apply
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resuming else None)
+        run_cb.check_finite(
+            trainer.global_step, module, last=max(1, trainer.global_step - (resumed_from or 0))
+        )
         if n_val and run_cb.last_val_step != trainer.global_step and not trainer.interrupted:
             trainer.validate(module, datamodule=dm, verbose=False)
     run_cb.save(trainer)
 
     stopped_by = _stopped_by(trainer, tc)
+    if stopped_by == "non_finite_loss":
+        raise TrainingError(
+            f"{run_dir}: training stopped at step {trainer.global_step}: the validation loss "
+            "is not finite; check the store for extreme values or lower optim.lr"
+        )
 
     world = trainer.world_size
     steps = trainer.global_step

@@ -48,6 +48,7 @@ from astrolatent.analysis.mi.columns import mi_columns
 from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
 from astrolatent.errors import AstrolatentError, ConfigError, RunError
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import (
     write_json_atomic,
     write_npz_atomic,
@@ -64,6 +65,7 @@ from astrolatent.outputs.layout import (
     TRAVERSALS_FILE,
 )
 from astrolatent.outputs.summaries import ANALYSIS_FORMAT_VERSION, analysed_dims, provenance
+from astrolatent.tables import describe_non_numeric, mixed_columns
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,31 @@ class AnalyzeConfig(Config):
 
 
 #: where ``analyze`` writes its summary, relative to the run directory
+#: what ``analyze`` writes in its folder (the only names astrolatent removes there)
+ANALYSIS_OWNS = (
+    *("config.yaml", SUMMARY_FILE, "dimensions.csv", "mi_per_dim*.csv", TRAVERSALS_FILE),
+    *(DATA_SUMMARY_FILE, RECONSTRUCTIONS_FILE, RECONSTRUCTION_EXAMPLES_FILE),
+    *("informative_dims.*", "traversal_dim*.*", "*_mi_ksg.*", "*_mi_hist_*.*", "scatter_*.*"),
+)
+
+
+def claim_analysis(folder: str | Path, *, fresh: bool = False) -> Path:
+    """Mark ``folder`` as an analysis folder (created if needed; ``fresh``: an earlier
+    analysis's files removed). Raises OutputFolderError for a non-empty folder that is not
+    an analysis's."""
+    make = marks.fresh if fresh else marks.claim
+    return make(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis)
+
+
+def _is_analysis(folder: Path) -> bool:
+    """An analysis folder written before folders were marked: its configuration loads."""
+    try:
+        AnalyzeConfig.load(folder / "config.yaml")
+    except (AstrolatentError, OSError):
+        return False
+    return True
+
+
 def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``mu`` and ``logvar`` arrays (n, D) from a latents table."""
     mu_cols = sorted((c for c in latents.columns if c.startswith("mu_")), key=lambda c: int(c[3:]))
@@ -114,6 +141,13 @@ def default_labels(latents: pd.DataFrame) -> list[str]:
             continue
         if pd.api.types.is_numeric_dtype(latents[c]) and latents[c].notna().sum() > 0:
             out.append(c)
+        elif bad := mixed_columns(latents[[c]]).get(str(c)):
+            log.warning(
+                "label %r %s and is not analysed; clean the label table and re-ingest, or "
+                "name it with --labels to read those cells as missing",
+                c,
+                describe_non_numeric(bad),
+            )
     return out
 
 
@@ -255,7 +289,7 @@ def analyze_latents(
     labels are analysed whether or not ``config.labels`` names them.
     """
     step = progress or (lambda _msg: None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_analysis(out_dir)
     rng = np.random.default_rng(config.random_state)
     mu, logvar = latent_matrices(latents)
     n, d = mu.shape

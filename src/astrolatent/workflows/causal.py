@@ -17,6 +17,7 @@ from astrolatent.analysis.causal.local import LocalTestResult, local_tests
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
+from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
 from astrolatent.outputs.summaries import CAUSAL_FORMAT_VERSION, provenance
@@ -177,7 +178,7 @@ def run_local_tests(
         if out_dir is not None
         else (objects.run / "causal" / local_dir_name(query, condition))
     )
-    out.mkdir(parents=True, exist_ok=True)
+    marks.claim(out, "causal", (LOCAL_JSON, LOCAL_PARQUET, "r_*.png"), what="--out")
     write_json_atomic(
         out / LOCAL_JSON,
         {
@@ -247,8 +248,7 @@ def write_discovery(
     from astrolatent.figures import save
     from astrolatent.figures.causal import graph_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = marks.claim(out_dir, "discovery", (DISCOVERY_JSON, GRAPH_PNG), what="--out")
     payload = {
         **provenance(
             format_version=CAUSAL_FORMAT_VERSION,
