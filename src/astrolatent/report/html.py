@@ -949,6 +949,15 @@ def _decomposition(path: Path, run_dir: Path, figs: _Figures) -> str:
     )
     body = f"<h3>{_e(rel)}: {_e(d.get('target'))} from X1 = {_e(name1)} and X2 = {_e(name2)}</h3>"
     body += _p(f"method {d.get('method')}, n = {fmt(d.get('n'))} objects; nats per object.")
+    if d.get("method") == "pointwise":
+        body += _note(
+            "the pointwise minimum-MI measure (the 2025 study's) is biased: the mean of the "
+            "per-object minima sits below the minimum of the mean MIs, so redundancy comes out "
+            "low, unique information high and synergy negative (docs/results.md, canonical "
+            "PID cases); the default measure mmi is not"
+        )
+    if d.get("note"):
+        body += _note(str(d["note"]))
     overall = {**{k: d.get(k) for a in ATOMS for k in (a, f"{a}_err")}, "n": d.get("n")}
     by_class = [(str(g), row) for g, row in (d.get("by_class") or {}).items()]
     body += _atoms_table([("all", overall), *by_class])
