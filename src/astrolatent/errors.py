@@ -20,18 +20,19 @@ class ConfigError(AstrolatentError, ValueError):
     exit_code = 2
 
 
-class InputFileError(AstrolatentError):
-    """An input file cannot be used: unreadable, not the expected format, or bad content.
-
-    The message always starts with the file path.
-    """
-
-    exit_code = 3
+class PathError(AstrolatentError):
+    """An error about one file or folder: the message starts with its path, then the reason."""
 
     def __init__(self, path: object, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class InputFileError(PathError):
+    """An input file cannot be used: unreadable, not the expected format, or bad content."""
+
+    exit_code = 3
 
 
 class UnknownFormatError(InputFileError):
@@ -80,18 +81,10 @@ class StoreError(AstrolatentError):
     exit_code = 4
 
 
-class OutputFolderError(AstrolatentError):
-    """An output folder is not astrolatent's to write into or remove (nothing was changed).
-
-    The message always starts with the folder path.
-    """
+class OutputFolderError(PathError):
+    """An output folder is not astrolatent's to write into or remove (nothing was changed)."""
 
     exit_code = 6
-
-    def __init__(self, path: object, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class TrainingError(AstrolatentError):

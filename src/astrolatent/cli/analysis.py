@@ -186,9 +186,7 @@ def analyze_command(
         pca_baseline=False if no_baseline else None,
         seed=seed,
     )
-    if show_config:
-        print_config(cfg)
-        return
+    print_config(cfg, when=show_config)
     with console.status("analysing") as status:
         summary = api.analyze(run, config=cfg, progress=lambda msg: status.update(msg)).summary
     if as_json:

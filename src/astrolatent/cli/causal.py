@@ -171,9 +171,7 @@ def discover_command(
         },
         source="discover options",
     )
-    if show_config:
-        print_config(config)
-        return
+    print_config(config, when=show_config)
     method, n_bootstrap = config.method, config.n_bootstrap
     columns = parse_columns(variables)
     with progress_bar(disable=as_json) as bar:
@@ -302,9 +300,7 @@ def simulate_dag_command(
         },
         source="simulate dag options",
     )
-    if show_config:
-        print_config(config)
-        return
+    print_config(config, when=show_config)
     table, truth = write_dag(out_dir, config)
     if as_json:
         echo_json({"table": str(table), "truth": str(truth), **json.loads(truth.read_text())})

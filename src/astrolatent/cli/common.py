@@ -56,9 +56,12 @@ PrintConfig = Annotated[
 ]
 
 
-def print_config(config: Config) -> None:
-    """The effective configuration as YAML on stdout (valid input to ``--config``)."""
-    typer.echo(yaml.safe_dump(config.to_dict(), sort_keys=False), nl=False)
+def print_config(config: Config, *, when: bool = True) -> None:
+    """With ``when`` (the ``--print-config`` flag): print the effective configuration as YAML
+    on stdout (valid input to ``--config``) and end the command."""
+    if when:
+        typer.echo(yaml.safe_dump(config.to_dict(), sort_keys=False), nl=False)
+        raise typer.Exit()
 
 
 def parse_columns(value: str | None) -> list[str]:

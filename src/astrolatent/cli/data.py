@@ -70,9 +70,7 @@ def simulate_spectra(
         ccd_gap=ccd_gap,
         labelled_fraction=labelled_fraction,
     )
-    if show_config:
-        print_config(cfg)
-        return
+    print_config(cfg, when=show_config)
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("simulating", total=cfg.n)
         output = write_spectra(out_dir, cfg, progress=lambda k: bar.advance(task, k))
@@ -186,9 +184,7 @@ def ingest(
         scheduler=scheduler,
         rows_per_task=rows_per_task,
     )
-    if show_config:
-        print_config(config)
-        return
+    print_config(config, when=show_config)
     if not inputs and config.preset is not None:
         inputs = presets.get(config.preset).default_inputs()
     if not inputs:

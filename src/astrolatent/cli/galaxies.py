@@ -87,9 +87,7 @@ def simulate(
         },
         source="galaxy simulate options",
     )
-    if show_config:
-        print_config(config)
-        return
+    print_config(config, when=show_config)
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("rendering" if images else "simulating", total=config.n)
         output = write_galaxies(
@@ -264,9 +262,7 @@ def train(
     _put(options, "trainer.seed", seed)
     _put(options, "trainer.num_threads", threads)
     config = EstimatorConfig.from_dict(options, source="galaxy train options")
-    if show_config:
-        print_config(config)
-        return
+    print_config(config, when=show_config)
 
     n_models = max(1, config.data.cv_folds)
     epochs = config.trainer.max_epochs
