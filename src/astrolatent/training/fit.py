@@ -486,6 +486,243 @@ def _with_budget(
     return config.model_copy(update={"trainer": trainer})
 
 
+def _check_needs(cfg: TrainConfig, store_obj: SpectrumStore) -> None:
+    """Refuse options the machine or the store cannot serve (before anything is written)."""
+    if cfg.trainer.tensorboard and not (
+        importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
+    ):
+        raise ConfigError(
+            "trainer.tensorboard=true needs the tensorboard package: pip install tensorboard"
+        )
+    if cfg.loss.reconstruction == "ivar" and store_obj.err is None:
+        raise StoreError(
+            f"{store_obj.path}: loss.reconstruction='ivar' needs errors, and this store holds none"
+        )
+
+
+def _prepare_run(
+    run_dir: Path,
+    store_obj: SpectrumStore,
+    cfg: TrainConfig,
+    saved: TrainConfig | None,
+    *,
+    rank_zero: bool,
+) -> tuple[pd.DataFrame, TrainConfig]:
+    """The run's object split (saved with the run, recomputed identically by every rank) and
+    the configuration with the known labels' standardisation; rank 0 marks the run folder
+    and writes both."""
+    # the object split: saved with the run, recomputed identically by every rank
+    split_path = run_dir / SPLIT_FILE
+    if saved is not None and split_path.is_file():
+        split = pd.read_parquet(split_path)
+    else:
+        split = split_by_object(
+            store_obj.metadata,
+            val_fraction=cfg.data.val_fraction,
+            random_state=cfg.data.split_seed
+            if cfg.data.split_seed is not None
+            else cfg.trainer.seed,
+        )
+    cfg = _standardise_known(cfg, store_obj, split)
+
+    if rank_zero:
+        claim_run(run_dir)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        if saved is None or cfg != saved:
+            _save_config(cfg, run_dir / CONFIG_FILE)
+        if not split_path.is_file():
+            write_parquet_atomic(split_path, split)
+    return split, cfg
+
+
+def _datamodule(
+    store_obj: SpectrumStore, split: pd.DataFrame, cfg: TrainConfig, launch: dict
+) -> SpectrumDataModule:
+    """Batches of the store's rows for this launch (loader workers per local process)."""
+    local_processes = (
+        launch["devices"]
+        if isinstance(launch["devices"], int)
+        else max(1, torch.cuda.device_count())
+    )
+    return SpectrumDataModule(
+        store_obj.path,
+        split,
+        cfg.data,
+        batch_size=cfg.optim.batch_size,
+        seed=cfg.trainer.seed,
+        with_errors=cfg.loss.reconstruction == "ivar",
+        num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
+        pin_memory=launch["gpu"],
+        known=known_label_arrays(store_obj, cfg.known_labels) if cfg.known_labels.names else None,
+    )
+
+
+def _resume_step(run_dir: Path, *, rank_zero: bool) -> int:
+    """The step of the run's last checkpoint; rank 0 drops the metrics logged after it."""
+    ckpt = torch.load(run_dir / LAST_CKPT, map_location="cpu", weights_only=True, mmap=True)
+    step = int(ckpt["global_step"])
+    if rank_zero:
+        RunLogger.truncate(run_dir / METRICS_FILE, step)
+    return step
+
+
+def _run_config(
+    store_obj: SpectrumStore,
+    run_dir: Path,
+    config: TrainConfig | dict | None,
+    *,
+    preset: str | None,
+    max_steps: int | None,
+    max_minutes: float | None,
+    resume: bool,
+    rank_zero: bool,
+) -> tuple[TrainConfig | None, TrainConfig]:
+    """The saved configuration of the run in ``run_dir`` (None for a new run) and the one to
+    train with: the saved one with the new budget when resuming, else resolved for ``store``."""
+    config_path = run_dir / CONFIG_FILE
+    existing = config_path.is_file()
+    saved = None
+    if existing and not resume and rank_zero:
+        raise ConfigError(
+            f"{run_dir} already holds a training run; pass --resume to continue it or choose a new --run directory"
+        )
+    if existing:
+        saved = TrainConfig.load(config_path)
+        if resume and (
+            preset not in (None, "auto", saved.preset) or (config is not None and rank_zero)
+        ):
+            log.warning(
+                "resuming %s: its saved configuration is used; only the budget may change", run_dir
+            )
+        cfg = _with_budget(saved, max_steps, max_minutes)
+        fingerprint = store_obj.attrs.get("fingerprint")
+        if saved.store_fingerprint and fingerprint != saved.store_fingerprint:
+            raise StoreError(
+                f"{store_obj.path}: the store has changed since this run started (fingerprint "
+                f"{str(fingerprint)[:12]} != {saved.store_fingerprint[:12]}); start a new run"
+            )
+        if saved.architecture.input_length != store_obj.length:
+            raise StoreError(
+                f"{store_obj.path}: spectra of {store_obj.length} px, but the run was trained on {saved.architecture.input_length} px"
+            )
+    else:
+        if resume and rank_zero:
+            raise ConfigError(
+                f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE}); "
+                "leave out --resume to start a new run there"
+            )
+        cfg = resolve_config(
+            store_obj, config, preset=preset, max_steps=max_steps, max_minutes=max_minutes
+        )
+    return saved, cfg
+
+
+def _trainer(
+    cfg: TrainConfig, launch: dict, run_dir: Path, callbacks: list[L.Callback], *, n_val: int
+) -> L.Trainer:
+    """The Lightning trainer of a run: budget, validation, early stopping after the KL
+    warm-up, the run's own logger (and TensorBoard), no Lightning checkpoints or bars."""
+    tc = cfg.trainer
+    cbs = list(callbacks)
+    if tc.early_stopping_patience is not None and n_val:
+        cbs.append(
+            WarmupEarlyStopping(
+                start_step=cfg.loss.kl_end,
+                monitor="val/loss",
+                mode="min",
+                patience=tc.early_stopping_patience,
+                check_on_train_epoch_end=False,
+            )
+        )
+    loggers: list[Logger] = [RunLogger(run_dir / METRICS_FILE)]
+    if tc.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
+
+    return L.Trainer(
+        accelerator=launch["accelerator"],
+        devices=launch["devices"],
+        num_nodes=launch["num_nodes"],
+        strategy=launch["strategy"],
+        precision=tc.precision,
+        max_steps=tc.max_steps or -1,
+        max_epochs=-1,
+        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
+        val_check_interval=tc.val_every,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1.0 if n_val else 0,
+        num_sanity_val_steps=0,
+        gradient_clip_val=cfg.optim.grad_clip,
+        logger=loggers,
+        log_every_n_steps=tc.log_every,
+        callbacks=cbs,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        deterministic=tc.deterministic,
+        benchmark=None if tc.deterministic else launch["gpu"],
+        default_root_dir=str(run_dir),
+    )
+
+
+def _summary(
+    trainer: L.Trainer,
+    module: VAEModule,
+    run_cb: RunCallback,
+    cfg: TrainConfig,
+    launch: dict,
+    run_dir: Path,
+    store_obj: SpectrumStore,
+    *,
+    n_train: int,
+    n_val: int,
+    resumed_from: int | None,
+    stopped_by: str,
+    t0: float,
+) -> TrainSummary:
+    """What a finished ``fit`` call did (steps, samples, losses, stop reason, speed)."""
+    tc = cfg.trainer
+    world = trainer.world_size
+    steps = trainer.global_step
+    global_batch = cfg.optim.batch_size * world
+    this_steps = steps - run_cb.start_step
+    seconds = run_cb.elapsed()
+    kl = module.val_kl_per_dim
+    return TrainSummary(
+        run_dir=str(run_dir),
+        store=str(store_obj.path),
+        preset=cfg.preset,
+        steps=steps,
+        samples=steps * global_batch,
+        epochs=steps * global_batch / max(1, n_train),
+        wall_seconds=seconds,
+        samples_per_second=this_steps * global_batch / seconds if seconds > 0 else 0.0,
+        training_seconds_total=run_cb.training_seconds_before + seconds,
+        final_train_loss=module.recent_loss(),
+        final_val_loss=run_cb.last_val_loss,
+        best_val_loss=run_cb.best_val_loss,
+        stopped_by=stopped_by,
+        resumed_from_step=resumed_from,
+        world_size=world,
+        global_batch_size=global_batch,
+        n_train=n_train,
+        n_val=n_val,
+        n_parameters=sum(p.numel() for p in module.model.parameters()),
+        latent_dim=cfg.architecture.latent_dim,
+        kl_weight=module.kl_weight_at(steps),
+        val_kl_per_dim=None if kl is None else [round(float(v), 5) for v in kl],
+        n_active_latents=None if kl is None else int((kl > ACTIVE_KL_NATS).sum()),
+        device=f"{launch['accelerator']} x {world}",
+        precision=tc.precision,
+        extra={
+            "invocation_seconds": time.perf_counter() - t0,
+            "active_kl_threshold_nats": ACTIVE_KL_NATS,
+        },
+    )
+
+
 def fit(
     store: str | Path,
     run_dir: str | Path,
@@ -521,109 +758,33 @@ def fit(
     store_obj = _open_store(store)
     run_dir = Path(run_dir)
     rank_zero = env_global_rank() == 0
-    config_path = run_dir / CONFIG_FILE
     ckpt_path = run_dir / LAST_CKPT
-    existing = config_path.is_file()
-    if existing and not resume and rank_zero:
-        raise ConfigError(
-            f"{run_dir} already holds a training run; pass --resume to continue it or choose a new --run directory"
-        )
-    if existing:
-        saved = TrainConfig.load(config_path)
-        if resume and (
-            preset not in (None, "auto", saved.preset) or (config is not None and rank_zero)
-        ):
-            log.warning(
-                "resuming %s: its saved configuration is used; only the budget may change", run_dir
-            )
-        cfg = _with_budget(saved, max_steps, max_minutes)
-        fingerprint = store_obj.attrs.get("fingerprint")
-        if saved.store_fingerprint and fingerprint != saved.store_fingerprint:
-            raise StoreError(
-                f"{store_obj.path}: the store has changed since this run started (fingerprint "
-                f"{str(fingerprint)[:12]} != {saved.store_fingerprint[:12]}); start a new run"
-            )
-        if saved.architecture.input_length != store_obj.length:
-            raise StoreError(
-                f"{store_obj.path}: spectra of {store_obj.length} px, but the run was trained on {saved.architecture.input_length} px"
-            )
-    else:
-        if resume and rank_zero:
-            raise ConfigError(
-                f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE}); "
-                "leave out --resume to start a new run there"
-            )
-        cfg = resolve_config(
-            store_obj, config, preset=preset, max_steps=max_steps, max_minutes=max_minutes
-        )
+    saved, cfg = _run_config(
+        store_obj,
+        run_dir,
+        config,
+        preset=preset,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        resume=resume,
+        rank_zero=rank_zero,
+    )
     resuming = resume and ckpt_path.is_file()
-    if cfg.trainer.tensorboard and not (
-        importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
-    ):
-        raise ConfigError(
-            "trainer.tensorboard=true needs the tensorboard package: pip install tensorboard"
-        )
-    if cfg.loss.reconstruction == "ivar" and store_obj.err is None:
-        raise StoreError(
-            f"{store_obj.path}: loss.reconstruction='ivar' needs errors, and this store holds none"
-        )
+    _check_needs(cfg, store_obj)
 
-    # the object split: saved with the run, recomputed identically by every rank
-    split_path = run_dir / SPLIT_FILE
-    if existing and split_path.is_file():
-        split = pd.read_parquet(split_path)
-    else:
-        split = split_by_object(
-            store_obj.metadata,
-            val_fraction=cfg.data.val_fraction,
-            random_state=cfg.data.split_seed
-            if cfg.data.split_seed is not None
-            else cfg.trainer.seed,
-        )
+    split, cfg = _prepare_run(run_dir, store_obj, cfg, saved, rank_zero=rank_zero)
     n_train = int((split["split"] == "train").sum())
     n_val = int((split["split"] == "val").sum())
-    cfg = _standardise_known(cfg, store_obj, split)
-
     launch = _launch(cfg.trainer)
-    if rank_zero:
-        claim_run(run_dir)
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        if not existing:
-            _save_config(cfg, config_path)
-        elif cfg != saved:
-            _save_config(cfg, config_path)
-        if not split_path.is_file():
-            write_parquet_atomic(split_path, split)
 
     tc = cfg.trainer
     model = build_model(cfg)
     module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed, known=cfg.known_labels)
     if tc.compile:
         model.compile()
-    local_processes = (
-        launch["devices"]
-        if isinstance(launch["devices"], int)
-        else max(1, torch.cuda.device_count())
-    )
-    dm = SpectrumDataModule(
-        store_obj.path,
-        split,
-        cfg.data,
-        batch_size=cfg.optim.batch_size,
-        seed=tc.seed,
-        with_errors=cfg.loss.reconstruction == "ivar",
-        num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
-        pin_memory=launch["gpu"],
-        known=known_label_arrays(store_obj, cfg.known_labels) if cfg.known_labels.names else None,
-    )
+    dm = _datamodule(store_obj, split, cfg, launch)
 
-    resumed_from = None
-    if resuming:
-        resumed_from = int(
-            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"]
-        )
-        if rank_zero:
-            RunLogger.truncate(run_dir / METRICS_FILE, resumed_from)
+    resumed_from = _resume_step(run_dir, rank_zero=rank_zero) if resuming else None
     run_cb = RunCallback(
         run_dir,
         checkpoint_every=tc.checkpoint_every,
@@ -632,48 +793,7 @@ def fit(
         max_steps=tc.max_steps,
         max_seconds=tc.max_minutes * 60 if tc.max_minutes else None,
     )
-    cbs: list[L.Callback] = [run_cb, *callbacks]
-    if tc.early_stopping_patience is not None and n_val:
-        cbs.append(
-            WarmupEarlyStopping(
-                start_step=cfg.loss.kl_end,
-                monitor="val/loss",
-                mode="min",
-                patience=tc.early_stopping_patience,
-                check_on_train_epoch_end=False,
-            )
-        )
-    loggers: list[Logger] = [RunLogger(run_dir / METRICS_FILE)]
-    if tc.tensorboard:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
-
-    trainer = L.Trainer(
-        accelerator=launch["accelerator"],
-        devices=launch["devices"],
-        num_nodes=launch["num_nodes"],
-        strategy=launch["strategy"],
-        precision=tc.precision,
-        max_steps=tc.max_steps or -1,
-        max_epochs=-1,
-        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
-        val_check_interval=tc.val_every,
-        check_val_every_n_epoch=None,
-        limit_val_batches=1.0 if n_val else 0,
-        num_sanity_val_steps=0,
-        gradient_clip_val=cfg.optim.grad_clip,
-        logger=loggers,
-        log_every_n_steps=tc.log_every,
-        callbacks=cbs,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        deterministic=tc.deterministic,
-        benchmark=None if tc.deterministic else launch["gpu"],
-        default_root_dir=str(run_dir),
-    )
+    trainer = _trainer(cfg, launch, run_dir, [run_cb, *callbacks], n_val=n_val)
     with warnings.catch_warnings():
         # the worker count is chosen on purpose (none on CPU, where workers take the
         # model's cores); Lightning's generic hint about it does not apply
@@ -693,43 +813,21 @@ def fit(
             "is not finite; check the store for extreme values or lower optim.lr"
         )
 
-    world = trainer.world_size
-    steps = trainer.global_step
-    global_batch = cfg.optim.batch_size * world
-    this_steps = steps - run_cb.start_step
-    seconds = run_cb.elapsed()
-    kl = module.val_kl_per_dim
-    summary = TrainSummary(
-        run_dir=str(run_dir),
-        store=str(store_obj.path),
-        preset=cfg.preset,
-        steps=steps,
-        samples=steps * global_batch,
-        epochs=steps * global_batch / max(1, n_train),
-        wall_seconds=seconds,
-        samples_per_second=this_steps * global_batch / seconds if seconds > 0 else 0.0,
-        training_seconds_total=run_cb.training_seconds_before + seconds,
-        final_train_loss=module.recent_loss(),
-        final_val_loss=run_cb.last_val_loss,
-        best_val_loss=run_cb.best_val_loss,
-        stopped_by=stopped_by,
-        resumed_from_step=resumed_from,
-        world_size=world,
-        global_batch_size=global_batch,
+    summary = _summary(
+        trainer,
+        module,
+        run_cb,
+        cfg,
+        launch,
+        run_dir,
+        store_obj,
         n_train=n_train,
         n_val=n_val,
-        n_parameters=sum(p.numel() for p in model.parameters()),
-        latent_dim=cfg.architecture.latent_dim,
-        kl_weight=module.kl_weight_at(steps),
-        val_kl_per_dim=None if kl is None else [round(float(v), 5) for v in kl],
-        n_active_latents=None if kl is None else int((kl > ACTIVE_KL_NATS).sum()),
-        device=f"{launch['accelerator']} x {world}",
-        precision=tc.precision,
-        extra={
-            "invocation_seconds": time.perf_counter() - t0,
-            "active_kl_threshold_nats": ACTIVE_KL_NATS,
-        },
+        resumed_from=resumed_from,
+        stopped_by=stopped_by,
+        t0=t0,
     )
+    steps = summary.steps
     if trainer.is_global_zero:
         save_model(run_dir, model, cfg, step=steps)
         header = provenance(
