@@ -265,6 +265,121 @@ def _all_finite_rows(table: pd.DataFrame, labels: list[str]) -> np.ndarray:
     return np.flatnonzero(np.isfinite(values).all(axis=1))
 
 
+def _informative_block(
+    mu: np.ndarray,
+    logvar: np.ndarray,
+    config: AnalyzeConfig,
+    rng: np.random.Generator,
+    out_dir: Path,
+) -> dict:
+    """Informative dims by both counts, the redundancy among the analysed ones, and the
+    per-dim scores (``dimensions.csv``, ``informative_dims.png``)."""
+    dims = count_informative(mu, logvar, threshold=config.dispersion_threshold, split=config.split)
+    informative = dims.to_dict()
+    chosen = analysed_dims(informative)
+    n, d = mu.shape
+    sub = rng.choice(n, min(n, config.max_samples), replace=False)
+    if len(chosen) >= 2:
+        informative["redundancy"] = redundancy(
+            mu[sub][:, chosen],
+            list(range(len(chosen))),
+            n_neighbors=config.n_neighbors,
+            random_state=config.random_state,
+        ).to_dict()
+        informative["redundancy"]["dims"] = chosen
+    pd.DataFrame(
+        {
+            "dim": range(d),
+            "mad": dispersion(mu),
+            "mean_abs_dev": dispersion(mu, method="meanad"),
+            "kl_rate": kl_rate(mu, logvar),
+        }
+    ).to_csv(out_dir / "dimensions.csv", index=False)
+    figures.save(
+        figures.informative_bars(
+            {"dispersion": informative["dispersion"]["scores"], "kl": informative["kl"]["scores"]},
+            {
+                "dispersion": informative["dispersion"]["threshold"],
+                "kl": informative["kl"]["threshold"],
+            },
+            {"dispersion": informative["dispersion"]["dims"], "kl": informative["kl"]["dims"]},
+        ),
+        out_dir / "informative_dims",
+    )
+    return informative
+
+
+def _baseline_block(
+    spectra_scores: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+    latents: pd.DataFrame,
+    rows: dict[str, LabelRows],
+    both: np.ndarray,
+    chosen: list[int],
+    config: AnalyzeConfig,
+    out_dir: Path,
+    *,
+    analysed: list[str],
+    d: int,
+) -> dict:
+    """The same analysis of the spectra's principal components (``baseline_pca``) and each
+    label's ceiling: a regressor on ``ceiling_components`` components (``ceiling``)."""
+    n = len(latents)
+    k = max(d, config.ceiling_components)
+    scores, evr = spectra_scores(np.arange(n), k)
+    pca_block, pca_table = label_block(
+        scores[:, :d], rows, config, np.random.default_rng(config.random_state)
+    )
+    pca_table.to_csv(out_dir / "mi_per_dim_pca.csv", index=False)
+    baseline: dict = {
+        "n_components": d,
+        "explained_variance_ratio": evr[:d].tolist(),
+        "labels": pca_block,
+    }
+    if both.size >= 100:
+        baseline["disentanglement"] = disentanglement_scores(
+            scores[both][:, : max(2, len(chosen))],
+            latents.iloc[both][analysed].to_numpy(float),
+            random_state=config.random_state,
+        )
+    ceiling = {
+        name: {
+            **_regressor_r(scores[:, : config.ceiling_components], rows[name], config),
+            "n_components": min(k, config.ceiling_components),
+        }
+        for name in analysed
+    }
+    return {"baseline_pca": baseline, "ceiling": ceiling}
+
+
+def _traversals(
+    decode: Callable[[np.ndarray], np.ndarray],
+    mu: np.ndarray,
+    chosen: list[int],
+    wave: np.ndarray,
+    valid: np.ndarray | None,
+    config: AnalyzeConfig,
+    out_dir: Path,
+) -> dict[str, list]:
+    """Decode sweeps of each analysed dim (``traversals.json`` and a figure each); returns
+    each dim's most responsive wavelengths."""
+    sweeps = traverse(
+        decode,
+        mu,
+        chosen,
+        wave,
+        n_sigma=config.traversal_sigma,
+        steps=config.traversal_steps,
+        valid=valid,
+    )
+    write_json_atomic(out_dir / TRAVERSALS_FILE, [t.to_dict() for t in sweeps])
+    for t in sweeps:
+        figures.save(
+            figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
+            out_dir / f"traversal_dim{t.dim}",
+        )
+    return {str(t.dim): t.top for t in sweeps}
+
+
 def analyze_latents(
     latents: pd.DataFrame,
     config: AnalyzeConfig,
@@ -304,37 +419,8 @@ def analyze_latents(
     config.save(out_dir / "config.yaml")
 
     step("counting informative dimensions")
-    dims = count_informative(mu, logvar, threshold=config.dispersion_threshold, split=config.split)
-    informative = dims.to_dict()
+    informative = _informative_block(mu, logvar, config, rng, out_dir)
     chosen = analysed_dims(informative)
-    sub = rng.choice(n, min(n, config.max_samples), replace=False)
-    if len(chosen) >= 2:
-        informative["redundancy"] = redundancy(
-            mu[sub][:, chosen],
-            list(range(len(chosen))),
-            n_neighbors=config.n_neighbors,
-            random_state=config.random_state,
-        ).to_dict()
-        informative["redundancy"]["dims"] = chosen
-    pd.DataFrame(
-        {
-            "dim": range(d),
-            "mad": dispersion(mu),
-            "mean_abs_dev": dispersion(mu, method="meanad"),
-            "kl_rate": kl_rate(mu, logvar),
-        }
-    ).to_csv(out_dir / "dimensions.csv", index=False)
-    figures.save(
-        figures.informative_bars(
-            {"dispersion": informative["dispersion"]["scores"], "kl": informative["kl"]["scores"]},
-            {
-                "dispersion": informative["dispersion"]["threshold"],
-                "kl": informative["kl"]["threshold"],
-            },
-            {"dispersion": informative["dispersion"]["dims"], "kl": informative["kl"]["dims"]},
-        ),
-        out_dir / "informative_dims",
-    )
 
     step("mutual information with labels")
     rows = label_rows(latents, labels, config, rng)
@@ -382,50 +468,15 @@ def analyze_latents(
 
     if spectra_scores is not None and config.pca_baseline:
         step("PCA baseline and ceiling")
-        k = max(d, config.ceiling_components)
-        scores, evr = spectra_scores(np.arange(n), k)
-        pca_block, pca_table = label_block(
-            scores[:, :d], rows, config, np.random.default_rng(config.random_state)
-        )
-        pca_table.to_csv(out_dir / "mi_per_dim_pca.csv", index=False)
-        baseline: dict = {
-            "n_components": d,
-            "explained_variance_ratio": evr[:d].tolist(),
-            "labels": pca_block,
-        }
-        if both.size >= 100:
-            baseline["disentanglement"] = disentanglement_scores(
-                scores[both][:, : max(2, len(chosen))],
-                latents.iloc[both][analysed].to_numpy(float),
-                random_state=config.random_state,
+        summary.update(
+            _baseline_block(
+                spectra_scores, latents, rows, both, chosen, config, out_dir, analysed=analysed, d=d
             )
-        summary["baseline_pca"] = baseline
-        summary["ceiling"] = {
-            name: {
-                **_regressor_r(scores[:, : config.ceiling_components], rows[name], config),
-                "n_components": min(k, config.ceiling_components),
-            }
-            for name in analysed
-        }
+        )
 
     if decode is not None and wave is not None and chosen:
         step("latent traversals")
-        sweeps = traverse(
-            decode,
-            mu,
-            chosen,
-            wave,
-            n_sigma=config.traversal_sigma,
-            steps=config.traversal_steps,
-            valid=valid,
-        )
-        write_json_atomic(out_dir / TRAVERSALS_FILE, [t.to_dict() for t in sweeps])
-        for t in sweeps:
-            figures.save(
-                figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
-                out_dir / f"traversal_dim{t.dim}",
-            )
-        summary["traversals"] = {str(t.dim): t.top for t in sweeps}
+        summary["traversals"] = _traversals(decode, mu, chosen, wave, valid, config, out_dir)
 
     write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=_json_default))
     return summary
