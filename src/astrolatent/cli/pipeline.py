@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -30,14 +29,13 @@ def run(
     Relative paths in the file are relative to the file's folder. Ends with the report
     path and what each informative latent dimension tracks.
     """
-    from astrolatent.cli.training import _quiet_lightning
     from astrolatent.pipeline import load_pipeline, run_pipeline
     from astrolatent.report.html import describe_tracks, dimension_labels
+    from astrolatent.runtime import quiet_lightning
 
     config = load_pipeline(pipeline, out=out)
     import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)
 
-    _quiet_lightning()
     bar = progress_bar(
         disable=as_json, counts=False, label="[bold]{task.fields[stage]:<8}[/] {task.description}"
     )
@@ -48,11 +46,7 @@ def run(
             tasks[stage] = bar.add_task(message, total=None, stage=stage)
         bar.update(tasks[stage], description=message, completed=done or 0, total=total)
 
-    with warnings.catch_warnings(), bar:
-        # a torch/Lightning deprecation inside Lightning's loader handling; nothing to act on
-        warnings.filterwarnings(
-            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
-        )
+    with quiet_lightning(), bar:
         result = run_pipeline(config, force=force, source=pipeline, progress=progress)
     if as_json:
         echo_json(result.to_dict())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,12 +18,6 @@ from astrolatent.cli.common import (
 )
 from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError
-
-
-def _quiet_lightning() -> None:
-    """Lightning's info lines (GPU available, tips...) are noise on this CLI."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _read_overrides(path: Path | None) -> dict | None:
@@ -118,13 +110,10 @@ def train(
             )
         )
         return
-    _quiet_lightning()
+    from astrolatent.runtime import quiet_lightning
+
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
-    with warnings.catch_warnings():
-        # a torch/Lightning deprecation inside Lightning's loader handling; nothing to act on
-        warnings.filterwarnings(
-            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
-        )
+    with quiet_lightning():
         with _training_bar(disable=as_json or not rank_zero) as progress:
             summary = fit(
                 store,

@@ -27,7 +27,6 @@ import contextlib
 import copy
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -65,6 +64,7 @@ from astrolatent.outputs.layout import (
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.runtime import load_checkpoint, quiet_lightning, save_checkpoint
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -430,30 +430,6 @@ def _torch_settings(num_threads: int | None) -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's device banners and hints that do not apply to these runs."""
-    names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # workers are left out on purpose: the data sit in memory or in a memory map
-            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-            # accelerator="cpu" on a GPU machine is the configuration's choice
-            warnings.filterwarnings("ignore", message=r".*GPU available but not used.*")
-            # Lightning 2.6 calls torch's deprecated pytree LeafSpec (torch >= 2.10)
-            warnings.filterwarnings(
-                "ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning
-            )
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 # ---------------------------------------------------------------------------------------
 # inference and run directory
 # ---------------------------------------------------------------------------------------
@@ -507,31 +483,24 @@ def save_estimator(
     """Write ``{"format_version", "config", "columns", "image_shape", "state_dict"}``."""
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "columns": list(columns),
-        "image_shape": list(model.image_shape) if model.image_shape else None,
-        "state_dict": state,
-    }
-    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
+    return save_checkpoint(
+        path,
+        format_version=FORMAT_VERSION,
+        config=config.to_dict(),
+        columns=list(columns),
+        image_shape=list(model.image_shape) if model.image_shape else None,
+        state_dict=state,
+    )
 
 
 def load_estimator(path: str | Path) -> tuple[GalaxyEstimator, EstimatorConfig, list[str]]:
     """The estimator in a ``model*.pt`` file, its configuration and input columns."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputFileError(path, f"not an estimator checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise InputFileError(
-            path,
-            f"checkpoint format {payload.get('format_version') if isinstance(payload, dict) else None} "
-            f"is not {FORMAT_VERSION}",
-        )
+    payload = load_checkpoint(
+        path,
+        format_version=FORMAT_VERSION,
+        rebuild="train the run again with `astrolatent galaxy train`",
+    )
     config = EstimatorConfig.from_dict(payload["config"], source=str(path))
     shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
     model = build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
@@ -596,7 +565,7 @@ def _train_model(
         callbacks.append(
             EarlyStopping(monitor="val/ce", mode="min", patience=tc.early_stopping_patience)
         )
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer = L.Trainer(
             accelerator=tc.accelerator,
             devices=1,

@@ -29,6 +29,7 @@ from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
 from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
+from astrolatent.runtime import load_checkpoint
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
 from astrolatent.training.fit import LAST_CKPT
@@ -70,12 +71,11 @@ def load_model(
     run_dir = Path(run_dir)
     model_path = run_dir / MODEL_FILE
     if model_path.is_file():
-        payload = torch.load(model_path, map_location="cpu", weights_only=True)
-        version = payload.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ConfigError(
-                f"{model_path}: model format version {version}, this astrolatent reads {FORMAT_VERSION}"
-            )
+        payload = load_checkpoint(
+            model_path,
+            format_version=FORMAT_VERSION,
+            rebuild=f"train a new run with `astrolatent train STORE --run NEW_RUN --config {run_dir}/{CONFIG_FILE}`",
+        )
         config = TrainConfig.from_dict(payload["config"], source=str(model_path))
         state = payload["state_dict"]
     elif (run_dir / LAST_CKPT).is_file() and (run_dir / CONFIG_FILE).is_file():

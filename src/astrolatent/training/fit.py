@@ -71,6 +71,7 @@ from astrolatent.outputs.layout import (
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.runtime import save_checkpoint
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
 from astrolatent.training.datamodule import (
     SpectrumDataModule,
@@ -772,10 +773,10 @@ def fit(
     resuming = resume and ckpt_path.is_file()
     _check_needs(cfg, store_obj)
 
+    launch = _launch(cfg.trainer)  # refuses impossible hardware before anything is written
     split, cfg = _prepare_run(run_dir, store_obj, cfg, saved, rank_zero=rank_zero)
     n_train = int((split["split"] == "train").sum())
     n_val = int((split["split"] == "val").sum())
-    launch = _launch(cfg.trainer)
 
     tc = cfg.trainer
     model = build_model(cfg)
@@ -878,13 +879,9 @@ def save_model(
     """Write ``RUN/model.pt``: format version, configuration and the model's state_dict."""
     path = Path(run_dir) / MODEL_FILE
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "state_dict": state,
-        "step": step,
-    }
-    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
+    return save_checkpoint(
+        path, format_version=FORMAT_VERSION, config=config.to_dict(), state_dict=state, step=step
+    )
 
 
 __all__ = ["TrainSummary", "build_model", "env_global_rank", "fit", "resolve_config", "save_model"]
