@@ -22,6 +22,7 @@ from astrolatent.errors import ConfigError
 
 
 def esc(value: object) -> str:
+    """Any value as HTML-escaped text (quotes too)."""
     return html.escape(str(value), quote=True)
 
 
@@ -48,6 +49,8 @@ def pm(value: object, error: object, digits: int = 3) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An HTML table: ``headers``, then one row per sequence of ``rows``; numbers are
+    formatted by :func:`fmt` and right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for row in rows:
@@ -64,22 +67,27 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def kv_table(pairs: Iterable[tuple[str, object]]) -> str:
+    """A two-column table of (quantity, value) ``pairs``."""
     return table(["quantity", "value"], pairs)
 
 
 def note(text: str) -> str:
+    """``text`` as a highlighted note."""
     return f'<p class="note">{esc(text)}</p>'
 
 
 def para(text: str) -> str:
+    """``text`` as a paragraph."""
     return f"<p>{esc(text)}</p>"
 
 
 def pre(text: str) -> str:
+    """``text`` as preformatted text (configuration files, commands)."""
     return f"<pre>{esc(text)}</pre>"
 
 
 def read_json(path: Path) -> object:
+    """The JSON file at ``path``; a one-line ConfigError naming it when unreadable."""
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -87,6 +95,8 @@ def read_json(path: Path) -> object:
 
 
 def analysis_alpha(analysis: Path) -> float:
+    """The significance level of the analysis in the folder ``analysis`` (its
+    ``config.yaml``; 0.05 without one)."""
     path = analysis / "config.yaml"
     if path.is_file():
         return float((yaml.safe_load(path.read_text()) or {}).get("alpha", 0.05))
@@ -132,6 +142,9 @@ class Figures:
 
 
 class Section:
+    """One ``<section>`` of the page: its ``anchor`` (the link in the navigation bar),
+    its ``title`` and its HTML ``body``."""
+
     def __init__(self, anchor: str, title: str, body: str) -> None:
         self.anchor, self.title, self.body = anchor, title, body
 

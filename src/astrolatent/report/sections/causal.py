@@ -88,6 +88,8 @@ def local(path: Path, run_dir: Path, figs: Figures) -> str:
 
 
 def discovery(path: Path, run_dir: Path, figs: Figures) -> str:
+    """A ``discovery.json`` of ``astrolatent discover`` (nodes, edges and their
+    stability), with its graph and the folder's figures."""
     d = read_json(path)
     rel = path.parent.relative_to(run_dir)
     body = f"<h3>{esc(rel)}</h3>"

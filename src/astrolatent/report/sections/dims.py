@@ -8,6 +8,8 @@ from astrolatent.report.markup import Figures, Section, fmt, para, table
 
 
 def informative_section(summary: dict, analysis: Path, figs: Figures) -> Section:
+    """The informative dimensions by dispersion and by KL rate, where they disagree,
+    their total correlation (nats) and the figure of the analysis."""
     inf = summary["informative"]
     disp, kl = set(inf["dispersion"]["dims"]), set(inf["kl"]["dims"])
     body = table(

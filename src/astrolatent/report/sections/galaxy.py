@@ -83,6 +83,8 @@ def metrics_section(summary: dict) -> Section:
 
 
 def predictions_section(run_dir: Path, summary: dict, figs: Figures) -> Section:
+    """Held-out PDF medians against the truth (``predictions.parquet``) and the
+    PDF examples."""
     pred = pd.read_parquet(run_dir / "predictions.parquet")
     target = summary.get("target", "target")
     if pred.empty:

@@ -13,6 +13,8 @@ from astrolatent.report.markup import Figures, Section, analysis_alpha, fmt, not
 
 
 def mi_section(summary: dict, analysis: Path, figs: Figures) -> Section:
+    """The best latent of each label (MI in nats, r_I, significance, the all-latents
+    and PCA baselines, the ceiling), the MI heat maps and the MI profiles with error bars."""
     labels = summary.get("labels", {})
     if not labels:
         return Section(
@@ -103,6 +105,7 @@ def _informative_best(block: dict) -> str:
 
 
 def scatter_section(summary: dict, analysis: Path, figs: Figures) -> Section:
+    """Each label against its best latent (the analysis' scatter plots)."""
     body = "".join(
         figs.existing(
             analysis / f"scatter_{name}.png",

@@ -70,6 +70,8 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
 
 
 def summary_section(summary: dict, train: dict | None) -> Section:
+    """Key facts of the run and what each informative dimension tracks, from the
+    analysis ``summary`` and the ``train_summary.json`` (``train``, None when absent)."""
     inf = summary["informative"]
     roles = dimension_labels(summary)
     items = [
@@ -91,6 +93,7 @@ def summary_section(summary: dict, train: dict | None) -> Section:
 
 
 def data_section(analysis: Path) -> Section:
+    """The store the run was trained on, from ``analysis/data_summary.json``."""
     path = analysis / DATA_SUMMARY_FILE
     if not path.is_file():
         return Section(
@@ -132,6 +135,7 @@ def data_section(analysis: Path) -> Section:
 
 
 def training_section(run_dir: Path, train: dict | None, figs: Figures) -> Section:
+    """The training summary ``train`` and the curves of ``RUN/metrics.csv``."""
     if train is None:
         return Section(
             "training", "Training", note("no train_summary.json: the run did not finish")

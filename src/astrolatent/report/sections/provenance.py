@@ -16,6 +16,8 @@ PIPELINE_FILE = "pipeline.yaml"
 
 
 def provenance_section(run_dir: Path, kind: str) -> Section:
+    """The commands that repeat the run (``kind``: spectrum or galaxy run) and its
+    configuration files: the run's, the analysis', the store's and the pipeline's."""
     body = ""
     pipeline = run_dir / PIPELINE_FILE
     if pipeline.is_file():

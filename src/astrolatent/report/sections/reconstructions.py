@@ -15,6 +15,8 @@ from astrolatent.report.markup import Figures, Section, fmt, kv_table, note, par
 
 
 def reconstruction_section(analysis: Path, figs: Figures) -> Section:
+    """Masked L1 of the reconstructed sample and the typical and worst spectra, as
+    ``astrolatent analyze`` wrote them."""
     csv, examples = analysis / RECONSTRUCTIONS_FILE, analysis / RECONSTRUCTION_EXAMPLES_FILE
     if not (csv.is_file() and examples.is_file()):
         return Section(

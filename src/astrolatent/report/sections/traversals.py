@@ -8,6 +8,8 @@ from astrolatent.report.markup import Figures, Section, esc, fmt, note, para, re
 
 
 def traversal_section(analysis: Path, figs: Figures) -> Section:
+    """Each informative dim's traversal and its most responsive wavelengths (A),
+    from ``analysis/traversals.json``."""
     path = analysis / "traversals.json"
     if not path.is_file():
         return Section(
@@ -33,6 +35,7 @@ def traversal_section(analysis: Path, figs: Figures) -> Section:
 
 
 def disentanglement_section(summary: dict) -> Section:
+    """MIG, SAP and DCI of the latents next to the PCA baseline, from ``summary``."""
     ours = summary.get("disentanglement")
     if ours is None:
         return Section(
