@@ -353,12 +353,13 @@ def test_result_to_dict_is_json_safe() -> None:
     assert payload["units"] == "nats"
 
 
-def test_registry_and_option_errors() -> None:
+def test_registry_and_option_errors(caplog) -> None:
     assert {"mmi", "pointwise", "gaussian", "gaussian_dep", "imin", "broja", "ccs"} <= set(MEASURES)
     with pytest.raises(ConfigError, match="choose one of"):
         get_measure("nope")
-    with pytest.raises(ConfigError, match="renamed; use 'pointwise'"):
-        get_measure("variational")
+    # the old name of the pointwise measure still works, with a one-line deprecation warning
+    assert get_measure("variational").name == "pointwise"
+    assert "method='variational' is deprecated: it is now 'pointwise'" in caplog.text
     with pytest.raises(ConfigError, match="n_bins=8 does not apply"):
         get_measure("gaussian", n_bins=8)
     assert get_measure("imin", n_bins=8).n_bins == 8

@@ -15,6 +15,7 @@ the redundancy. Every measure is a small subclass of :class:`PIDMeasure` registe
 
 from __future__ import annotations
 
+import logging
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -27,16 +28,17 @@ from astrolatent.analysis.mi.base import as_samples
 from astrolatent.errors import ConfigError
 from astrolatent.registry import Registry
 
+log = logging.getLogger(__name__)
+
 #: Names of the four PID atoms, in the order measures return them.
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 
 #: Fewest rows (after dropping NaN) any measure accepts.
 MIN_ROWS = 20
 
-#: Names that measures had before, with what to use now.
-RENAMED = {
-    "variational": "'pointwise' (the same per-object measure, biased) or 'mmi' (the default)",
-}
+#: Names that measures had before -> the measure that name now is. An old name still works
+#: for a while, with a one-line deprecation warning.
+RENAMED = {"variational": "pointwise"}
 
 
 def _json_float(value: float) -> float | None:
@@ -220,7 +222,13 @@ def register_measure(cls: type[PIDMeasure]) -> type[PIDMeasure]:
 def get_measure(name: str, *, n_bins: int | None = None) -> PIDMeasure:
     """Build the registered measure ``name``; ``n_bins`` only for binning measures."""
     if name in RENAMED:
-        raise ConfigError(f"method={name!r} was renamed; use {RENAMED[name]}")
+        log.warning(
+            "method=%r is deprecated: it is now %r (the 2025 study's per-object measure, biased "
+            "on redundant sources); the default is 'mmi'",
+            name,
+            RENAMED[name],
+        )
+        name = RENAMED[name]
     return MEASURES.lookup(name).from_options(n_bins=n_bins)
 
 
