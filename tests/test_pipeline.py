@@ -164,6 +164,6 @@ def test_example_pipeline_is_valid() -> None:
     example = Path(__file__).parents[1] / "examples" / "pipeline.yaml"
     config = load_pipeline(example)
     assert config.simulate.n == 1500
-    assert config.train.max_minutes == 4
+    assert config.train.max_steps == 12000 and config.train.max_minutes == 20  # steps, with a cap
     assert Path(config.out).resolve() == (example.parents[1] / "demo-output").resolve()
     json.dumps(config.to_dict())
