@@ -560,11 +560,12 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
     is not empty and not a decomposition's raises OutputFolderError). Returns name -> path."""
     from astrolatent.figures import save
 
-    out_dir = marks.fresh(
+    out_dir = marks.claim(
         out_dir,
         "decomposition",
         (JSON_FILE, POINTWISE_FILE, "stack_*.png", "by_*.png"),
         what="--out",
+        fresh=True,
     )  # figures of an earlier decomposition with other bins or groups go
     labels = _labels(decomp)
     method = decomp.result.method

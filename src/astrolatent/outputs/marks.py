@@ -19,13 +19,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from astrolatent import __version__
 from astrolatent.errors import OutputFolderError
+from astrolatent.outputs.io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,10 @@ def claim(
     *,
     legacy: Callable[[Path], bool] | None = None,
     what: str = "output folder",
+    fresh: bool = False,
 ) -> Path:
-    """Make ``folder`` an astrolatent folder of ``kind`` that may hold the files ``owns``.
+    """Make ``folder`` an astrolatent folder of ``kind`` that may hold the files ``owns``
+    (``fresh``: then :func:`clear` it, keeping any files of the user's).
 
     A missing folder is created (parents too) and marked before anything is written into
     it; an empty folder, a marked one, a Zarr store or one that ``legacy`` recognises is
@@ -106,6 +108,8 @@ def claim(
     above = read_mark(folder.parent)
     if above is not None and above.get("kind") == "folder" and folder.name not in above["owns"]:
         _write_mark(folder.parent, "folder", sorted({*above["owns"], folder.name}))
+    if fresh:
+        clear(folder)
     return folder
 
 
@@ -113,9 +117,7 @@ def _write_mark(folder: Path, kind: str, owns: list[str]) -> None:
     _make_parents(folder)
     folder.mkdir(exist_ok=True)
     payload = {"astrolatent": _TAG, "kind": kind, "owns": owns, "version": __version__}
-    tmp = folder / f".{MARK_FILE}.tmp"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, folder / MARK_FILE)
+    write_text_atomic(folder / MARK_FILE, json.dumps(payload, indent=2) + "\n")
 
 
 def output_file(path: str | Path, *, what: str = "--out") -> Path:
@@ -191,26 +193,10 @@ def remove(folder: str | Path) -> bool:
     return True
 
 
-def fresh(
-    folder: str | Path,
-    kind: str,
-    owns: Iterable[str],
-    *,
-    legacy: Callable[[Path], bool] | None = None,
-    what: str = "output folder",
-) -> Path:
-    """:func:`claim` ``folder``, then :func:`clear` it: an empty astrolatent folder of
-    ``kind`` (the user's files in it, if any, are kept)."""
-    claim(folder, kind, owns, legacy=legacy, what=what)
-    clear(folder)
-    return Path(folder)
-
-
 __all__ = [
     "MARK_FILE",
     "claim",
     "clear",
-    "fresh",
     "is_marked",
     "is_zarr_group",
     "output_file",

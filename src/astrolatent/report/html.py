@@ -107,12 +107,13 @@ def _fresh_figure_dir(path: Path) -> Path:
     report folder that does not exist yet is created and marked."""
     if not path.parent.exists():
         marks.claim(path.parent, "report", (path.name, "figures"), what="report folder")
-    return marks.fresh(
+    return marks.claim(
         path.parent / "figures",
         "figures",
         ("*.png", _OLD_FIGURES_MARK),
         legacy=lambda folder: (folder / _OLD_FIGURES_MARK).is_file(),
         what="the report's figures folder",
+        fresh=True,
     )
 
 

@@ -451,8 +451,7 @@ def claim_spectra_folder(out_dir: str | Path, *, fresh: bool = False) -> Path:
     """The folder of a simulation, created and marked (``fresh``: an earlier simulation's
     files in it removed first). Raises OutputFolderError for a folder that is not empty and
     not a simulation's."""
-    make = marks.fresh if fresh else marks.claim
-    return make(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation)
+    return marks.claim(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation, fresh=fresh)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

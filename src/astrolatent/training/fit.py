@@ -95,8 +95,7 @@ def claim_run(run_dir: str | Path, *, fresh: bool = False) -> Path:
     files in it removed). A run written before runs were marked is recognised by its
     ``config.yaml``, which must load as a TrainConfig; any other non-empty folder raises
     OutputFolderError."""
-    make = marks.fresh if fresh else marks.claim
-    return make(run_dir, "run", RUN_OWNS, legacy=_is_run, what="--run")
+    return marks.claim(run_dir, "run", RUN_OWNS, legacy=_is_run, what="--run", fresh=fresh)
 
 
 def _is_run(folder: Path) -> bool:

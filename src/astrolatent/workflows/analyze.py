@@ -109,8 +109,7 @@ def claim_analysis(folder: str | Path, *, fresh: bool = False) -> Path:
     """Mark ``folder`` as an analysis folder (created if needed; ``fresh``: an earlier
     analysis's files removed). Raises OutputFolderError for a non-empty folder that is not
     an analysis's."""
-    make = marks.fresh if fresh else marks.claim
-    return make(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis)
+    return marks.claim(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis, fresh=fresh)
 
 
 def _is_analysis(folder: Path) -> bool:
