@@ -169,6 +169,18 @@ def _batches(rows: np.ndarray, chunk_rows: int, batch_size: int) -> list[np.ndar
 
 
 @torch.inference_mode()
+def _encode_block(
+    model: SpectrumVAE, flux: np.ndarray, batch_size: int, dev: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """Latent means and log variances (n, D) of the spectra ``flux`` (n, L), in batches."""
+    mus, lvs = [], []
+    for lo in range(0, len(flux), batch_size):
+        mu, logvar = model.encode(torch.from_numpy(flux[lo : lo + batch_size]).to(dev))
+        mus.append(mu.float().cpu().numpy())
+        lvs.append(logvar.float().cpu().numpy())
+    return np.concatenate(mus), np.concatenate(lvs)
+
+
 def encode(
     run_dir: str | Path,
     store: str | Path | None = None,
@@ -218,26 +230,18 @@ def encode(
     done = 0
     try:
         for batch_rows in _batches(rows, int(store_obj.flux.chunks[0]), batch_size):
-            data = dataset.read(batch_rows)
-            mus, lvs = [], []
-            for lo in range(0, batch_rows.size, batch_size):
-                flux = torch.from_numpy(data["flux"][lo : lo + batch_size]).to(dev)
-                mu, logvar = model.encode(flux)
-                mus.append(mu.float().cpu().numpy())
-                lvs.append(logvar.float().cpu().numpy())
-            mu_arr, lv_arr = np.concatenate(mus), np.concatenate(lvs)
+            mu_arr, lv_arr = _encode_block(model, dataset.read(batch_rows)["flux"], batch_size, dev)
             sel = ok.iloc[done : done + batch_rows.size]
-            frame = pd.DataFrame(
-                {
-                    "id": sel["id"].astype(str).to_numpy(),
-                    "object": sel["object"].fillna("").astype(str).to_numpy(),
-                    "row": batch_rows,
-                    "split": split.iloc[done : done + batch_rows.size].to_numpy(),
-                }
-            )
             frame = pd.concat(
                 [
-                    frame,
+                    pd.DataFrame(
+                        {
+                            "id": sel["id"].astype(str).to_numpy(),
+                            "object": sel["object"].fillna("").astype(str).to_numpy(),
+                            "row": batch_rows,
+                            "split": split.iloc[done : done + batch_rows.size].to_numpy(),
+                        }
+                    ),
                     pd.DataFrame(mu_arr, columns=mu_cols),
                     pd.DataFrame(lv_arr, columns=lv_cols),
                     sel[labels].reset_index(drop=True),
@@ -246,16 +250,13 @@ def encode(
             )
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                meta_kv = {
-                    b"astrolatent": json.dumps(
-                        {
-                            "run": str(run_dir),
-                            "store": str(store_obj.path),
-                            "store_fingerprint": store_obj.attrs.get("fingerprint"),
-                            "latent_dim": d,
-                        }
-                    ).encode()
+                info = {
+                    "run": str(run_dir),
+                    "store": str(store_obj.path),
+                    "store_fingerprint": store_obj.attrs.get("fingerprint"),
+                    "latent_dim": d,
                 }
+                meta_kv = {b"astrolatent": json.dumps(info).encode()}
                 schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta_kv})
                 writer = pq.ParquetWriter(tmp, schema)
             writer.write_table(table.cast(writer.schema))
