@@ -202,13 +202,10 @@ def test_every_value_for_every_option(bad_files, capsys, monkeypatch) -> None:
 
 
 def test_traceback_only_with_verbose(capsys, monkeypatch, tmp_path) -> None:
-    import astrolatent.cli.data as data_cli
-
     def boom(*_a, **_k):
         raise RuntimeError("a library broke")
 
     monkeypatch.setattr("astrolatent.data.store.SpectrumStore.__init__", boom)
-    assert data_cli is not None
     assert run(["info", str(tmp_path)]) == 1
     _, err = capsys.readouterr()
     assert err.strip().splitlines() == [

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 import zarr
+from astropy.io import fits
 
 from astrolatent.cli import run
 from astrolatent.data.ingest import IngestConfig, ingest
@@ -298,3 +299,26 @@ def test_missing_parents_are_marked_as_holding_only_what_was_created(tmp_path) -
     assert not marks.remove(tmp_path / "a")
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == [marks.MARK_FILE, "mine.txt"]
     assert mine.read_bytes() == MINE
+
+
+def test_verify_on_a_table_store_hashes_the_table_file_not_its_rows(tmp_path) -> None:
+    """A table's rows are recorded as FILE[i]; --verify must check FILE itself, and redo the
+    task when the table changes."""
+    from tests.test_readers import _many_spectra_table
+
+    table = _many_spectra_table(tmp_path / "tab.fits", wave_column=True)
+    store = tmp_path / "store"
+    config = IngestConfig(
+        preprocess={"grid": {"start": 4000.0, "stop": 5000.0, "step": 50.0}}, checksum=True
+    )
+    ingest([table], store, config)
+    unchanged = ingest([table], store, config, verify=True)
+    assert unchanged.n_tasks_skipped == unchanged.n_tasks
+    import os
+
+    st = table.stat()
+    with fits.open(table, mode="update") as hdul:  # same size; the time is put back below
+        hdul[1].data["flux"][0] *= 2.0
+    os.utime(table, ns=(st.st_atime_ns, st.st_mtime_ns))
+    changed = ingest([table], store, config, verify=True)
+    assert changed.n_tasks_skipped == 0

@@ -221,7 +221,9 @@ def _sample_order(n: int) -> list[int]:
 
 def _uniform(wave: np.ndarray) -> tuple[str, float] | None:
     """(scale, step) when the wavelengths are uniformly spaced in linear or log10."""
-    for scale, coord in (("linear", wave), ("log", np.log10(wave))):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_wave = np.log10(wave)
+    for scale, coord in (("linear", wave), ("log", log_wave)):
         diff = np.diff(coord)
         tol = 1e-6 * abs(diff.mean()) + (1e-9 if scale == "linear" else 1e-12)
         if np.max(np.abs(diff - diff.mean())) <= tol:
@@ -288,7 +290,8 @@ def infer_grid(files: list[Path], names: dict[Path, str], config: IngestConfig) 
         resample = None
     else:
         scale = "log"
-        step = float(np.median([np.median(np.diff(np.log10(s.wave))) for s in spectra]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = float(np.median([np.median(np.diff(np.log10(s.wave))) for s in spectra]))
         rule = (
             f"sampling not one uniform linear or log-linear step in the {len(spectra)} sampled "
             "spectra: log-linear at their median resolution, flux-conserving resampling"
@@ -517,11 +520,12 @@ def _forget_changed(store: Path, plan: Plan) -> None:
         part = _part_path(store, task.index)
         if not part.is_file():
             continue
-        rows = pd.read_parquet(part, columns=["file", "checksum"])
-        rows = rows[rows["checksum"] != ""].drop_duplicates()
-        for source, recorded in zip(rows["file"], rows["checksum"], strict=True):
-            if sums.setdefault(source, file_checksum(source)) != recorded:
-                log.warning("%s changed since it was ingested: its task is redone", source)
+        recorded = pd.read_parquet(part, columns=["row", "checksum"]).set_index("row")["checksum"]
+        for seg in task.segments:  # the files themselves: a table row's source is "FILE[i]"
+            rows = recorded.reindex(range(seg.row0, seg.row0 + seg.stop - seg.start))
+            known = set(rows.dropna()) - {""}
+            if known and sums.setdefault(seg.path, file_checksum(seg.path)) not in known:
+                log.warning("%s changed since it was ingested: its task is redone", seg.path)
                 part.unlink()
                 break
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,10 @@ def _student_entropy_term(dof: float, d: int) -> float:
     return float(gammaln(half) - gammaln(halfd) + halfd * (digamma(halfd) - digamma(half)))
 
 
+Family = Literal["transformed_normal", "additive_uniform", "student_t", "dense", "sparse"]
+FAMILIES: tuple[str, ...] = get_args(Family)
+
+
 @dataclass(frozen=True)
 class MITask:
     """A distribution of (X, Y) with known I(X; Y) in nats.
@@ -77,7 +81,7 @@ class MITask:
     ``dof`` (Student-t degrees of freedom), ``n_pairs`` (correlated pairs of ``sparse``).
     """
 
-    family: Literal["transformed_normal", "additive_uniform", "student_t", "dense", "sparse"]
+    family: Family
     dim_x: int = 1
     dim_y: int = 1
     rho: float = 0.0
@@ -114,6 +118,13 @@ class MITask:
         return cov
 
     def _check(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"family={self.family!r} is not known; choose one of {FAMILIES}")
+        if self.family == "sparse" and not 1 <= self.n_pairs <= min(self.dim_x, self.dim_y):
+            raise ConfigError(
+                f"n_pairs={self.n_pairs} must be between 1 and min(dim_x, dim_y) = "
+                f"{min(self.dim_x, self.dim_y)}"
+            )
         if self.family in ("transformed_normal", "additive_uniform") and (
             self.dim_x != 1 or self.dim_y != 1
         ):
@@ -162,13 +173,12 @@ class MITask:
 
 def mi_task(family: str, **params: float | int | str) -> MITask:
     """An :class:`MITask` of ``family`` with ``params`` (see its fields)."""
-    families = MITask.__dataclass_fields__["family"].type
-    if family not in str(families):
-        raise ConfigError(
-            f"family={family!r} is not known; choose transformed_normal, additive_uniform, "
-            "student_t, dense or sparse"
-        )
-    return MITask(family, **params)  # type: ignore[arg-type]
+    unknown = sorted(set(params) - set(MITask.__dataclass_fields__) - {"family"})
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: not a parameter of MITask")
+    task = MITask(family, **params)  # type: ignore[arg-type]
+    task._check()
+    return task
 
 
 @dataclass(frozen=True)

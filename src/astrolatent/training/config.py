@@ -353,7 +353,7 @@ def with_known_labels(overrides: dict | None, names: list[str] | None) -> dict |
     if names is None:
         return overrides
     out = dict(overrides or {})
-    out["known_labels"] = {**out.get("known_labels", {}), "names": list(names)}
+    out["known_labels"] = {**(out.get("known_labels") or {}), "names": list(names)}
     return out
 
 

@@ -67,7 +67,7 @@ def _logdet(corr: np.ndarray, idx: list[int]) -> float:
     if not idx:
         return 0.0
     sign, value = np.linalg.slogdet(corr[np.ix_(idx, idx)])
-    if sign <= 0:
+    if not (sign > 0 and np.isfinite(value)):
         raise ConfigError(
             "the normal scores are linearly dependent (a constant column or a duplicated "
             "variable); drop it or use estimator='ksg'"

@@ -165,12 +165,20 @@ def to_angstrom(values: np.ndarray, unit: str | None, *, path: Path, what: str) 
         raise InputFileError(path, f"{what} has unit {unit!r}, which is not a wavelength") from None
 
 
+def is_log10_wcs(header: fits.Header) -> bool:
+    """Whether a 1-D WCS gives log10 wavelengths: IRAF's ``DC-FLAG = 1`` or APOGEE's
+    ``CTYPE1 = 'LOG-LINEAR'`` (the FITS standard's ``WAVE-LOG`` keeps CRVAL1 in wavelength
+    units, so it is not)."""
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    return int(header.get("DC-FLAG", 0)) == 1 or ctype == "LOG-LINEAR"
+
+
 def linear_wcs(header: fits.Header, n: int, *, path: Path, log10: bool | None = None) -> np.ndarray:
     """Wavelengths in Angstrom of ``n`` pixels from a linear or log10-linear axis-1 WCS.
 
     Pixel p (1-based) is at ``CRVAL1 + CDELT1 * (p - CRPIX1)`` (``CD1_1`` may stand for
     ``CDELT1``); that value is log10 of the wavelength when ``log10`` is True, or, when it
-    is None, when ``DC-FLAG = 1`` (IRAF) or ``CTYPE1`` says ``LOG``. ``CUNIT1`` gives the
+    is None, when :func:`is_log10_wcs`. ``CUNIT1`` gives the
     unit (Angstrom when absent).
     """
     try:
@@ -183,7 +191,7 @@ def linear_wcs(header: fits.Header, n: int, *, path: Path, log10: bool | None = 
     crpix = float(header.get("CRPIX1", 1.0))
     coord = crval + cdelt * (np.arange(1, n + 1, dtype=np.float64) - crpix)
     if log10 is None:
-        log10 = int(header.get("DC-FLAG", 0)) == 1 or "LOG" in str(header.get("CTYPE1", "")).upper()
+        log10 = is_log10_wcs(header)
     wave = 10.0**coord if log10 else coord
     return to_angstrom(wave, header.get("CUNIT1"), path=path, what="CUNIT1")
 

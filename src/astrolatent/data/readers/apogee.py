@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from astrolatent.data.readers import Reader, linear_wcs, open_fits, register
+from astrolatent.data.readers import Reader, is_log10_wcs, linear_wcs, open_fits, register
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import InputFileError
 
@@ -46,7 +46,7 @@ class APOGEEReader(Reader):
         if hdul[0].header.get("NAXIS", 0) != 0 or flux is None or err is None:
             return False
         head = flux.header
-        is_log = "LOG" in str(head.get("CTYPE1", "")).upper() or int(head.get("DC-FLAG", 0)) == 1
+        is_log = is_log10_wcs(head)
         return (
             "CRVAL1" in head
             and ("CDELT1" in head or "CD1_1" in head)
