@@ -31,6 +31,7 @@ from astrolatent.errors import ConfigError
 from astrolatent.outputs.layout import ANALYSIS_DIR
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -362,30 +363,74 @@ def analyze(
 # ---------------------------------------------------------------------------------------
 # estimators on any table, the report, the pipeline
 # ---------------------------------------------------------------------------------------
+#: Fewest usable rows ``mi`` accepts.
+MI_MIN_ROWS = 20
+
+
+def read_columns(table: str | Path | pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """The numeric scalar ``columns`` of a CSV, Parquet or FITS table (or a DataFrame) as
+    float arrays; missing values become NaN. Raises InputFileError naming the file and the
+    column."""
+    import numpy as np
+    import pandas as pd
+
+    from astrolatent.errors import InputFileError
+    from astrolatent.tables import read_table
+
+    source = "table" if isinstance(table, pd.DataFrame) else table
+    frame = table if isinstance(table, pd.DataFrame) else read_table(table)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFileError(
+            source, f"column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    out = {}
+    for name in columns:
+        series = frame[name]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise InputFileError(source, f"column {name!r} is not numeric (dtype {series.dtype})")
+        out[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
 def mi(
     table: str | Path | pd.DataFrame,
     *,
     x: Sequence[str],
     y: Sequence[str],
     z: Sequence[str] | None = None,
+    sigma: float = 5.0,
     **options: Any,
 ):
     """``astrolatent mi``: I(x; y) (or I(x; y | z)) in nats between columns of a table, with
-    error, permutation p-value and r_I (``to_dict()``). ``options`` are those of
+    error, permutation p-value and r_I (``to_dict()``). Rows with a non-finite x, and rows
+    whose y or z is NaN, a sentinel (-9999, 9999) or beyond ``sigma`` standard deviations
+    (0: no clipping) are dropped first. ``options`` are those of
     :func:`astrolatent.analysis.mi.mutual_information` (``estimator``, ``n_bootstrap``, ...)."""
-    from astrolatent.analysis.mi import mutual_information
-    from astrolatent.tables import read_table
+    import numpy as np
 
-    frame = read_table(table) if isinstance(table, str | Path) else table
-    cols = [*x, *y, *(z or [])]
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"column(s) {', '.join(missing)} not in the table")
-    rows = frame[cols].dropna()
+    from astrolatent.analysis.mi import clean_labels, mutual_information
+    from astrolatent.errors import InputFileError
+
+    if not sigma >= 0:  # also NaN
+        raise ConfigError(f"sigma={sigma}: must be 0 (no clipping) or positive")
+    x, y, z = list(x), list(y), list(z or [])
+    if not x or not y:
+        raise ConfigError("x and y each need at least one column name")
+    data = read_columns(table, list(dict.fromkeys(x + y + z)))
+    xs = np.column_stack([data[c] for c in x])
+    labels = np.column_stack([data[c] for c in y + z])
+    keep = clean_labels(labels, sigma=sigma if sigma > 0 else None).mask & np.isfinite(xs).all(1)
+    if int(keep.sum()) < MI_MIN_ROWS:
+        raise InputFileError(
+            "table" if not isinstance(table, str | Path) else table,
+            f"only {int(keep.sum())} of {keep.size} rows are usable for columns {x + y + z} "
+            f"after dropping NaN, sentinel and clipped values; need at least {MI_MIN_ROWS}",
+        )
     return mutual_information(
-        rows[list(x)].to_numpy(float),
-        rows[list(y)].to_numpy(float),
-        conditional=rows[list(z)].to_numpy(float) if z else None,
+        xs[keep],
+        labels[keep, : len(y)],
+        conditional=labels[keep, len(y) :] if z else None,
         **options,
     )
 
@@ -434,6 +479,7 @@ __all__ = [
     "ingest_config",
     "merge",
     "mi",
+    "read_columns",
     "report",
     "resolve",
     "run_pipeline",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import typer
 
 from astrolatent.cli.common import (
@@ -16,32 +15,7 @@ from astrolatent.cli.common import (
     parse_columns,
     print_config,
 )
-from astrolatent.errors import ConfigError, InputFileError
-from astrolatent.tables import read_table
-
-MIN_ROWS = 20
-
-
-def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
-    """Read the numeric scalar ``columns`` of a CSV, Parquet or FITS table as float arrays.
-
-    Missing values become NaN. Raises InputFileError naming the file and the column.
-    """
-    import pandas as pd
-
-    frame = read_table(path)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputFileError(
-            path, f"column(s) {missing} not found; available: {list(frame.columns)}"
-        )
-    out = {}
-    for name in columns:
-        series = frame[name]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            raise InputFileError(path, f"column {name!r} is not numeric (dtype {series.dtype})")
-        out[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+from astrolatent.errors import ConfigError
 
 
 def mi_command(
@@ -85,34 +59,24 @@ def mi_command(
     """
     from rich.table import Table
 
-    from astrolatent.analysis.mi import clean_labels, mutual_information
+    from astrolatent import api
 
     if not sigma >= 0:  # also NaN
         raise ConfigError(f"--sigma {sigma}: must be 0 (no clipping) or positive")
     x_cols, y_cols, z_cols = parse_columns(x), parse_columns(y), parse_columns(conditional)
     if not x_cols or not y_cols:
         raise ConfigError("--x and --y each need at least one column name")
-    data = read_columns(table, list(dict.fromkeys(x_cols + y_cols + z_cols)))
-    xs = np.column_stack([data[c] for c in x_cols])
-    labels = np.column_stack([data[c] for c in y_cols + z_cols])
-    cleaned = clean_labels(labels, sigma=sigma if sigma > 0 else None)
-    keep = cleaned.mask & np.isfinite(xs).all(axis=1)
-    n_kept = int(keep.sum())
-    if n_kept < MIN_ROWS:
-        raise InputFileError(
-            table,
-            f"only {n_kept} of {keep.size} rows are usable for columns {x_cols + y_cols + z_cols} "
-            f"after dropping NaN, sentinel and clipped values; need at least {MIN_ROWS}",
-        )
-    result = mutual_information(
-        xs[keep],
-        labels[keep, : len(y_cols)],
+    result = api.mi(
+        table,
+        x=x_cols,
+        y=y_cols,
+        z=z_cols,
+        sigma=sigma,
         estimator=estimator,
         n_neighbors=n_neighbors,
         n_bootstrap=n_bootstrap,
         n_permutations=n_permutations,
         random_state=seed,
-        conditional=labels[keep, len(y_cols) :] if z_cols else None,
     )
     if as_json:
         echo_json(result.to_dict())

@@ -20,8 +20,9 @@ heavy-tailed or bounded marginals become standard normal.
   Gaussianity; |z| < ``gaussian_z`` gives the Gaussian copula (KSG is biased low in many
   dimensions). Joint heavy tails: a t copula is fitted to all columns and, with the same
   dispersion, its nu to every pair of columns; a t copula has one nu for every
-  sub-vector, so when every pair's nu is within a factor ``dof_ratio`` of the joint one
-  (both capped at 30) the t-copula MI is used (KSG in six dimensions is ~0.1 nats low on
+  sub-vector, so when no pair's nu is more than a factor ``dof_ratio`` below the joint one
+  (a pair's nu is capped at the joint nu, itself capped at 30: a pair with lighter tails
+  than the whole does not reject) the t-copula MI is used (KSG in six dimensions is ~0.1 nats low on
   nu = 2 tails), otherwise (independent heavy-tailed pieces, several nu, non-elliptical
   dependence) KSG on the normal scores. Replicates for errors and p-values reuse the
   choice of the full sample.
@@ -133,8 +134,9 @@ class AutoEstimator(MIEstimator):
         |Mardia kurtosis z| of the joint normal scores below which the Gaussian copula is
         used for multivariate data.
     dof_ratio : float
-        Largest ratio (either way) between the t-copula nu of any pair of columns and that
-        of all columns (both capped at :data:`DOF_COMPARE_CAP`) for the t copula to be used.
+        Largest factor by which the t-copula nu of a pair of columns may fall below that of
+        all columns for the t copula to be used; a pair's nu is capped at the joint nu
+        (itself capped at :data:`DOF_COMPARE_CAP`), so only heavier-tailed pairs reject it.
     choice : "ksg", "gaussian_copula", "t_copula" or None
         Fix the choice (None: choose on each call).
     random_state : int or None
@@ -183,8 +185,9 @@ class AutoEstimator(MIEstimator):
         """Fit the t copula to all columns; True when every pair's nu agrees with it.
 
         A t copula has one nu for every sub-vector; a bivariate t copula (with the joint
-        dispersion) is fitted to each pair of columns, both nu capped at
-        :data:`DOF_COMPARE_CAP` (beyond it the t copula is near-Gaussian).
+        dispersion) is fitted to each pair of columns; a pair's nu is capped at the joint nu,
+        itself capped at :data:`DOF_COMPARE_CAP` (beyond it the t copula is near-Gaussian),
+        so the test is one-sided: only a pair with heavier tails than the whole rejects.
         """
         joint = np.hstack(blocks)
         self._fit = fit_t_copula(joint)
