@@ -366,6 +366,8 @@ class Plan:
     fingerprint: str
     formats: dict[str, int] = field(default_factory=dict)
     grid_inference: dict | None = None
+    #: the preset's own labels (read before any task runs, so a missing package fails first)
+    preset_labels: pd.DataFrame | None = None
 
 
 def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
@@ -458,6 +460,11 @@ def make_plan(inputs: Sequence[str | Path], config: IngestConfig) -> Plan:
         fingerprint=_fingerprint(files, config),
         formats={name: sum(1 for v in names.values() if v == name) for name in formats},
         grid_inference=grid_inference,
+        preset_labels=(
+            preset_registry.get(config.preset).label_table()
+            if config.preset is not None and not config.labels
+            else None
+        ),
     )
 
 
@@ -767,8 +774,8 @@ def finalize(store: Path, plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame, dict 
     labels = source = None
     if cfg.labels:
         labels, source = load_labels(cfg.labels, cfg.id_column), str(cfg.labels)
-    elif cfg.preset is not None:
-        labels, source = preset_registry.get(cfg.preset).label_table(), f"preset {cfg.preset}"
+    elif plan.preset_labels is not None:
+        labels, source = plan.preset_labels, f"preset {cfg.preset}"
     if labels is not None:
         meta, label_report = join_labels(meta, labels, source=source)
     q = meta.loc[meta["status"] == "quarantined", ["file", "reason"]]
