@@ -85,8 +85,9 @@ def train(
     SLURM: srun one task per GPU (--ntasks-per-node = GPUs per node) running this command.
     Devices and nodes are read from torchrun/SLURM; optim.batch_size is per process.
     """
+    from astrolatent.runtime.trainer import env_global_rank
     from astrolatent.training.config import with_known_labels
-    from astrolatent.training.fit import env_global_rank, fit
+    from astrolatent.training.fit import fit
 
     names = None if known_labels is None else parse_columns(known_labels)
     if names is not None and resume:
@@ -110,7 +111,7 @@ def train(
             )
         )
         return
-    from astrolatent.runtime import quiet_lightning
+    from astrolatent.runtime.trainer import quiet_lightning
 
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
     with quiet_lightning():

@@ -29,7 +29,7 @@ from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
 from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
-from astrolatent.runtime import load_checkpoint
+from astrolatent.runtime.checkpoint import load_checkpoint
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
 from astrolatent.training.fit import LAST_CKPT
