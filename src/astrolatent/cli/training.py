@@ -100,32 +100,14 @@ def train(
         accelerator=accelerator,
         precision=precision,
     )
+    budget = {"preset": preset, "max_steps": max_steps, "max_minutes": max_minutes}
     if show_config:
-        from astrolatent.data.store import SpectrumStore
         from astrolatent.training.fit import resolve_config
 
-        store_obj = SpectrumStore(store)
-        print_config(
-            resolve_config(
-                store_obj, overrides, preset=preset, max_steps=max_steps, max_minutes=max_minutes
-            )
-        )
-        return
-    from astrolatent.runtime.trainer import quiet_lightning
-
+        print_config(resolve_config(store, overrides, **budget))
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
-    with quiet_lightning():
-        with _training_bar(disable=as_json or not rank_zero) as progress:
-            summary = fit(
-                store,
-                run,
-                overrides,
-                preset=preset,
-                max_steps=max_steps,
-                max_minutes=max_minutes,
-                resume=resume,
-                progress=progress,
-            )
+    with _training_bar(disable=as_json or not rank_zero) as progress:
+        summary = fit(store, run, overrides, resume=resume, progress=progress, **budget)
     if not rank_zero:
         return
     if as_json:

@@ -358,14 +358,17 @@ def build_model(config: TrainConfig) -> SpectrumVAE:
 
 
 def resolve_config(
-    store: SpectrumStore,
+    store: SpectrumStore | str | Path,
     config: TrainConfig | dict | None = None,
     *,
     preset: str | None = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
 ) -> TrainConfig:
-    """The configuration a new run on ``store`` uses (see :func:`make_config`)."""
+    """The configuration a new run on ``store`` (a store or its path) uses (see
+    :func:`make_config`)."""
+    if not isinstance(store, SpectrumStore):
+        store = _open_store(store)
     fingerprint = store.attrs.get("fingerprint")
     if isinstance(config, TrainConfig):
         overrides = config.to_dict()
