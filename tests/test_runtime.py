@@ -84,3 +84,89 @@ def test_checkpoint_format_version_and_rebuild_command(tmp_path):
         load_checkpoint(path, format_version=4, rebuild="retrain")
     with pytest.raises(RunError, match="not found; retrain"):
         load_checkpoint(tmp_path / "none.pt", format_version=3, rebuild="retrain")
+
+
+# ---------------------------------------------------------------------------------------
+# hardware, trainer, stop reasons
+# ---------------------------------------------------------------------------------------
+def test_launch_reads_the_launcher_and_refuses_missing_hardware(monkeypatch):
+    import torch
+
+    from astrolatent.runtime.trainer import launch
+
+    for var in ("LOCAL_WORLD_SIZE", "WORLD_SIZE", "RANK", "SLURM_NTASKS"):
+        monkeypatch.delenv(var, raising=False)
+    one = launch("cpu")
+    assert (one.accelerator, one.devices, one.num_nodes, one.strategy) == ("cpu", 1, 1, "auto")
+    with pytest.raises(ConfigError, match="this machine has"):
+        launch("cpu", devices=100_000)
+    if not torch.cuda.is_available():
+        assert launch("auto").accelerator in ("cpu", "auto")  # auto without CUDA: cpu (or mps)
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            launch("gpu")
+    # torchrun: 2 processes on each of 2 nodes
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "0")
+    ddp = launch("cpu", devices="auto", num_nodes="auto")
+    assert (ddp.devices, ddp.num_nodes, ddp.strategy) == (2, 2, "ddp")
+
+
+def test_torch_settings_restore_threads_and_determinism():
+    import torch
+
+    from astrolatent.runtime.trainer import torch_settings
+
+    threads, flag = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    with torch_settings(1):
+        assert torch.get_num_threads() == 1
+        torch.use_deterministic_algorithms(not flag)
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == flag
+
+
+def _toy_fit(tmp_path, *, val_losses=None, patience=None, **options):
+    """Fit a one-weight model with the shared trainer; the validation loss of epoch k is
+    ``val_losses[k]`` (default: falling). Returns the trainer."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from astrolatent.runtime.trainer import early_stopping, launch, make_trainer, quiet_lightning
+
+    class Toy(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return ((self.w - batch[0]) ** 2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            epoch = self.current_epoch
+            value = val_losses[epoch] if val_losses is not None else 1.0 / (1 + epoch)
+            self.log("val/loss", torch.tensor(float(value)))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = DataLoader(TensorDataset(torch.ones(8, 1)), batch_size=4)
+    tc = runtime_config.TrainerConfig(accelerator="cpu", early_stopping_patience=patience)
+    with quiet_lightning():
+        trainer = make_trainer(
+            tc, launch("cpu"), tmp_path, early_stopping(tc, "val/loss"), logger=False, **options
+        )
+        trainer.fit(Toy(), train_dataloaders=loader, val_dataloaders=loader)
+    return trainer
+
+
+def test_stop_reasons(tmp_path):
+    from astrolatent.runtime.trainer import stop_reason
+
+    assert stop_reason(_toy_fit(tmp_path, max_epochs=2)) == "max_epochs"
+    assert stop_reason(_toy_fit(tmp_path, max_steps=3, max_epochs=-1)) == "max_steps"
+    flat = [1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
+    stopped = _toy_fit(tmp_path, val_losses=flat, patience=2, max_epochs=8)
+    assert stop_reason(stopped) == "early_stopping" and stopped.current_epoch == 4
+    nan = _toy_fit(tmp_path, val_losses=[1.0, float("nan"), 1.0], patience=5, max_epochs=3)
+    assert stop_reason(nan) == "non_finite_loss"

@@ -60,7 +60,7 @@ from astrolatent.outputs.layout import (
     galaxy_model_file,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.runtime.checkpoint import load_checkpoint, save_model
+from astrolatent.runtime.checkpoint import load_model, save_model
 from astrolatent.runtime.run import save_config, write_summary
 from astrolatent.runtime.trainer import (
     early_stopping,
@@ -482,18 +482,20 @@ def save_estimator(
 
 def load_estimator(path: str | Path) -> tuple[GalaxyEstimator, EstimatorConfig, list[str]]:
     """The estimator in a ``model*.pt`` file, its configuration and input columns."""
-    path = Path(path)
-    payload = load_checkpoint(
+    model, config, payload = load_model(
         path,
+        EstimatorConfig,
+        _build_saved,
         format_version=FORMAT_VERSION,
         rebuild="train the run again with `astrolatent galaxy train`",
     )
-    config = EstimatorConfig.from_dict(payload["config"], source=str(path))
-    shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
-    model = build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
     return model, config, list(payload["columns"])
+
+
+def _build_saved(config: EstimatorConfig, payload: dict) -> GalaxyEstimator:
+    """An untrained estimator shaped as the one saved in ``payload``."""
+    shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
+    return build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
 
 
 @dataclass

@@ -7,8 +7,9 @@ and the command that writes a new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -16,6 +17,8 @@ from torch import nn
 from astrolatent.config import Config
 from astrolatent.errors import RunError
 from astrolatent.outputs.io import write_atomic
+
+C = TypeVar("C", bound=Config)
 
 
 def save_checkpoint(path: str | Path, *, format_version: int, **payload: Any) -> Path:
@@ -33,6 +36,25 @@ def save_model(
     return save_checkpoint(
         path, format_version=format_version, config=config.to_dict(), state_dict=state, **extra
     )
+
+
+def load_model(
+    path: str | Path,
+    config_type: type[C],
+    build: Callable[[C, dict], nn.Module],
+    *,
+    format_version: int,
+    rebuild: str,
+) -> tuple[nn.Module, C, dict]:
+    """The model in a file written by :func:`save_model` (on the CPU, in eval mode), its
+    configuration and the file's whole payload. ``build(config, payload)`` makes the
+    untrained model the weights load into; errors as :func:`load_checkpoint`."""
+    payload = load_checkpoint(path, format_version=format_version, rebuild=rebuild)
+    config = config_type.from_dict(payload["config"], source=str(path))
+    model = build(config, payload)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, config, payload
 
 
 def load_checkpoint(path: str | Path, *, format_version: int, rebuild: str) -> dict:
@@ -59,4 +81,4 @@ def load_checkpoint(path: str | Path, *, format_version: int, rebuild: str) -> d
     return payload
 
 
-__all__ = ["load_checkpoint", "save_checkpoint", "save_model"]
+__all__ = ["load_checkpoint", "load_model", "save_checkpoint", "save_model"]

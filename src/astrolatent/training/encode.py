@@ -30,7 +30,7 @@ from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
 from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
-from astrolatent.runtime.checkpoint import load_checkpoint
+from astrolatent.runtime.checkpoint import load_model as load_saved
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
 from astrolatent.training.fit import LAST_CKPT
@@ -70,15 +70,14 @@ def load_model(
     was written by an incompatible astrolatent.
     """
     run_dir = Path(run_dir)
-    model_path = run_dir / MODEL_FILE
-    if model_path.is_file():
-        payload = load_checkpoint(
-            model_path,
+    if (run_dir / MODEL_FILE).is_file():
+        model, config, _ = load_saved(
+            run_dir / MODEL_FILE,
+            TrainConfig,
+            lambda cfg, _: SpectrumVAE(cfg.architecture),
             format_version=FORMAT_VERSION,
             rebuild=f"train a new run with `astrolatent train STORE --run NEW_RUN --config {run_dir}/{CONFIG_FILE}`",
         )
-        config = TrainConfig.from_dict(payload["config"], source=str(model_path))
-        state = payload["state_dict"]
     elif (run_dir / LAST_CKPT).is_file() and (run_dir / CONFIG_FILE).is_file():
         config = TrainConfig.load(run_dir / CONFIG_FILE)
         ckpt = torch.load(run_dir / LAST_CKPT, map_location="cpu", weights_only=True)
@@ -93,13 +92,13 @@ def load_model(
             MODEL_FILE,
             ckpt.get("global_step"),
         )
+        model = SpectrumVAE(config.architecture)
+        model.load_state_dict(state)
+        model.eval()
     else:
         raise ConfigError(
             f"{run_dir}: not a training run (no {MODEL_FILE}); train one with `astrolatent train`"
         )
-    model = SpectrumVAE(config.architecture)
-    model.load_state_dict(state)
-    model.eval()
     return model.to(_device(device)), config
 
 

@@ -73,7 +73,7 @@ from astrolatent.runtime.trainer import (
     stop_reason,
     torch_settings,
 )
-from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
+from astrolatent.training.config import FORMAT_VERSION, TrainConfig, TrainerConfig, make_config
 from astrolatent.training.datamodule import (
     SpectrumDataModule,
     known_label_arrays,
@@ -216,24 +216,21 @@ class RunLogger(Logger):
 
 
 class RunCallback(L.Callback):
-    """Periodic atomic checkpoints, timing, the last validation loss and progress reports."""
+    """Periodic atomic checkpoints, timing, the last validation loss and progress reports.
+
+    Checkpoints every ``tc.checkpoint_every`` steps; ``progress`` (rank 0) every
+    ``tc.log_every`` steps, at ``tc.max_steps`` and after validations.
+    """
 
     def __init__(
-        self,
-        run_dir: Path,
-        *,
-        checkpoint_every: int,
-        progress: Callable[[dict], None] | None,
-        progress_every: int,
-        max_steps: int | None,
-        max_seconds: float | None,
+        self, run_dir: Path, tc: TrainerConfig, progress: Callable[[dict], None] | None
     ) -> None:
         self.run_dir = run_dir
-        self.checkpoint_every = checkpoint_every
         self.progress = progress
-        self.progress_every = progress_every
-        self.max_steps = max_steps
-        self.max_seconds = max_seconds
+        self.checkpoint_every = tc.checkpoint_every
+        self.progress_every = tc.log_every
+        self.max_steps = tc.max_steps
+        self.max_seconds = tc.max_minutes * 60 if tc.max_minutes else None
         self.training_seconds_before = 0.0
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
@@ -714,14 +711,7 @@ def fit(
     module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed, known=cfg.known_labels)
     if tc.compile:
         model.compile()
-    run_cb = RunCallback(
-        run.run_dir,
-        checkpoint_every=tc.checkpoint_every,
-        progress=progress,
-        progress_every=tc.log_every,
-        max_steps=tc.max_steps,
-        max_seconds=tc.max_minutes * 60 if tc.max_minutes else None,
-    )
+    run_cb = RunCallback(run.run_dir, tc, progress)
     with quiet_lightning(), torch_settings():
         trainer = _trainer(run, [run_cb, *callbacks])
         _train(trainer, module, _datamodule(run), run, run_cb)
