@@ -67,6 +67,7 @@ from astrolatent.runtime.trainer import (
     launch,
     make_trainer,
     quiet_lightning,
+    seeded,
     stop_reason,
     torch_settings,
 )
@@ -282,8 +283,7 @@ def build_estimator(
                 f"contrastive training of images needs an image size divisible by 2^{k}; "
                 f"images are {image_shape[1]} px (use fewer encoder.channels)"
             )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.trainer.seed)
+    with seeded(config.trainer.seed):
         return GalaxyEstimator(
             n_tabular=n_tabular,
             image_shape=image_shape,

@@ -6,7 +6,7 @@ this machine lacks with a one-line error; :func:`make_trainer` builds the Traine
 astrolatent's fixed choices (no Lightning checkpoints, bars or summaries; the time budget;
 early stopping after a warm-up); :func:`stop_reason` says why a fit ended.
 :func:`torch_settings` and :func:`quiet_lightning` scope torch's process-wide settings and
-Lightning's chatter to a fit.
+Lightning's chatter to a fit; :func:`seeded` seeds a new model's weights.
 """
 
 from __future__ import annotations
@@ -223,6 +223,15 @@ def torch_settings(num_threads: int | None = None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """torch's CPU generator seeded with ``seed`` inside the block (a new model's weights)
+    and restored afterwards, so building a model draws nothing from the caller's stream."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Silence Lightning's device banners, tips and hints that do not apply to these runs."""
     loggers = [logging.getLogger(n) for n in _LIGHTNING_LOGGERS]
@@ -254,6 +263,7 @@ __all__ = [
     "launch",
     "make_trainer",
     "quiet_lightning",
+    "seeded",
     "stop_reason",
     "torch_settings",
 ]

@@ -70,6 +70,7 @@ from astrolatent.runtime.trainer import (
     launch,
     make_trainer,
     quiet_lightning,
+    seeded,
     stop_reason,
     torch_settings,
 )
@@ -349,8 +350,7 @@ def _open_store(store: str | Path) -> SpectrumStore:
 
 def build_model(config: TrainConfig) -> SpectrumVAE:
     """A freshly initialised model for ``config`` (weights seeded by ``trainer.seed``)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.trainer.seed)
+    with seeded(config.trainer.seed):
         return SpectrumVAE(config.architecture)
 
 
