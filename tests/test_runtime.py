@@ -170,3 +170,12 @@ def test_stop_reasons(tmp_path):
     assert stop_reason(stopped) == "early_stopping" and stopped.current_epoch == 4
     nan = _toy_fit(tmp_path, val_losses=[1.0, float("nan"), 1.0], patience=5, max_epochs=3)
     assert stop_reason(nan) == "non_finite_loss"
+
+
+def test_config_sections_load_without_torch():
+    import subprocess
+    import sys
+
+    code = "import astrolatent.galaxies.config, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

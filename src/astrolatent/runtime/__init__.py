@@ -7,9 +7,8 @@
   version, and the command that rebuilds a stale one.
 * :mod:`~astrolatent.runtime.trainer`: the Lightning trainer of a run (hardware checks,
   launchers, early stopping, why it stopped), torch's thread and determinism settings,
-  and Lightning kept quiet about what does not apply.
-* :mod:`~astrolatent.runtime.run`: a run folder's set-up (mark, config.yaml) and its
-  training summary.
+  Lightning kept quiet about what does not apply, and a new model's seeded weights.
+* :mod:`~astrolatent.runtime.run`: a run's ``config.yaml`` and ``train_summary.json``.
 
 Runs themselves (folder marks, atomic writes, file names) are the outputs layer's; the two
 Lightning modules, their data and their loops are their packages' own.
