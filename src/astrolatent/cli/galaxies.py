@@ -178,14 +178,6 @@ def _parse_range(value: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def _put(config: dict, dotted: str, value: object) -> None:
-    """Set ``config[a][b] = value`` for ``dotted = "a.b"`` unless ``value`` is None."""
-    if value is None:
-        return
-    section, key = dotted.split(".")
-    config.setdefault(section, {})[key] = value
-
-
 @galaxy_app.command("train")
 def train(
     table: Annotated[Path, typer.Argument(help="Catalogue: .csv, .parquet or .fits.")],
@@ -235,33 +227,35 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a PDF estimator of the target and write the run directory."""
+    from astrolatent.api import resolve
     from astrolatent.config import read_mapping
     from astrolatent.galaxies.catalog import load_groups
     from astrolatent.galaxies.config import EstimatorConfig
     from astrolatent.galaxies.train import fit_estimator
 
     options = read_mapping(config_file, what="options") if config_file is not None else {}
-    data = options.setdefault("data", {})
-    data.update({"table": str(table), "target": target})
-    if inputs:
-        data["inputs"] = parse_columns(inputs)
-    if images is not None:
-        data["images"] = str(images)
+    groups = None
     if groups_file is not None:
-        data["groups"] = {**data.get("groups", {}), **load_groups(groups_file)}
-    bounds = _parse_range(target_range)
-    if bounds is not None:
-        _put(options, "pdf.target_min", bounds[0])
-        _put(options, "pdf.target_max", bounds[1])
-    _put(options, "pdf.n_bins", bins)
-    _put(options, "data.cv_folds", cv_folds)
-    _put(options, "encoder.latent_dim", latent_dim)
-    _put(options, "contrastive.enabled", contrastive)
-    _put(options, "trainer.max_epochs", max_epochs)
-    _put(options, "trainer.max_minutes", max_minutes)
-    _put(options, "trainer.seed", seed)
-    _put(options, "trainer.num_threads", threads)
-    config = EstimatorConfig.from_dict(options, source="galaxy train options")
+        groups = {**options.get("data", {}).get("groups", {}), **load_groups(groups_file)}
+    low, high = _parse_range(target_range) or (None, None)
+    given = {
+        "data.table": str(table),
+        "data.target": target,
+        "data.inputs": parse_columns(inputs) or None,
+        "data.images": None if images is None else str(images),
+        "data.groups": groups,
+        "data.cv_folds": cv_folds,
+        "pdf.target_min": low,
+        "pdf.target_max": high,
+        "pdf.n_bins": bins,
+        "encoder.latent_dim": latent_dim,
+        "contrastive.enabled": contrastive,
+        "trainer.max_epochs": max_epochs,
+        "trainer.max_minutes": max_minutes,
+        "trainer.seed": seed,
+        "trainer.num_threads": threads,
+    }
+    config = resolve(EstimatorConfig, options, given, source="galaxy train options")
     print_config(config, when=show_config)
 
     n_models = max(1, config.data.cv_folds)

@@ -31,7 +31,7 @@ def run(
     """
     from astrolatent.pipeline import load_pipeline, run_pipeline
     from astrolatent.report.html import describe_tracks, dimension_labels
-    from astrolatent.runtime import quiet_lightning
+    from astrolatent.runtime.trainer import quiet_lightning
 
     config = load_pipeline(pipeline, out=out)
     import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)

@@ -85,8 +85,9 @@ def train(
     SLURM: srun one task per GPU (--ntasks-per-node = GPUs per node) running this command.
     Devices and nodes are read from torchrun/SLURM; optim.batch_size is per process.
     """
+    from astrolatent.runtime.trainer import env_global_rank
     from astrolatent.training.config import with_known_labels
-    from astrolatent.training.fit import env_global_rank, fit
+    from astrolatent.training.fit import fit
 
     names = None if known_labels is None else parse_columns(known_labels)
     if names is not None and resume:
@@ -99,32 +100,14 @@ def train(
         accelerator=accelerator,
         precision=precision,
     )
+    budget = {"preset": preset, "max_steps": max_steps, "max_minutes": max_minutes}
     if show_config:
-        from astrolatent.data.store import SpectrumStore
         from astrolatent.training.fit import resolve_config
 
-        store_obj = SpectrumStore(store)
-        print_config(
-            resolve_config(
-                store_obj, overrides, preset=preset, max_steps=max_steps, max_minutes=max_minutes
-            )
-        )
-        return
-    from astrolatent.runtime import quiet_lightning
-
+        print_config(resolve_config(store, overrides, **budget))
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
-    with quiet_lightning():
-        with _training_bar(disable=as_json or not rank_zero) as progress:
-            summary = fit(
-                store,
-                run,
-                overrides,
-                preset=preset,
-                max_steps=max_steps,
-                max_minutes=max_minutes,
-                resume=resume,
-                progress=progress,
-            )
+    with _training_bar(disable=as_json or not rank_zero) as progress:
+        summary = fit(store, run, overrides, resume=resume, progress=progress, **budget)
     if not rank_zero:
         return
     if as_json:

@@ -6,11 +6,13 @@ saves its resolved :class:`EstimatorConfig` as ``RUN/config.yaml`` and inside ``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
 from astrolatent.config import Config
+from astrolatent.runtime import config as runtime_config
+from astrolatent.runtime.config import Accelerator, Patience
 
 #: Checkpoint layout version written into every ``model*.pt``.
 FORMAT_VERSION = 1
@@ -149,27 +151,25 @@ class DataConfig(Config):
         return self
 
 
-class OptimConfig(Config):
-    """Adam with a plateau schedule: the learning rate is multiplied by ``lr_decay`` after
-    ``lr_patience`` epochs without a better validation loss."""
+class OptimConfig(runtime_config.OptimConfig):
+    """The shared optimiser section (Adam) with a plateau schedule: the learning rate is
+    multiplied by ``lr_decay`` after ``lr_patience`` epochs without a better validation
+    loss. Batches hold at least 2 objects (batch normalisation, contrastive pairs)."""
 
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    batch_size: int = Field(64, ge=2)
+    batch_size: Annotated[int, Field(ge=2)] = 64
     lr_decay: float = Field(0.2, gt=0.0, le=1.0)
     lr_patience: int = Field(3, ge=1)
 
 
-class TrainerConfig(Config):
-    """Budget, determinism and CPU threads. ``max_minutes`` bounds each model's training;
-    ``num_threads`` sets torch's CPU threads during the fit (restored after it; None keeps
-    torch's default). On a busy machine 1 thread is often several times faster."""
+class TrainerConfig(runtime_config.TrainerConfig):
+    """The shared trainer section with an epoch budget and CPU threads. ``max_epochs``
+    and ``max_minutes`` bound each model's training; ``early_stopping_patience`` counts
+    epochs; ``num_threads`` sets torch's CPU threads during the fit (restored after it;
+    None keeps torch's default). On a busy machine 1 thread is often several times faster."""
 
     max_epochs: int = Field(30, ge=1)
-    max_minutes: float | None = Field(None, gt=0.0)
-    early_stopping_patience: int | None = Field(6, ge=1)
-    seed: int = 0
-    accelerator: Literal["auto", "cpu", "gpu"] = "cpu"
+    early_stopping_patience: Patience = 6
+    accelerator: Accelerator = "cpu"
     deterministic: bool = True
     num_threads: int | None = Field(None, ge=1, le=1024)
 

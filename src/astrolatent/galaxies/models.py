@@ -10,32 +10,33 @@ to +-``clip``; images (already sign(x) log(|x|+1) transformed) per channel.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-class MLPEncoder(nn.Module):
-    """``(N, n_in) -> (N, latent_dim)``: ``depth`` Linear+LeakyReLU layers of ``width``,
-    then a linear map to the latent space."""
+def mlp(sizes: Sequence[int], negative_slope: float = 0.01) -> nn.Sequential:
+    """``(N, sizes[0]) -> (N, sizes[-1])``: a Linear layer between each pair of consecutive
+    ``sizes``, with LeakyReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        if layers:
+            layers.append(nn.LeakyReLU(negative_slope))
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
 
-    def __init__(
-        self,
-        n_in: int,
-        *,
-        latent_dim: int = 8,
-        depth: int = 4,
-        width: int = 128,
-        negative_slope: float = 0.01,
-    ) -> None:
+
+class MLP(nn.Module):
+    """An :func:`mlp` as a module: the tabular encoder (``[n_in, width x depth,
+    latent_dim]``), the PDF head (``[latent_dim, head_width, n_bins]``) and the tabular
+    decoder (``[latent_dim, width, width, n_out]``) of an estimator."""
+
+    def __init__(self, sizes: Sequence[int], *, negative_slope: float = 0.01) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        size = n_in
-        for _ in range(depth):
-            layers += [nn.Linear(size, width), nn.LeakyReLU(negative_slope)]
-            size = width
-        layers.append(nn.Linear(size, latent_dim))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(sizes, negative_slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -93,51 +94,13 @@ class CNNEncoder(nn.Module):
             c_prev = c
         layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten()]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Linear(c_prev * 16 + n_extra, width),
-            nn.LeakyReLU(negative_slope),
-            nn.Linear(width, latent_dim),
-        )
+        self.head = mlp([c_prev * 16 + n_extra, width, latent_dim], negative_slope)
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(images)
         if extra is not None and extra.shape[1]:
             h = torch.cat([h, extra], dim=1)
         return self.head(h)
-
-
-class PDFHead(nn.Module):
-    """``(N, latent_dim) -> (N, n_bins)`` logits of the target's binned PDF."""
-
-    def __init__(
-        self, latent_dim: int, n_bins: int, *, width: int = 64, negative_slope: float = 0.01
-    ) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, width), nn.LeakyReLU(negative_slope), nn.Linear(width, n_bins)
-        )
-
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.net(latent)
-
-
-class MLPDecoder(nn.Module):
-    """``(N, latent_dim) -> (N, n_out)``: the reconstruction arm for tabular inputs."""
-
-    def __init__(
-        self, latent_dim: int, n_out: int, *, width: int = 128, negative_slope: float = 0.01
-    ) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, width),
-            nn.LeakyReLU(negative_slope),
-            nn.Linear(width, width),
-            nn.LeakyReLU(negative_slope),
-            nn.Linear(width, n_out),
-        )
-
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.net(latent)
 
 
 class ImageDecoder(nn.Module):
@@ -213,6 +176,7 @@ class GalaxyEstimator(nn.Module):
         self.image_shape = image_shape
         self.clip = clip
         n_channels = image_shape[0] if image_shape else 0
+        slope = negative_slope
         self.register_buffer("tab_center", torch.zeros(n_tabular))
         self.register_buffer("tab_scale", torch.ones(n_tabular))
         self.register_buffer("img_center", torch.zeros(n_channels))
@@ -220,15 +184,9 @@ class GalaxyEstimator(nn.Module):
         self.encoder: nn.Module
         self.decoder: nn.Module | None = None
         if image_shape is None:
-            self.encoder = MLPEncoder(
-                n_tabular,
-                latent_dim=latent_dim,
-                depth=depth,
-                width=width,
-                negative_slope=negative_slope,
-            )
+            self.encoder = MLP([n_tabular, *[width] * depth, latent_dim], negative_slope=slope)
             if decoder:
-                self.decoder = MLPDecoder(latent_dim, n_tabular, width=width)
+                self.decoder = MLP([latent_dim, width, width, n_tabular])
         else:
             self.encoder = CNNEncoder(
                 n_channels,
@@ -243,7 +201,7 @@ class GalaxyEstimator(nn.Module):
                 self.decoder = ImageDecoder(
                     latent_dim, n_channels, image_shape[1], channels=channels
                 )
-        self.head = PDFHead(latent_dim, n_bins, width=head_width, negative_slope=negative_slope)
+        self.head = MLP([latent_dim, head_width, n_bins], negative_slope=slope)
 
     def set_standardisation(
         self,
@@ -341,14 +299,13 @@ def random_dihedral(images: torch.Tensor, generator: torch.Generator | None = No
 
 
 __all__ = [
+    "MLP",
     "CNNEncoder",
     "GalaxyEstimator",
     "ImageDecoder",
     "InceptionBlock",
-    "MLPDecoder",
-    "MLPEncoder",
-    "PDFHead",
     "info_nce",
+    "mlp",
     "random_dihedral",
     "soft_labels",
     "symmetric_kl",

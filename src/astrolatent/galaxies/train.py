@@ -23,13 +23,11 @@ consumes. Standardisation statistics of the inputs live in the model's buffers.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -37,7 +35,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import EarlyStopping
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from astrolatent.errors import ConfigError, InputFileError
@@ -52,7 +49,7 @@ from astrolatent.galaxies.models import (
     symmetric_kl,
 )
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_atomic, write_json_atomic, write_npz_atomic
+from astrolatent.outputs.io import write_atomic, write_npz_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     LATENTS_FILE,
@@ -63,8 +60,17 @@ from astrolatent.outputs.layout import (
     galaxy_model_file,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
-from astrolatent.runtime import load_checkpoint, quiet_lightning, save_checkpoint
+from astrolatent.runtime.checkpoint import load_model, save_model
+from astrolatent.runtime.run import save_config, write_summary
+from astrolatent.runtime.trainer import (
+    early_stopping,
+    launch,
+    make_trainer,
+    quiet_lightning,
+    seeded,
+    stop_reason,
+    torch_settings,
+)
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -277,8 +283,7 @@ def build_estimator(
                 f"contrastive training of images needs an image size divisible by 2^{k}; "
                 f"images are {image_shape[1]} px (use fewer encoder.channels)"
             )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.trainer.seed)
+    with seeded(config.trainer.seed):
         return GalaxyEstimator(
             n_tabular=n_tabular,
             image_shape=image_shape,
@@ -414,22 +419,6 @@ class _RunRecorder(L.Callback):
             )
 
 
-@contextlib.contextmanager
-def _torch_settings(num_threads: int | None) -> Iterator[None]:
-    """Use ``num_threads`` CPU threads (None: leave as is) inside the block, and restore the
-    thread count and the deterministic-algorithms flag (which Lightning sets) afterwards."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
 # ---------------------------------------------------------------------------------------
 # inference and run directory
 # ---------------------------------------------------------------------------------------
@@ -480,33 +469,33 @@ def _standardisation(model: GalaxyEstimator, data: GalaxyData, train: np.ndarray
 def save_estimator(
     path: str | Path, model: GalaxyEstimator, config: EstimatorConfig, columns: list[str]
 ) -> Path:
-    """Write ``{"format_version", "config", "columns", "image_shape", "state_dict"}``."""
-    path = Path(path)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_checkpoint(
+    """Write ``{"format_version", "config", "state_dict", "columns", "image_shape"}``."""
+    return save_model(
         path,
+        model,
+        config,
         format_version=FORMAT_VERSION,
-        config=config.to_dict(),
         columns=list(columns),
         image_shape=list(model.image_shape) if model.image_shape else None,
-        state_dict=state,
     )
 
 
 def load_estimator(path: str | Path) -> tuple[GalaxyEstimator, EstimatorConfig, list[str]]:
     """The estimator in a ``model*.pt`` file, its configuration and input columns."""
-    path = Path(path)
-    payload = load_checkpoint(
+    model, config, payload = load_model(
         path,
+        EstimatorConfig,
+        _build_saved,
         format_version=FORMAT_VERSION,
         rebuild="train the run again with `astrolatent galaxy train`",
     )
-    config = EstimatorConfig.from_dict(payload["config"], source=str(path))
-    shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
-    model = build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
     return model, config, list(payload["columns"])
+
+
+def _build_saved(config: EstimatorConfig, payload: dict) -> GalaxyEstimator:
+    """An untrained estimator shaped as the one saved in ``payload``."""
+    shape = tuple(payload["image_shape"]) if payload["image_shape"] else None
+    return build_estimator(config, n_tabular=len(payload["columns"]), image_shape=shape)
 
 
 @dataclass
@@ -560,48 +549,29 @@ def _train_model(
     module = EstimatorModule(model, config, seed=seed)
     report = {"model": index, "n_models": n_models, "max_epochs": tc.max_epochs}
     recorder = _RunRecorder(index, progress, report)
-    callbacks: list[L.Callback] = [recorder]
-    if tc.early_stopping_patience is not None:
-        callbacks.append(
-            EarlyStopping(monitor="val/ce", mode="min", patience=tc.early_stopping_patience)
-        )
     with quiet_lightning():
-        trainer = L.Trainer(
-            accelerator=tc.accelerator,
-            devices=1,
+        trainer = make_trainer(
+            tc,
+            launch(tc.accelerator),
+            run_dir,
+            [recorder, *early_stopping(tc, "val/ce")],
             max_epochs=tc.max_epochs,
-            max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
             logger=False,
-            callbacks=callbacks,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            deterministic=tc.deterministic,
-            default_root_dir=str(run_dir),
         )
         dm = GalaxyDataModule(data, split, batch_size=config.optim.batch_size, seed=seed)
         trainer.fit(module, datamodule=dm)
     if recorder.best_state is not None:
         model.load_state_dict(recorder.best_state)
     model.cpu()
-    epochs = trainer.current_epoch
-    stopped_by = "max_epochs"
-    if trainer.interrupted:
-        stopped_by = "interrupted"
-    elif any(isinstance(cb, EarlyStopping) and cb.stopped_epoch for cb in trainer.callbacks):
-        stopped_by = "early_stopping"
-    elif epochs < tc.max_epochs:
-        stopped_by = "max_minutes"
     record = {
         "model": index,
         "n_train": len(split["train"]),
         "n_val": len(split["val"]),
         "n_test": len(split["test"]),
-        "epochs": epochs,
+        "epochs": trainer.current_epoch,
         "best_epoch": recorder.best_epoch,
         "best_val_ce": recorder.best,
-        "stopped_by": stopped_by,
+        "stopped_by": stop_reason(trainer),
         "seconds": time.perf_counter() - t0,
     }
     if progress is not None:
@@ -709,6 +679,63 @@ def _write_tables(
     return held
 
 
+def _start_run(
+    run_dir: Path, config: EstimatorConfig, data: GalaxyData, splits: list[dict[str, np.ndarray]]
+) -> None:
+    """Mark the run folder and write its configuration and every object's role per model."""
+    marks.claim(run_dir, "galaxy run", RUN_OWNS, what="--run")
+    save_config(run_dir, config)
+    split_frame = pd.concat(
+        [
+            pd.DataFrame({"id": data.ids[idx], "row": data.rows[idx], "model": m, "role": role})
+            for m, split in enumerate(splits)
+            for role, idx in split.items()
+        ],
+        ignore_index=True,
+    )
+    write_atomic(run_dir / SPLIT_FILE, lambda p: split_frame.to_parquet(p, index=False))
+
+
+def _fit_models(
+    config: EstimatorConfig,
+    data: GalaxyData,
+    splits: list[dict[str, np.ndarray]],
+    run_dir: Path,
+    progress: Callable[[dict], None] | None,
+) -> tuple[list[dict], dict, int]:
+    """Train, save and apply one model per split; write the run's tables. Returns the
+    models' training records, the held-out metrics and the parameters of one model."""
+    edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
+    history: list[tuple[int, int, str, float]] = []
+    records, predictions, latents, held_probs = [], [], [], []
+    with torch_settings(config.trainer.num_threads):
+        for m, split in enumerate(splits):
+            seen = np.concatenate([split["train"], split["val"]])
+            prior = metrics.prior_probabilities(
+                data.target[seen], edges, pseudocount=config.pdf.prior_pseudocount
+            )
+            model, record, rows = _train_model(
+                config,
+                data,
+                split,
+                prior=prior,
+                index=m,
+                n_models=len(splits),
+                run_dir=run_dir,
+                progress=progress,
+            )
+            history += rows
+            record["file"] = galaxy_model_file(m, len(splits))
+            save_estimator(run_dir / record["file"], model, config, data.columns)
+            records.append(record)
+            pred, probs, lat = _model_outputs(model, data, split, m, prior, edges)
+            predictions.append(pred)
+            held_probs.append(probs)
+            latents.append(lat)
+    held = _write_tables(run_dir, predictions, held_probs, latents, history, edges)
+    return records, held, sum(p.numel() for p in model.parameters())
+
+
 def fit_estimator(
     config: EstimatorConfig,
     run_dir: str | Path,
@@ -737,76 +764,34 @@ def fit_estimator(
         raise ConfigError(f"{run_dir} already holds a run; choose a new --run directory")
     data = load_data(config)
     config = _resolved(config, data)
-    latent_dim = config.encoder.latent_dim
+    dc = config.data
     splits = make_splits(
         len(data.target),
-        cv_folds=config.data.cv_folds,
-        val_fraction=config.data.val_fraction,
-        test_fraction=config.data.test_fraction,
+        cv_folds=dc.cv_folds,
+        val_fraction=dc.val_fraction,
+        test_fraction=dc.test_fraction,
         random_state=config.trainer.seed,
     )
     if not any(len(split["test"]) for split in splits):
         log.warning("test_fraction=0 holds out no object: predictions.parquet will be empty")
-    marks.claim(run_dir, "galaxy run", RUN_OWNS, what="--run")
-    config.save(run_dir / CONFIG_FILE)
-    split_frame = pd.concat(
-        [
-            pd.DataFrame({"id": data.ids[idx], "row": data.rows[idx], "model": m, "role": role})
-            for m, split in enumerate(splits)
-            for role, idx in split.items()
-        ],
-        ignore_index=True,
-    )
-    write_atomic(run_dir / SPLIT_FILE, lambda p: split_frame.to_parquet(p, index=False))
-
-    edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
-    history: list[tuple[int, int, str, float]] = []
-    records, predictions, latents, held_probs = [], [], [], []
-    with _torch_settings(config.trainer.num_threads):
-        for m, split in enumerate(splits):
-            seen = np.concatenate([split["train"], split["val"]])
-            prior = metrics.prior_probabilities(
-                data.target[seen], edges, pseudocount=config.pdf.prior_pseudocount
-            )
-            model, record, rows = _train_model(
-                config,
-                data,
-                split,
-                prior=prior,
-                index=m,
-                n_models=len(splits),
-                run_dir=run_dir,
-                progress=progress,
-            )
-            history += rows
-            record["file"] = galaxy_model_file(m, len(splits))
-            save_estimator(run_dir / record["file"], model, config, data.columns)
-            records.append(record)
-            pred, probs, lat = _model_outputs(model, data, split, m, prior, edges)
-            predictions.append(pred)
-            held_probs.append(probs)
-            latents.append(lat)
-
-    held = _write_tables(run_dir, predictions, held_probs, latents, history, edges)
+    _start_run(run_dir, config, data, splits)
+    records, held, n_parameters = _fit_models(config, data, splits, run_dir, progress)
     summary = EstimatorSummary(
         run_dir=str(run_dir),
-        table=config.data.table,
-        target=config.data.target,
+        table=dc.table,
+        target=dc.target,
         columns=data.columns,
-        images=config.data.images,
+        images=dc.images,
         n_objects=len(data.target),
         n_models=len(splits),
-        latent_dim=latent_dim,
-        n_parameters=sum(p.numel() for p in model.parameters()),
+        latent_dim=config.encoder.latent_dim,
+        n_parameters=n_parameters,
         cleaning=data.report.to_dict(),
         models=records,
         metrics=held,
         wall_seconds=time.perf_counter() - t0,
     )
-    header = provenance(
-        format_version=TRAIN_SUMMARY_FORMAT_VERSION, seeds={"seed": config.trainer.seed}
-    )
-    write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
+    write_summary(run_dir, summary.to_dict(), seeds={"seed": config.trainer.seed})
     return summary
 
 

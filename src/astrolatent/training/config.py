@@ -34,6 +34,8 @@ from astrolatent.models.vae import (
     KLReduction,
     ReconstructionKind,
 )
+from astrolatent.runtime import config as runtime_config
+from astrolatent.runtime.config import Minutes
 
 FORMAT_VERSION = 1
 
@@ -60,12 +62,10 @@ class LossConfig(Config):
         return self
 
 
-class OptimConfig(Config):
-    """Adam with optional weight decay; ``batch_size`` is per process."""
+class OptimConfig(runtime_config.OptimConfig):
+    """The shared optimiser section (Adam, ``batch_size`` per process) and gradient
+    clipping: ``grad_clip`` caps the gradients' global norm (None: no clipping)."""
 
-    lr: float = Field(default=1e-3, gt=0.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    batch_size: int = Field(default=32, ge=1)
     grad_clip: float | None = Field(default=None, gt=0.0)
 
 
@@ -92,27 +92,24 @@ class DataConfig(Config):
     max_val_batches: int | None = Field(default=None, ge=1)
 
 
-class TrainerConfig(Config):
+class TrainerConfig(runtime_config.TrainerConfig):
     """Budget, validation, checkpoints, precision and devices.
 
     The run stops at ``max_steps`` optimiser steps or after ``max_minutes`` of training
     (counted over resumes), whichever comes first, or when the validation loss has not
     improved for ``early_stopping_patience`` validations after the KL warm-up. ``devices``
     and ``num_nodes`` are filled from the launcher (torchrun, SLURM) when left ``auto``.
+    The other fields are the shared trainer section's (:mod:`astrolatent.runtime.config`).
     """
 
     max_steps: int | None = Field(default=None, gt=0)
-    max_minutes: float | None = Field(default=10.0, gt=0.0)
+    max_minutes: Minutes = 10.0
     val_every: int = Field(default=200, ge=1)
-    early_stopping_patience: int | None = Field(default=None, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     compile: bool = False
-    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = "auto"
     num_nodes: int | Literal["auto"] = "auto"
-    deterministic: bool = False
-    seed: int = 0
     log_every: int = Field(default=10, ge=1)
     tensorboard: bool = False
 

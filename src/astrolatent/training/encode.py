@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
 from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
-from astrolatent.runtime import load_checkpoint
+from astrolatent.runtime.checkpoint import load_model as load_saved
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
 from astrolatent.training.fit import LAST_CKPT
@@ -69,15 +70,14 @@ def load_model(
     was written by an incompatible astrolatent.
     """
     run_dir = Path(run_dir)
-    model_path = run_dir / MODEL_FILE
-    if model_path.is_file():
-        payload = load_checkpoint(
-            model_path,
+    if (run_dir / MODEL_FILE).is_file():
+        model, config, _ = load_saved(
+            run_dir / MODEL_FILE,
+            TrainConfig,
+            lambda cfg, _: SpectrumVAE(cfg.architecture),
             format_version=FORMAT_VERSION,
             rebuild=f"train a new run with `astrolatent train STORE --run NEW_RUN --config {run_dir}/{CONFIG_FILE}`",
         )
-        config = TrainConfig.from_dict(payload["config"], source=str(model_path))
-        state = payload["state_dict"]
     elif (run_dir / LAST_CKPT).is_file() and (run_dir / CONFIG_FILE).is_file():
         config = TrainConfig.load(run_dir / CONFIG_FILE)
         ckpt = torch.load(run_dir / LAST_CKPT, map_location="cpu", weights_only=True)
@@ -92,13 +92,13 @@ def load_model(
             MODEL_FILE,
             ckpt.get("global_step"),
         )
+        model = SpectrumVAE(config.architecture)
+        model.load_state_dict(state)
+        model.eval()
     else:
         raise ConfigError(
             f"{run_dir}: not a training run (no {MODEL_FILE}); train one with `astrolatent train`"
         )
-    model = SpectrumVAE(config.architecture)
-    model.load_state_dict(state)
-    model.eval()
     return model.to(_device(device)), config
 
 
@@ -181,6 +181,43 @@ def _encode_block(
     return np.concatenate(mus), np.concatenate(lvs)
 
 
+def _accepted(store: SpectrumStore, run_dir: Path, same: bool) -> tuple[pd.DataFrame, pd.Series]:
+    """The store's accepted spectra in row order, and each one's split in the run
+    (train/val, or "" when the store is not the run's own)."""
+    meta = store.metadata
+    ok = meta[meta["status"] == "ok"].sort_values("row")
+    if ok.empty:
+        raise StoreError(f"{store.path}: the store holds no accepted spectra")
+    split = pd.Series("", index=ok.index, dtype=object)
+    if same and (run_dir / SPLIT_FILE).is_file():
+        s = pd.read_parquet(run_dir / SPLIT_FILE).set_index("row")["split"]
+        split = ok["row"].map(s).fillna("").astype(str)
+    return ok, split
+
+
+def _latent_frame(
+    sel: pd.DataFrame, split: np.ndarray, mu: np.ndarray, logvar: np.ndarray, labels: list[str]
+) -> pd.DataFrame:
+    """One batch of latents.parquet: id, object, row, split, ``mu_*``, ``logvar_*``, labels."""
+    d = mu.shape[1]
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "id": sel["id"].astype(str).to_numpy(),
+                    "object": sel["object"].fillna("").astype(str).to_numpy(),
+                    "row": sel["row"].to_numpy(np.int64),
+                    "split": split,
+                }
+            ),
+            pd.DataFrame(mu, columns=[f"mu_{i}" for i in range(d)]),
+            pd.DataFrame(logvar, columns=[f"logvar_{i}" for i in range(d)]),
+            sel[labels].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+
+
 def encode(
     run_dir: str | Path,
     store: str | Path | None = None,
@@ -200,65 +237,37 @@ def encode(
         device: ``auto`` (GPU if available), ``cpu``, ``cuda``...
         progress: called as ``progress(done, total)`` after each batch.
     """
-    import time
-
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
     model, config = load_model(run_dir, device=_device(device))
     store_obj, same = _open_store(run_dir, config, store)
-    meta = store_obj.metadata
-    ok = meta[meta["status"] == "ok"].sort_values("row")
-    if ok.empty:
-        raise StoreError(f"{store_obj.path}: the store holds no accepted spectra")
-    split = pd.Series("", index=ok.index, dtype=object)
-    if same and (run_dir / SPLIT_FILE).is_file():
-        s = pd.read_parquet(run_dir / SPLIT_FILE).set_index("row")["split"]
-        split = ok["row"].map(s).fillna("").astype(str)
+    ok, split = _accepted(store_obj, run_dir, same)
     labels = [c for c in store_obj.labels if c in ok.columns]
-    d = model.latent_dim
-    mu_cols = [f"mu_{i}" for i in range(d)]
-    lv_cols = [f"logvar_{i}" for i in range(d)]
     path = Path(out) if out is not None else run_dir / LATENTS_FILE
     marks.output_file(path)
     tmp = path.with_name(path.name + ".tmp")
     dataset = StoreBatchDataset(store_obj.path, cache_chunks=2)
     dev = next(model.parameters()).device
     rows = ok["row"].to_numpy(np.int64)
+    info = {
+        "run": str(run_dir),
+        "store": str(store_obj.path),
+        "store_fingerprint": store_obj.attrs.get("fingerprint"),
+        "latent_dim": model.latent_dim,
+    }
     writer: pq.ParquetWriter | None = None
     done = 0
     try:
         for batch_rows in _batches(rows, int(store_obj.flux.chunks[0]), batch_size):
-            mu_arr, lv_arr = _encode_block(model, dataset.read(batch_rows)["flux"], batch_size, dev)
-            sel = ok.iloc[done : done + batch_rows.size]
-            frame = pd.concat(
-                [
-                    pd.DataFrame(
-                        {
-                            "id": sel["id"].astype(str).to_numpy(),
-                            "object": sel["object"].fillna("").astype(str).to_numpy(),
-                            "row": batch_rows,
-                            "split": split.iloc[done : done + batch_rows.size].to_numpy(),
-                        }
-                    ),
-                    pd.DataFrame(mu_arr, columns=mu_cols),
-                    pd.DataFrame(lv_arr, columns=lv_cols),
-                    sel[labels].reset_index(drop=True),
-                ],
-                axis=1,
-            )
+            mu, logvar = _encode_block(model, dataset.read(batch_rows)["flux"], batch_size, dev)
+            part = slice(done, done + batch_rows.size)
+            frame = _latent_frame(ok.iloc[part], split.iloc[part].to_numpy(), mu, logvar, labels)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                info = {
-                    "run": str(run_dir),
-                    "store": str(store_obj.path),
-                    "store_fingerprint": store_obj.attrs.get("fingerprint"),
-                    "latent_dim": d,
-                }
-                meta_kv = {b"astrolatent": json.dumps(info).encode()}
-                schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta_kv})
-                writer = pq.ParquetWriter(tmp, schema)
+                meta = {**(table.schema.metadata or {}), b"astrolatent": json.dumps(info).encode()}
+                writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
             writer.write_table(table.cast(writer.schema))
             done += batch_rows.size
             if progress is not None:
@@ -271,9 +280,9 @@ def encode(
         path=str(path),
         store=str(store_obj.path),
         n_spectra=int(done),
-        latent_dim=d,
+        latent_dim=model.latent_dim,
         same_store=same,
-        columns=["id", "object", "row", "split", *mu_cols, *lv_cols, *labels],
+        columns=[*frame.columns],
         seconds=time.perf_counter() - t0,
     )
 

@@ -37,18 +37,14 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, Timer
-from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -56,23 +52,29 @@ from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import AstrolatentError, ConfigError, StoreError, TrainingError
 from astrolatent.models.vae import SpectrumVAE
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import (
-    write_atomic,
-    write_json_atomic,
-    write_parquet_atomic,
-    write_text_atomic,
-)
+from astrolatent.outputs.io import write_atomic, write_parquet_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     MODEL_FILE,
     SPLIT_FILE,
+    TRAIN_SUMMARY_FILE,
 )
-from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
-from astrolatent.runtime import save_checkpoint
-from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
+from astrolatent.runtime.checkpoint import save_model
+from astrolatent.runtime.run import save_config, write_summary
+from astrolatent.runtime.trainer import (
+    Launch,
+    early_stopping,
+    env_global_rank,
+    launch,
+    make_trainer,
+    quiet_lightning,
+    seeded,
+    stop_reason,
+    torch_settings,
+)
+from astrolatent.training.config import FORMAT_VERSION, TrainConfig, TrainerConfig, make_config
 from astrolatent.training.datamodule import (
     SpectrumDataModule,
     known_label_arrays,
@@ -85,7 +87,7 @@ log = logging.getLogger(__name__)
 
 #: what a spectrum run holds (written by training and the commands that read the run)
 RUN_OWNS = (
-    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, SUMMARY_FILE, METRICS_FILE, "checkpoints"),
+    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, TRAIN_SUMMARY_FILE, METRICS_FILE, "checkpoints"),
     *("tensorboard", LATENTS_FILE, "analysis", "report", "causal", "pipeline.yaml"),
 )
 
@@ -152,78 +154,15 @@ class TrainSummary:
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------------------
-# launch environment
-# ---------------------------------------------------------------------------------------
-def env_global_rank() -> int:
-    """This process's global rank as the launcher set it (0 when not launched in parallel)."""
-    for var in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    local = int(os.environ.get("LOCAL_RANK", "0") or 0)
-    node = int(os.environ.get("NODE_RANK", "0") or 0)
-    return local + node  # only its being 0 matters here
-
-
-def _check_hardware(accelerator: str, devices: int | str) -> None:
-    """Raise ConfigError for an accelerator this machine lacks, or more devices than it has
-    (on CPU each device is a process: more than the cores would only hang)."""
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--accelerator {accelerator}: no CUDA GPU is available here; use cpu or auto"
-        )
-    if accelerator == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
-    if not isinstance(devices, int):
-        return
-    have = (os.cpu_count() or 1) if accelerator == "cpu" else torch.cuda.device_count()
-    if accelerator in ("cpu", "gpu", "cuda") and devices > have:
-        kind = "CPU cores" if accelerator == "cpu" else "GPUs"
-        raise ConfigError(f"--devices {devices}: this machine has {have} {kind}")
-
-
-def _launch(trainer_config) -> dict[str, Any]:
-    """accelerator, devices, num_nodes and strategy for the Trainer, from config and launcher."""
-    tc = trainer_config
-    devices, nodes = tc.devices, tc.num_nodes
-    env = os.environ
-    if "LOCAL_WORLD_SIZE" in env and "WORLD_SIZE" in env and "RANK" in env:  # torchrun
-        local, world = int(env["LOCAL_WORLD_SIZE"]), int(env["WORLD_SIZE"])
-        devices = local if devices == "auto" else devices
-        nodes = max(1, world // local) if nodes == "auto" else nodes
-    elif int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_NTASKS_PER_NODE" in env:
-        per_node = int(env["SLURM_NTASKS_PER_NODE"].split("(")[0])
-        devices = per_node if devices == "auto" else devices
-        nodes = int(env.get("SLURM_NNODES", "1")) if nodes == "auto" else nodes
-    nodes = 1 if nodes == "auto" else int(nodes)
-    accelerator = tc.accelerator
-    gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
-    if accelerator == "auto" and not gpu and not torch.backends.mps.is_available():
-        accelerator = "cpu"
-    if devices == "auto" and accelerator == "cpu":
-        devices = 1
-    _check_hardware(accelerator, tc.devices)
-    multi = (
-        nodes > 1
-        or (isinstance(devices, int) and devices > 1)
-        or (devices == "auto" and gpu and torch.cuda.device_count() > 1)
-    )
-    return {
-        "accelerator": accelerator,
-        "devices": devices,
-        "num_nodes": nodes,
-        "strategy": "ddp" if multi else "auto",
-        "gpu": gpu,
-    }
-
-
-def _num_workers(setting: int | str, gpu: bool, local_processes: int) -> int:
+def _num_workers(setting: int | str, hardware: Launch) -> int:
+    """Loader workers per process: ``setting``, or for ``auto`` none on CPU (they would take
+    the model's cores) and up to 4 per process on GPUs."""
     if setting != "auto":
         return int(setting)
-    if not gpu:
+    if not hardware.gpu:
         return 0
     cpus = os.cpu_count() or 1
-    return max(0, min(4, cpus // max(1, local_processes) - 1))
+    return max(0, min(4, cpus // max(1, hardware.local_processes) - 1))
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,38 +216,22 @@ class RunLogger(Logger):
         write_atomic(path, lambda tmp: keep.to_csv(tmp, index=False))
 
 
-class WarmupEarlyStopping(EarlyStopping):
-    """Early stopping on the validation loss that only starts counting after the KL warm-up."""
-
-    def __init__(self, *, start_step: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.start_step = start_step
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.global_step < self.start_step:
-            return
-        super().on_validation_end(trainer, pl_module)
-
-
 class RunCallback(L.Callback):
-    """Periodic atomic checkpoints, timing, the last validation loss and progress reports."""
+    """Periodic atomic checkpoints, timing, the last validation loss and progress reports.
+
+    Checkpoints every ``tc.checkpoint_every`` steps; ``progress`` (rank 0) every
+    ``tc.log_every`` steps, at ``tc.max_steps`` and after validations.
+    """
 
     def __init__(
-        self,
-        run_dir: Path,
-        *,
-        checkpoint_every: int,
-        progress: Callable[[dict], None] | None,
-        progress_every: int,
-        max_steps: int | None,
-        max_seconds: float | None,
+        self, run_dir: Path, tc: TrainerConfig, progress: Callable[[dict], None] | None
     ) -> None:
         self.run_dir = run_dir
-        self.checkpoint_every = checkpoint_every
         self.progress = progress
-        self.progress_every = progress_every
-        self.max_steps = max_steps
-        self.max_seconds = max_seconds
+        self.checkpoint_every = tc.checkpoint_every
+        self.progress_every = tc.log_every
+        self.max_steps = tc.max_steps
+        self.max_seconds = tc.max_minutes * 60 if tc.max_minutes else None
         self.training_seconds_before = 0.0
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
@@ -418,12 +341,6 @@ class RunCallback(L.Callback):
 # ---------------------------------------------------------------------------------------
 # fit
 # ---------------------------------------------------------------------------------------
-def _save_config(config: TrainConfig, path: Path) -> None:
-    import yaml
-
-    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
 def _open_store(store: str | Path) -> SpectrumStore:
     path = Path(store)
     if not path.exists():
@@ -433,20 +350,22 @@ def _open_store(store: str | Path) -> SpectrumStore:
 
 def build_model(config: TrainConfig) -> SpectrumVAE:
     """A freshly initialised model for ``config`` (weights seeded by ``trainer.seed``)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.trainer.seed)
+    with seeded(config.trainer.seed):
         return SpectrumVAE(config.architecture)
 
 
 def resolve_config(
-    store: SpectrumStore,
+    store: SpectrumStore | str | Path,
     config: TrainConfig | dict | None = None,
     *,
     preset: str | None = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
 ) -> TrainConfig:
-    """The configuration a new run on ``store`` uses (see :func:`make_config`)."""
+    """The configuration a new run on ``store`` (a store or its path) uses (see
+    :func:`make_config`)."""
+    if not isinstance(store, SpectrumStore):
+        store = _open_store(store)
     fingerprint = store.attrs.get("fingerprint")
     if isinstance(config, TrainConfig):
         overrides = config.to_dict()
@@ -500,6 +419,51 @@ def _check_needs(cfg: TrainConfig, store_obj: SpectrumStore) -> None:
         )
 
 
+@dataclass
+class _Run:
+    """What one ``fit`` call trains: the store, the run folder, the resolved configuration,
+    the object split, the hardware, and the step it resumes from (None: from scratch)."""
+
+    run_dir: Path
+    store: SpectrumStore
+    cfg: TrainConfig
+    split: pd.DataFrame
+    hardware: Launch
+    resumed_from: int | None
+
+    @property
+    def n_train(self) -> int:
+        return int((self.split["split"] == "train").sum())
+
+    @property
+    def n_val(self) -> int:
+        return int((self.split["split"] == "val").sum())
+
+
+def _setup(
+    store: str | Path,
+    run_dir: Path,
+    config: TrainConfig | dict | None,
+    *,
+    resume: bool,
+    **budget: Any,
+) -> _Run:
+    """Resolve the configuration, refuse what cannot run (before anything is written), and
+    prepare the run folder (rank 0) and the split (every rank)."""
+    store_obj = _open_store(store)
+    rank_zero = env_global_rank() == 0
+    saved, cfg = _run_config(
+        store_obj, run_dir, config, resume=resume, rank_zero=rank_zero, **budget
+    )
+    resuming = resume and (run_dir / LAST_CKPT).is_file()
+    _check_needs(cfg, store_obj)
+    tc = cfg.trainer
+    hardware = launch(tc.accelerator, tc.devices, tc.num_nodes)
+    split, cfg = _prepare_run(run_dir, store_obj, cfg, saved, rank_zero=rank_zero)
+    resumed_from = _resume_step(run_dir, rank_zero=rank_zero) if resuming else None
+    return _Run(run_dir, store_obj, cfg, split, hardware, resumed_from)
+
+
 def _prepare_run(
     run_dir: Path,
     store_obj: SpectrumStore,
@@ -511,7 +475,6 @@ def _prepare_run(
     """The run's object split (saved with the run, recomputed identically by every rank) and
     the configuration with the known labels' standardisation; rank 0 marks the run folder
     and writes both."""
-    # the object split: saved with the run, recomputed identically by every rank
     split_path = run_dir / SPLIT_FILE
     if saved is not None and split_path.is_file():
         split = pd.read_parquet(split_path)
@@ -529,31 +492,26 @@ def _prepare_run(
         claim_run(run_dir)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         if saved is None or cfg != saved:
-            _save_config(cfg, run_dir / CONFIG_FILE)
+            save_config(run_dir, cfg)
         if not split_path.is_file():
             write_parquet_atomic(split_path, split)
     return split, cfg
 
 
-def _datamodule(
-    store_obj: SpectrumStore, split: pd.DataFrame, cfg: TrainConfig, launch: dict
-) -> SpectrumDataModule:
+def _datamodule(run: _Run) -> SpectrumDataModule:
     """Batches of the store's rows for this launch (loader workers per local process)."""
-    local_processes = (
-        launch["devices"]
-        if isinstance(launch["devices"], int)
-        else max(1, torch.cuda.device_count())
-    )
+    cfg = run.cfg
+    known = cfg.known_labels
     return SpectrumDataModule(
-        store_obj.path,
-        split,
+        run.store.path,
+        run.split,
         cfg.data,
         batch_size=cfg.optim.batch_size,
         seed=cfg.trainer.seed,
         with_errors=cfg.loss.reconstruction == "ivar",
-        num_workers=_num_workers(cfg.data.num_workers, launch["gpu"], local_processes),
-        pin_memory=launch["gpu"],
-        known=known_label_arrays(store_obj, cfg.known_labels) if cfg.known_labels.names else None,
+        num_workers=_num_workers(cfg.data.num_workers, run.hardware),
+        pin_memory=run.hardware.gpu,
+        known=known_label_arrays(run.store, known) if known.names else None,
     )
 
 
@@ -617,73 +575,64 @@ def _run_config(
     return saved, cfg
 
 
-def _trainer(
-    cfg: TrainConfig, launch: dict, run_dir: Path, callbacks: list[L.Callback], *, n_val: int
-) -> L.Trainer:
-    """The Lightning trainer of a run: budget, validation, early stopping after the KL
-    warm-up, the run's own logger (and TensorBoard), no Lightning checkpoints or bars."""
-    tc = cfg.trainer
-    cbs = list(callbacks)
-    if tc.early_stopping_patience is not None and n_val:
-        cbs.append(
-            WarmupEarlyStopping(
-                start_step=cfg.loss.kl_end,
-                monitor="val/loss",
-                mode="min",
-                patience=tc.early_stopping_patience,
-                check_on_train_epoch_end=False,
-            )
-        )
-    loggers: list[Logger] = [RunLogger(run_dir / METRICS_FILE)]
+def _trainer(run: _Run, callbacks: list[L.Callback]) -> L.Trainer:
+    """The Lightning trainer of a run: step budget, validation, early stopping after the KL
+    warm-up, the run's own logger (and TensorBoard)."""
+    cfg, tc = run.cfg, run.cfg.trainer
+    if run.n_val:
+        callbacks = [
+            *callbacks,
+            *early_stopping(
+                tc, "val/loss", start_step=cfg.loss.kl_end, check_on_train_epoch_end=False
+            ),
+        ]
+    loggers: list[Logger] = [RunLogger(run.run_dir / METRICS_FILE)]
     if tc.tensorboard:
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
-
-    return L.Trainer(
-        accelerator=launch["accelerator"],
-        devices=launch["devices"],
-        num_nodes=launch["num_nodes"],
-        strategy=launch["strategy"],
+        loggers.append(TensorBoardLogger(str(run.run_dir), name="tensorboard", version=""))
+    return make_trainer(
+        tc,
+        run.hardware,
+        run.run_dir,
+        callbacks,
         precision=tc.precision,
         max_steps=tc.max_steps or -1,
         max_epochs=-1,
-        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes else None,
         val_check_interval=tc.val_every,
         check_val_every_n_epoch=None,
-        limit_val_batches=1.0 if n_val else 0,
-        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if run.n_val else 0,
         gradient_clip_val=cfg.optim.grad_clip,
         logger=loggers,
         log_every_n_steps=tc.log_every,
-        callbacks=cbs,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         use_distributed_sampler=False,
-        deterministic=tc.deterministic,
-        benchmark=None if tc.deterministic else launch["gpu"],
-        default_root_dir=str(run_dir),
     )
 
 
+def _train(
+    trainer: L.Trainer, module: VAEModule, dm: SpectrumDataModule, run: _Run, run_cb: RunCallback
+) -> None:
+    """Fit (from the last checkpoint when resuming), validate the final weights, and save
+    the last checkpoint; TrainingError when a loss was not finite."""
+    ckpt = str(run.run_dir / LAST_CKPT) if run.resumed_from is not None else None
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    steps = trainer.global_step
+    run_cb.check_finite(steps, module, last=max(1, steps - (run.resumed_from or 0)))
+    if run.n_val and run_cb.last_val_step != steps and not trainer.interrupted:
+        trainer.validate(module, datamodule=dm, verbose=False)
+    run_cb.save(trainer)
+    if stop_reason(trainer) == "non_finite_loss":
+        raise TrainingError(
+            f"{run.run_dir}: training stopped at step {steps}: the validation loss "
+            "is not finite; check the store for extreme values or lower optim.lr"
+        )
+
+
 def _summary(
-    trainer: L.Trainer,
-    module: VAEModule,
-    run_cb: RunCallback,
-    cfg: TrainConfig,
-    launch: dict,
-    run_dir: Path,
-    store_obj: SpectrumStore,
-    *,
-    n_train: int,
-    n_val: int,
-    resumed_from: int | None,
-    stopped_by: str,
-    t0: float,
+    trainer: L.Trainer, module: VAEModule, run_cb: RunCallback, run: _Run, *, t0: float
 ) -> TrainSummary:
     """What a finished ``fit`` call did (steps, samples, losses, stop reason, speed)."""
-    tc = cfg.trainer
+    cfg = run.cfg
     world = trainer.world_size
     steps = trainer.global_step
     global_batch = cfg.optim.batch_size * world
@@ -691,31 +640,31 @@ def _summary(
     seconds = run_cb.elapsed()
     kl = module.val_kl_per_dim
     return TrainSummary(
-        run_dir=str(run_dir),
-        store=str(store_obj.path),
+        run_dir=str(run.run_dir),
+        store=str(run.store.path),
         preset=cfg.preset,
         steps=steps,
         samples=steps * global_batch,
-        epochs=steps * global_batch / max(1, n_train),
+        epochs=steps * global_batch / max(1, run.n_train),
         wall_seconds=seconds,
         samples_per_second=this_steps * global_batch / seconds if seconds > 0 else 0.0,
         training_seconds_total=run_cb.training_seconds_before + seconds,
         final_train_loss=module.recent_loss(),
         final_val_loss=run_cb.last_val_loss,
         best_val_loss=run_cb.best_val_loss,
-        stopped_by=stopped_by,
-        resumed_from_step=resumed_from,
+        stopped_by=stop_reason(trainer),
+        resumed_from_step=run.resumed_from,
         world_size=world,
         global_batch_size=global_batch,
-        n_train=n_train,
-        n_val=n_val,
+        n_train=run.n_train,
+        n_val=run.n_val,
         n_parameters=sum(p.numel() for p in module.model.parameters()),
         latent_dim=cfg.architecture.latent_dim,
         kl_weight=module.kl_weight_at(steps),
         val_kl_per_dim=None if kl is None else [round(float(v), 5) for v in kl],
         n_active_latents=None if kl is None else int((kl > ACTIVE_KL_NATS).sum()),
-        device=f"{launch['accelerator']} x {world}",
-        precision=tc.precision,
+        device=f"{run.hardware.accelerator} x {world}",
+        precision=cfg.trainer.precision,
         extra={
             "invocation_seconds": time.perf_counter() - t0,
             "active_kl_threshold_nats": ACTIVE_KL_NATS,
@@ -755,86 +704,24 @@ def fit(
             ``resume`` is true and ``run_dir`` holds no run.
     """
     t0 = time.perf_counter()
-    store_obj = _open_store(store)
-    run_dir = Path(run_dir)
-    rank_zero = env_global_rank() == 0
-    ckpt_path = run_dir / LAST_CKPT
-    saved, cfg = _run_config(
-        store_obj,
-        run_dir,
-        config,
-        preset=preset,
-        max_steps=max_steps,
-        max_minutes=max_minutes,
-        resume=resume,
-        rank_zero=rank_zero,
-    )
-    resuming = resume and ckpt_path.is_file()
-    _check_needs(cfg, store_obj)
-
-    launch = _launch(cfg.trainer)  # refuses impossible hardware before anything is written
-    split, cfg = _prepare_run(run_dir, store_obj, cfg, saved, rank_zero=rank_zero)
-    n_train = int((split["split"] == "train").sum())
-    n_val = int((split["split"] == "val").sum())
-
-    tc = cfg.trainer
+    budget = {"preset": preset, "max_steps": max_steps, "max_minutes": max_minutes}
+    run = _setup(store, Path(run_dir), config, resume=resume, **budget)
+    cfg, tc = run.cfg, run.cfg.trainer
     model = build_model(cfg)
     module = VAEModule(model, cfg.loss, cfg.optim, seed=tc.seed, known=cfg.known_labels)
     if tc.compile:
         model.compile()
-    dm = _datamodule(store_obj, split, cfg, launch)
-
-    resumed_from = _resume_step(run_dir, rank_zero=rank_zero) if resuming else None
-    run_cb = RunCallback(
-        run_dir,
-        checkpoint_every=tc.checkpoint_every,
-        progress=progress,
-        progress_every=tc.log_every,
-        max_steps=tc.max_steps,
-        max_seconds=tc.max_minutes * 60 if tc.max_minutes else None,
-    )
-    trainer = _trainer(cfg, launch, run_dir, [run_cb, *callbacks], n_val=n_val)
-    with warnings.catch_warnings():
-        # the worker count is chosen on purpose (none on CPU, where workers take the
-        # model's cores); Lightning's generic hint about it does not apply
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if resuming else None)
-        run_cb.check_finite(
-            trainer.global_step, module, last=max(1, trainer.global_step - (resumed_from or 0))
-        )
-        if n_val and run_cb.last_val_step != trainer.global_step and not trainer.interrupted:
-            trainer.validate(module, datamodule=dm, verbose=False)
-    run_cb.save(trainer)
-
-    stopped_by = _stopped_by(trainer, tc)
-    if stopped_by == "non_finite_loss":
-        raise TrainingError(
-            f"{run_dir}: training stopped at step {trainer.global_step}: the validation loss "
-            "is not finite; check the store for extreme values or lower optim.lr"
-        )
-
-    summary = _summary(
-        trainer,
-        module,
-        run_cb,
-        cfg,
-        launch,
-        run_dir,
-        store_obj,
-        n_train=n_train,
-        n_val=n_val,
-        resumed_from=resumed_from,
-        stopped_by=stopped_by,
-        t0=t0,
-    )
-    steps = summary.steps
+    run_cb = RunCallback(run.run_dir, tc, progress)
+    with quiet_lightning(), torch_settings():
+        trainer = _trainer(run, [run_cb, *callbacks])
+        _train(trainer, module, _datamodule(run), run, run_cb)
+    summary = _summary(trainer, module, run_cb, run, t0=t0)
     if trainer.is_global_zero:
-        save_model(run_dir, model, cfg, step=steps)
-        header = provenance(
-            format_version=TRAIN_SUMMARY_FORMAT_VERSION,
-            seeds={"seed": cfg.trainer.seed, "split_seed": cfg.data.split_seed},
+        save_model(
+            run.run_dir / MODEL_FILE, model, cfg, format_version=FORMAT_VERSION, step=summary.steps
         )
-        write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
+        seeds = {"seed": tc.seed, "split_seed": cfg.data.split_seed}
+        write_summary(run.run_dir, summary.to_dict(), seeds=seeds)
     return summary
 
 
@@ -853,34 +740,4 @@ def _standardise_known(
     )
 
 
-def _stopped_by(trainer: L.Trainer, tc) -> str:
-    """Why training ended: max_steps, max_minutes, early_stopping, non_finite_loss, interrupted."""
-    if trainer.interrupted:
-        return "interrupted"
-    for cb in trainer.callbacks:
-        if isinstance(cb, EarlyStopping) and cb.stopping_reason != EarlyStoppingReason.NOT_STOPPED:
-            return (
-                "non_finite_loss"
-                if cb.stopping_reason == EarlyStoppingReason.NON_FINITE_METRIC
-                else "early_stopping"
-            )
-    if tc.max_steps is not None and trainer.global_step >= tc.max_steps:
-        return "max_steps"
-    for cb in trainer.callbacks:
-        if isinstance(cb, Timer) and (cb.time_remaining() or 0) <= 0:
-            return "max_minutes"
-    return "stopped"
-
-
-def save_model(
-    run_dir: str | Path, model: SpectrumVAE, config: TrainConfig, *, step: int | None = None
-) -> Path:
-    """Write ``RUN/model.pt``: format version, configuration and the model's state_dict."""
-    path = Path(run_dir) / MODEL_FILE
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_checkpoint(
-        path, format_version=FORMAT_VERSION, config=config.to_dict(), state_dict=state, step=step
-    )
-
-
-__all__ = ["TrainSummary", "build_model", "env_global_rank", "fit", "resolve_config", "save_model"]
+__all__ = ["TrainSummary", "build_model", "claim_run", "fit", "resolve_config"]
