@@ -456,3 +456,90 @@ def test_only_the_served_host_is_answered_and_head_works(data):
         # a DNS-rebinding page reaches the same socket under its own name
         assert c.get("/api/meta", headers={"Host": f"evil.example:{port}"}).status_code == 400
     assert served_hosts("0.0.0.0") == ["*"] and served_hosts("10.0.0.2") == ["10.0.0.2"]
+
+
+# ---- a run with known labels: tied and free latents apart -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def known_run(tiny_store, tmp_path_factory, one_thread) -> Path:
+    """A run whose first latent is tied to the known label rv (trained briefly, encoded)."""
+    from astrolatent.training.encode import encode
+    from astrolatent.training.fit import fit
+
+    run = tmp_path_factory.mktemp("known") / "run"
+    fit(
+        tiny_store,
+        run,
+        {
+            "optim": {"batch_size": 8},
+            "trainer": {"val_every": 10, "checkpoint_every": 10, "log_every": 5},
+            "data": {"val_fraction": 0.25},
+            "architecture": {"latent_dim": 4},
+            "known_labels": {"names": ["rv"]},
+        },
+        max_steps=10,
+    )
+    encode(run)
+    return run
+
+
+def test_meta_gives_every_latent_its_role(known_run):
+    data = ExplorerData(known_run)
+    _, config = load_model(known_run)
+    meta = data.meta()
+    assert meta["tied"] == [0]
+    tied = meta["dims"][0]
+    assert (tied["role"], tied["label"]) == ("tied", "rv")
+    assert tied["label_mean"] == pytest.approx(config.known_labels.mean["rv"])
+    assert tied["label_std"] == pytest.approx(config.known_labels.std["rv"])
+    assert [d["role"] for d in meta["dims"][1:]] == ["free"] * 3
+    assert all(d["label"] is None for d in meta["dims"][1:])
+
+
+def test_tied_and_free_sliders_apart_in_a_browser(known_run, one_thread):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (test_explorer_in_a_browser says how to install it)")
+    from playwright.sync_api import sync_playwright
+
+    data = ExplorerData(known_run)
+    tied = data.meta()["dims"][0]
+    problems: list[str] = []
+    with serving(data) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
+        )
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.goto(url)
+            page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+            group = page.locator("#sliders-tied")
+            assert group.locator("h3").inner_text().lower().startswith("known labels")
+            assert group.locator("label").all_inner_texts() == ["rv"]
+            assert page.locator("#sliders-free #slider-0").count() == 0
+            # the tied slider reads in the label's units: rv = mean + std * z
+            page.focus("#slider-0")
+            page.keyboard.press("End")
+            value = page.locator("#value-0")
+            page.wait_for_function(
+                "(hi) => Number(document.querySelector('#value-0').dataset.value) === hi",
+                arg=float(data.hi[0]),
+            )
+            z = float(value.get_attribute("data-value"))
+            shown = float(value.inner_text())
+            expected = tied["label_mean"] + tied["label_std"] * z
+            assert shown == pytest.approx(expected, rel=1e-3, abs=1e-3 * abs(tied["label_std"]))
+            # the informative free latents start in their own group; any other free latent
+            # added lands there too
+            free = [d for d in data.informative if d != 0]
+            ids = page.locator("#sliders-free input").evaluate_all("(xs) => xs.map((x) => x.id)")
+            assert ids == [f"slider-{d}" for d in free]
+            others = [d for d in range(1, data.latent_dim) if d not in free]
+            if others:
+                page.select_option("#extra-dim", str(others[0]))
+                page.click("#add-dim")
+                assert page.locator(f"#sliders-free #slider-{others[0]}").count() == 1
+        finally:
+            browser.close()
+    assert not problems, problems

@@ -1,7 +1,8 @@
 """The interactive latent explorer: a local web app over a trained, encoded run.
 
 ``astrolatent explore RUN`` serves it (on 127.0.0.1 by default): one slider per informative
-latent (others can be added), the decoded spectrum redrawn as the sliders move, zoom to a
+latent (others can be added; the tied latents of a run with known labels in a group of
+their own, read in their labels' units), the decoded spectrum redrawn as the sliders move, zoom to a
 wavelength window, the nearest real spectra in latent space with their ids and labels, and a
 latent-vs-label scatter whose points load that spectrum's latent position.
 

@@ -57,6 +57,23 @@ def _json_values(values: np.ndarray, decimals: int) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in rounded]
 
 
+def latent_roles(known, latent_dim: int) -> list[dict]:
+    """Role of every latent of a run: ``tied`` to a known label (the first
+    ``len(known.names)`` dims, with the label's standardisation so a tied value reads in the
+    label's units: ``label = mean + std * z``) or ``free``."""
+    roles = [
+        {
+            "role": "tied",
+            "label": name,
+            "label_mean": float(known.mean.get(name, 0.0)),
+            "label_std": float(known.std.get(name, 1.0)),
+        }
+        for name in known.names
+    ]
+    free = {"role": "free", "label": None, "label_mean": None, "label_std": None}
+    return roles + [dict(free) for _ in range(latent_dim - len(roles))]
+
+
 def _envelope(
     wave: np.ndarray, fluxes: np.ndarray, max_points: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +140,7 @@ class ExplorerData:
             for name in self.labels
         }
         self.informative, self.best_dims = self._informative(run_dir, logvar)
+        self.roles = latent_roles(config.known_labels, self.latent_dim)
         self.wave = np.asarray(self.store.wave, dtype=float)
         # pixels some spectrum covers: decoded flux elsewhere (padding) means nothing
         self.coverage = self.store.coverage()
@@ -290,6 +308,7 @@ class ExplorerData:
                 "median": float(self.median[j]),
                 "limits": [float(v) for v in self.limits[j]],
                 "dispersion": float(s),
+                **self.roles[j],
             }
             for j, s in enumerate(dispersion(self.mu))
         ]
@@ -298,6 +317,7 @@ class ExplorerData:
             "n_spectra": len(self.ids),
             "latent_dim": self.latent_dim,
             "informative": self.informative,
+            "tied": self.tied,
             "search_dims": self.search_dims,
             "dims": dims,
             "labels": self.labels,
@@ -306,6 +326,11 @@ class ExplorerData:
             "n_pixels": int(self.wave.size),
             "max_neighbors": min(MAX_NEIGHBORS, len(self.ids)),
         }
+
+    @property
+    def tied(self) -> list[int]:
+        """The dims tied to a known label (the first ones; none in a run without)."""
+        return [j for j, r in enumerate(self.roles) if r["role"] == "tied"]
 
     def neighbors(self, z: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Latents-table rows of the ``k`` spectra nearest to ``z`` in the search dims."""

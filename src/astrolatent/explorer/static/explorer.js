@@ -257,51 +257,78 @@ function latentChanged() {
 
 // ---- sliders ---------------------------------------------------------------------------
 
+function sliderRow(dim) {
+  const info = state.meta.dims[dim];
+  const tied = info.role === "tied";
+  const row = document.createElement("div");
+  row.className = "slider" + (info.informative ? " informative" : "") + (tied ? " tied" : "");
+  const label = document.createElement("label");
+  label.htmlFor = `slider-${dim}`;
+  label.textContent = tied ? info.label : `z${dim}`;
+  label.title = tied
+    ? `z${dim}, tied to the known label ${info.label} (shown in its units)`
+    : (info.informative ? "informative latent" : "latent the analysis found uninformative");
+  const input = document.createElement("input");
+  input.type = "range";
+  input.id = `slider-${dim}`;
+  // the slider runs over 0..STEPS; its position maps linearly onto [lo, hi]
+  const lo = Math.min(info.lo, state.z[dim]);
+  const hi = Math.max(info.hi, state.z[dim]);
+  input.min = 0;
+  input.max = STEPS;
+  input.step = 1;
+  input.value = Math.round(((state.z[dim] - lo) / (hi - lo)) * STEPS);
+  input.dataset.lo = lo;
+  input.dataset.hi = hi;
+  const out = document.createElement("output");
+  out.id = `value-${dim}`;
+  out.htmlFor = input.id;
+  // a tied latent reads in its label's units (label = mean + std * z); data-value is z
+  const show = () => {
+    const z = state.z[dim];
+    out.textContent = tied ? fmt(info.label_mean + info.label_std * z) : fmt(z);
+    out.dataset.value = z;
+  };
+  show();
+  input.addEventListener("input", () => {
+    state.z[dim] = lo + (Number(input.value) / STEPS) * (hi - lo);
+    show();
+    state.current = null;
+    latentChanged();
+  });
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "\u00d7";
+  remove.title = "remove this slider (the latent keeps its value)";
+  remove.addEventListener("click", () => {
+    state.sliders = state.sliders.filter((d) => d !== dim);
+    renderSliders();
+  });
+  row.append(label, input, out, remove);
+  return row;
+}
+
+// Tied latents (one per known label of the run) and free latents in two groups.
 function renderSliders() {
   const box = $("sliders");
   box.replaceChildren();
-  for (const dim of state.sliders) {
-    const info = state.meta.dims[dim];
-    const row = document.createElement("div");
-    row.className = "slider" + (info.informative ? " informative" : "");
-    const label = document.createElement("label");
-    label.htmlFor = `slider-${dim}`;
-    label.textContent = `z${dim}`;
-    label.title = info.informative ? "informative latent" : "latent the analysis found uninformative";
-    const input = document.createElement("input");
-    input.type = "range";
-    input.id = `slider-${dim}`;
-    // the slider runs over 0..STEPS; its position maps linearly onto [lo, hi]
-    const lo = Math.min(info.lo, state.z[dim]);
-    const hi = Math.max(info.hi, state.z[dim]);
-    input.min = 0;
-    input.max = STEPS;
-    input.step = 1;
-    input.value = Math.round(((state.z[dim] - lo) / (hi - lo)) * STEPS);
-    input.dataset.lo = lo;
-    input.dataset.hi = hi;
-    const out = document.createElement("output");
-    out.id = `value-${dim}`;
-    out.htmlFor = input.id;
-    out.textContent = fmt(state.z[dim]);
-    out.dataset.value = state.z[dim];
-    input.addEventListener("input", () => {
-      state.z[dim] = lo + (Number(input.value) / STEPS) * (hi - lo);
-      out.textContent = fmt(state.z[dim]);
-      out.dataset.value = state.z[dim];
-      state.current = null;
-      latentChanged();
-    });
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.textContent = "\u00d7";
-    remove.title = "remove this slider (the latent keeps its value)";
-    remove.addEventListener("click", () => {
-      state.sliders = state.sliders.filter((d) => d !== dim);
-      renderSliders();
-    });
-    row.append(label, input, out, remove);
-    box.appendChild(row);
+  const groups = [
+    ["tied", "known labels (tied latents)"],
+    ["free", state.meta.tied.length ? "free latents (beyond the labels)" : null],
+  ];
+  for (const [role, title] of groups) {
+    const dims = state.sliders.filter((d) => state.meta.dims[d].role === role);
+    if (!dims.length) continue;
+    const group = document.createElement("div");
+    group.className = "slider-group";
+    group.id = `sliders-${role}`;
+    if (title) {
+      const heading = document.createElement("h3");
+      heading.textContent = title;
+      group.appendChild(heading);
+    }
+    for (const dim of dims) group.appendChild(sliderRow(dim));
+    box.appendChild(group);
   }
   const select = $("extra-dim");
   select.replaceChildren();
@@ -309,7 +336,8 @@ function renderSliders() {
     if (state.sliders.includes(info.dim)) continue;
     const option = document.createElement("option");
     option.value = info.dim;
-    option.textContent = `z${info.dim}${info.informative ? " (informative)" : ""}`;
+    const role = info.role === "tied" ? ` (${info.label})` : (info.informative ? " (informative)" : "");
+    option.textContent = `z${info.dim}${role}`;
     select.appendChild(option);
   }
   $("add-dim").disabled = select.options.length === 0;
@@ -389,7 +417,8 @@ function fillScatterControls() {
   for (const info of meta.dims) {
     const option = document.createElement("option");
     option.value = info.dim;
-    option.textContent = `z${info.dim}${info.informative ? " (informative)" : ""}`;
+    const role = info.role === "tied" ? ` (${info.label})` : (info.informative ? " (informative)" : "");
+    option.textContent = `z${info.dim}${role}`;
     dimSelect.appendChild(option);
   }
   const pickBest = () => {
@@ -413,9 +442,15 @@ async function main() {
   $("run-info").textContent =
     `${meta.n_spectra} spectra, ${meta.latent_dim} latents (informative: ` +
     `${meta.informative.map((d) => "z" + d).join(", ") || "none found"}), ` +
+    (meta.tied.length
+      ? `tied to known labels: ${meta.tied.map((d) => `${meta.dims[d].label} (z${d})`).join(", ")}, `
+      : "") +
     `${meta.n_pixels} px from ${fmt(meta.wave_range[0])} to ${fmt(meta.wave_range[1])} \u00c5`;
   state.z = meta.dims.map((d) => d.median);
-  state.sliders = meta.informative.length ? meta.informative.slice() : [0];
+  // every tied latent, then the informative free ones
+  const free = meta.informative.filter((d) => !meta.tied.includes(d));
+  state.sliders = [...meta.tied, ...free];
+  if (!state.sliders.length) state.sliders = [0];
   $("k").max = meta.max_neighbors;
   renderSliders();
   fillScatterControls();
