@@ -42,7 +42,6 @@ Output folder (:func:`write_decomposition`; the CLI's default is
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,7 +63,6 @@ from astrolatent.analysis.pid import (
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     DECOMPOSITION_DIR,
@@ -73,7 +71,13 @@ from astrolatent.outputs.layout import (
 )
 from astrolatent.outputs.layout import DECOMPOSITION_FILE as JSON_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import DECOMPOSITION_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import (
+    Decomposition,
+    GalaxyTrainSummary,
+    load_galaxy_summary,
+    provenance,
+    write_summary,
+)
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -95,13 +99,13 @@ class EstimatorRun:
 
     path: Path
     config: EstimatorConfig
-    summary: dict
+    summary: GalaxyTrainSummary
     predictions: pd.DataFrame
 
     @property
     def columns(self) -> list[str]:
         """The tabular input columns the estimator saw."""
-        return list(self.summary["columns"])
+        return list(self.summary.columns)
 
     @property
     def sources(self) -> list[str]:
@@ -120,19 +124,11 @@ def load_run(path: str | Path) -> EstimatorRun:
                 path, f"lacks {name}; is it a finished `astrolatent galaxy train` run?"
             )
     config = EstimatorConfig.load(path / CONFIG_FILE)
-    try:
-        summary = json.loads((path / SUMMARY_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise InputFileError(path / SUMMARY_FILE, f"not valid JSON ({exc})") from None
+    summary = load_galaxy_summary(path)
     predictions = read_table(path / PREDICTIONS_FILE)
     missing = [c for c in ("id", "truth", "ce", "prior_ce") if c not in predictions.columns]
-    if missing or "columns" not in summary:
-        raise InputFileError(
-            path,
-            f"predictions.parquet lacks {missing}"
-            if missing
-            else "train_summary.json lacks columns",
-        )
+    if missing:
+        raise InputFileError(path, f"{PREDICTIONS_FILE} lacks {missing}")
     bad = [
         c
         for c in ("truth", "ce", "prior_ce")
@@ -442,7 +438,7 @@ def decompose_runs(
             "path": str(run.path),
             "inputs": run.sources,
             "n_objects": len(run.predictions),
-            "metrics": run.summary.get("metrics", {}),
+            "metrics": run.summary.metrics,
         }
         for role, run in zip(_ROLES, runs, strict=True)
     }
@@ -586,13 +582,13 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
     written["pointwise"] = out_dir / POINTWISE_FILE
     payload = {
         **provenance(
-            format_version=DECOMPOSITION_FORMAT_VERSION,
+            format_version=Decomposition.FORMAT,
             seeds={"random_state": decomp.random_state},
         ),
         **decomp.to_dict(),
         "figures": {k: v.name for k, v in written.items()},
     }
-    write_json_atomic(out_dir / JSON_FILE, payload)
+    write_summary(out_dir / JSON_FILE, Decomposition, payload)
     written["json"] = out_dir / JSON_FILE
     return written
 

@@ -10,12 +10,21 @@ A spectrum run (``astrolatent train``, ``encode``, ``analyze``, ``report``)::
     RUN/config.yaml  model.pt  split.parquet  metrics.csv  train_summary.json  checkpoints/
         latents.parquet
         analysis/summary.json  config.yaml  data_summary.json  reconstructions.parquet
-                 reconstructions.npz  traversals.json  *.csv  *.png
+                 reconstructions.npz  traversals.json  dimensions.csv  mi_per_dim.csv
+                 mi_per_dim_pca.csv  *.png
         report/report.html  figures/
+        pipeline.yaml  (a run made by ``astrolatent run``)
 
 A galaxy-estimator run (``astrolatent galaxy train``) has the same config, split, metrics,
 summary and latents files (latent columns ``s_*``, one row per object and model), plus
-``predictions.parquet``, ``pdf_examples.npz`` and ``decomposition/``, ``causal/`` folders.
+``predictions.parquet``, ``pdf_examples.npz`` and ``decomposition/``, ``causal/`` folders
+(``decomposition.json`` and ``pointwise.parquet``; ``local.json`` and ``local.parquet``,
+``discovery.json`` and ``graph.png``).
+
+Simulations: ``astrolatent simulate spectra`` writes ``truth.csv``, ``labels.csv`` and
+``simulation.yaml`` beside its FITS files; ``simulate dag`` writes ``table.parquet`` and
+``dag.json``. A pipeline (``astrolatent run``) keeps one stamp per stage in
+``OUT/.stamps/STAGE.json``.
 """
 
 from __future__ import annotations
@@ -39,8 +48,17 @@ DATA_SUMMARY_FILE = "data_summary.json"
 RECONSTRUCTIONS_FILE = "reconstructions.parquet"
 RECONSTRUCTION_EXAMPLES_FILE = "reconstructions.npz"
 TRAVERSALS_FILE = "traversals.json"
+ANALYSIS_CONFIG = Path(ANALYSIS_DIR) / CONFIG_FILE
+DIMENSIONS_FILE = "dimensions.csv"
+MI_PER_DIM_FILE = "mi_per_dim.csv"
+MI_PER_DIM_PCA_FILE = "mi_per_dim_pca.csv"
+#: figure stems of an analysis (``.png`` beside each)
+INFORMATIVE_FIGURE = "informative_dims"
+MI_KSG_FIGURE = "latent_mi_ksg"
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"
+#: the resolved pipeline configuration a run made by ``astrolatent run`` carries
+PIPELINE_FILE = "pipeline.yaml"
 
 # galaxy-estimator runs
 PREDICTIONS_FILE = "predictions.parquet"
@@ -50,7 +68,17 @@ DECOMPOSITION_FILE = "decomposition.json"
 POINTWISE_FILE = "pointwise.parquet"
 CAUSAL_DIR = "causal"
 LOCAL_FILE = "local.json"
+LOCAL_OBJECTS_FILE = "local.parquet"
 DISCOVERY_FILE = "discovery.json"
+GRAPH_FIGURE = "graph.png"
+
+# simulations and pipelines
+SIMULATION_TRUTH_FILE = "truth.csv"
+SIMULATION_LABELS_FILE = "labels.csv"
+SIMULATION_CONFIG_FILE = "simulation.yaml"
+DAG_TABLE_FILE = "table.parquet"
+DAG_TRUTH_FILE = "dag.json"
+STAMP_DIR = ".stamps"
 
 # stores
 STORE_METADATA_FILE = "metadata.parquet"
@@ -62,3 +90,23 @@ STORE_CONFIG_FILE = "ingest.yaml"
 def galaxy_model_file(index: int, n_models: int) -> str:
     """The file of model ``index`` of a galaxy run with ``n_models`` (cross-fitted) models."""
     return MODEL_FILE if n_models == 1 else f"model_fold{index}.pt"
+
+
+def traversal_figure(dim: int) -> str:
+    """The stem of the traversal figure of latent ``dim`` (an analysis writes ``.png``)."""
+    return f"traversal_dim{dim}"
+
+
+def mi_hist_figure(label: str) -> str:
+    """The stem of the published-form MI figure of ``label``."""
+    return f"latent_mi_hist_{label}"
+
+
+def scatter_figure(label: str) -> str:
+    """The stem of the scatter plot of ``label`` against its best latent."""
+    return f"scatter_{label}"
+
+
+def stamp_file(stage: str) -> str:
+    """The stamp of a pipeline ``stage`` in ``OUT/.stamps/``."""
+    return f"{stage}.json"

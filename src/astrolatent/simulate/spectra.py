@@ -42,6 +42,11 @@ from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic
+from astrolatent.outputs.layout import (
+    SIMULATION_CONFIG_FILE,
+    SIMULATION_LABELS_FILE,
+    SIMULATION_TRUTH_FILE,
+)
 from astrolatent.simulate import lines
 
 log = logging.getLogger(__name__)
@@ -400,9 +405,9 @@ def write_spectra(
         log.debug("wrote spectra %d-%d", start, start + len(batch.truth) - 1)
         if progress is not None:
             progress(len(batch.truth))
-    truth_path = _write_csv(truth, out_dir / "truth.csv")
-    labels_path = _write_csv(partial_labels(truth, config), out_dir / "labels.csv")
-    config.save(out_dir / "simulation.yaml")
+    truth_path = _write_csv(truth, out_dir / SIMULATION_TRUTH_FILE)
+    labels_path = _write_csv(partial_labels(truth, config), out_dir / SIMULATION_LABELS_FILE)
+    config.save(out_dir / SIMULATION_CONFIG_FILE)
     return SimulationOutput(out_dir=out_dir, files=files, labels=labels_path, truth=truth_path)
 
 
@@ -435,13 +440,13 @@ def _check_disk(out_dir: Path, config: SpectrumSimulationConfig) -> None:
 
 
 #: what a simulation writes in its folder (the only names astrolatent removes there)
-SPECTRA_OWNS = ("ADP.*.fits", "truth.csv", "labels.csv", "simulation.yaml")
+SPECTRA_OWNS = ("ADP.*.fits", SIMULATION_TRUTH_FILE, SIMULATION_LABELS_FILE, SIMULATION_CONFIG_FILE)
 
 
 def _is_simulation(folder: Path) -> bool:
     """A simulation folder written before folders were marked: its configuration loads."""
     try:
-        SpectrumSimulationConfig.load(folder / "simulation.yaml")
+        SpectrumSimulationConfig.load(folder / SIMULATION_CONFIG_FILE)
     except (AstrolatentError, OSError):
         return False
     return True
