@@ -250,6 +250,14 @@ class Discovery(OutputFile):
     edges: list[_Edge]
 
 
+class _PlantedEdge(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    source: str = Field(alias="from")
+    to: str
+    weight: float
+    function: str
+
+
 class DAGTruth(OutputFile):
     """``dag.json`` of ``astrolatent simulate dag``: the planted graph (``adjacency[i][j]``:
     an edge from ``nodes[i]`` to ``nodes[j]``)."""
@@ -257,7 +265,7 @@ class DAGTruth(OutputFile):
     FORMAT: ClassVar[int] = DAG_FORMAT_VERSION
     nodes: list[str]
     adjacency: list[list[bool]]
-    edges: list[_Edge]
+    edges: list[_PlantedEdge]
 
     def adjacency_array(self) -> np.ndarray:
         return np.asarray(self.adjacency, bool)
