@@ -398,19 +398,7 @@ def decompose_runs(
     runs = [r if isinstance(r, EstimatorRun) else load_run(r) for r in (run1, run2, run12)]
     joined, info = join_runs(*runs, common=common)
     target = runs[2].config.data.target
-    h = joined["prior_ce"]
-    pointwise = pointwise_decomposition(h - joined["ce1"], h - joined["ce2"], h - joined["ce12"])
-    frame = pd.concat(
-        [joined.rename(columns={"truth": target}), pointwise.reset_index(drop=True)], axis=1
-    )
-    table = read_table(runs[2].config.data.table)
-    if bins is None:
-        bins = [target, *(["mag_r"] if "mag_r" in table.columns else [])]
-    if by == "class" and "class" not in table.columns:
-        by = None
-    wanted = [c for c in dict.fromkeys([*([by] if by else []), *bins]) if c not in frame.columns]
-    for col, values in _group_columns(table, runs[2], frame["id"], wanted).items():
-        frame[col] = values
+    frame, by, bins = _pointwise_frame(joined, runs[2], by, bins)
     rng = np.random.default_rng(random_state)
     overall = summarise(frame, method=method, n_bootstrap=n_bootstrap, random_state=rng).iloc[0]
     result = PIDResult(
@@ -433,7 +421,47 @@ def decompose_runs(
         by_bin[col] = summarise(
             frame, by=col, bins=edges, method=method, n_bootstrap=n_bootstrap, random_state=rng
         )
-    run_info = {
+    return RunDecomposition(
+        result=result,
+        target=target,
+        x1=runs[0].sources,
+        x2=runs[1].sources,
+        runs=_run_info(runs),
+        by=by,
+        by_class=by_class,
+        by_bin=by_bin,
+        info=info,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state if isinstance(random_state, int) else None,
+    )
+
+
+def _pointwise_frame(
+    joined: pd.DataFrame, run12: EstimatorRun, by: str | None, bins: Sequence[str] | None
+) -> tuple[pd.DataFrame, str | None, list[str]]:
+    """The joined runs with each object's pointwise terms (nats) and the grouping columns
+    of the joint run's table; returns it with ``by`` and ``bins`` resolved against the table
+    (``class`` dropped when absent; default bins: the target and ``mag_r``)."""
+    target = run12.config.data.target
+    h = joined["prior_ce"]
+    pointwise = pointwise_decomposition(h - joined["ce1"], h - joined["ce2"], h - joined["ce12"])
+    frame = pd.concat(
+        [joined.rename(columns={"truth": target}), pointwise.reset_index(drop=True)], axis=1
+    )
+    table = read_table(run12.config.data.table)
+    if bins is None:
+        bins = [target, *(["mag_r"] if "mag_r" in table.columns else [])]
+    if by == "class" and "class" not in table.columns:
+        by = None
+    wanted = [c for c in dict.fromkeys([*([by] if by else []), *bins]) if c not in frame.columns]
+    for col, values in _group_columns(table, run12, frame["id"], wanted).items():
+        frame[col] = values
+    return frame, by, list(bins)
+
+
+def _run_info(runs: list[EstimatorRun]) -> dict[str, dict]:
+    """What each run contributed (path, inputs, objects, held-out metrics), by role."""
+    return {
         f"x{role}": {
             "path": str(run.path),
             "inputs": run.sources,
@@ -442,19 +470,6 @@ def decompose_runs(
         }
         for role, run in zip(_ROLES, runs, strict=True)
     }
-    return RunDecomposition(
-        result=result,
-        target=target,
-        x1=runs[0].sources,
-        x2=runs[1].sources,
-        runs=run_info,
-        by=by,
-        by_class=by_class,
-        by_bin=by_bin,
-        info=info,
-        n_bootstrap=n_bootstrap,
-        random_state=random_state if isinstance(random_state, int) else None,
-    )
 
 
 # ---------------------------------------------------------------------------------------

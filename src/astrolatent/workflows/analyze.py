@@ -419,13 +419,7 @@ def analyze_latents(
     mu, logvar = latent_matrices(latents)
     n, d = mu.shape
     known = dict(known or {})
-    labels = list(config.labels or default_labels(latents))
-    labels += [name for name in known if name not in labels and name in latents.columns]
-    missing = [c for c in labels if c not in latents.columns]
-    if missing:
-        raise ConfigError(
-            f"label(s) {', '.join(missing)} not in the latents table (labels there: {', '.join(default_labels(latents))})"
-        )
+    labels = _labels_to_analyse(latents, config, known)
     config.save(out_dir / CONFIG_FILE)
 
     step("counting informative dimensions")
@@ -465,16 +459,7 @@ def analyze_latents(
     both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
     if len(analysed) and both.size >= 100 and len(chosen) >= 1:
         step("disentanglement scores")
-        codes = mu[both][:, chosen] if len(chosen) >= 2 else mu[both]
-        summary["disentanglement"] = {
-            "dims": chosen if len(chosen) >= 2 else list(range(d)),
-            "labels": analysed,
-            **disentanglement_scores(
-                codes,
-                latents.iloc[both][analysed].to_numpy(float),
-                random_state=config.random_state,
-            ),
-        }
+        summary["disentanglement"] = _disentanglement(mu, latents, both, chosen, analysed, config)
 
     if spectra_scores is not None and config.pca_baseline:
         step("PCA baseline and ceiling")
@@ -490,6 +475,43 @@ def analyze_latents(
 
     write_summary(out_dir / SUMMARY_FILE, AnalysisSummary, summary)
     return summary
+
+
+def _labels_to_analyse(
+    latents: pd.DataFrame, config: AnalyzeConfig, known: dict[str, int]
+) -> list[str]:
+    """The configured labels (default: every numeric label column) and the known labels;
+    ConfigError naming those the latents table lacks."""
+    labels = list(config.labels or default_labels(latents))
+    labels += [name for name in known if name not in labels and name in latents.columns]
+    missing = [c for c in labels if c not in latents.columns]
+    if missing:
+        raise ConfigError(
+            f"label(s) {', '.join(missing)} not in the latents table (labels there: {', '.join(default_labels(latents))})"
+        )
+    return labels
+
+
+def _disentanglement(
+    mu: np.ndarray,
+    latents: pd.DataFrame,
+    both: np.ndarray,
+    chosen: list[int],
+    analysed: list[str],
+    config: AnalyzeConfig,
+) -> dict:
+    """MIG, SAP and DCI of the analysed dims (all dims with fewer than two) against the
+    ``analysed`` labels, on the rows ``both`` where every label is finite."""
+    dims = chosen if len(chosen) >= 2 else list(range(mu.shape[1]))
+    return {
+        "dims": dims,
+        "labels": analysed,
+        **disentanglement_scores(
+            mu[both][:, dims],
+            latents.iloc[both][analysed].to_numpy(float),
+            random_state=config.random_state,
+        ),
+    }
 
 
 def _regressor_r(features: np.ndarray, label: LabelRows, config: AnalyzeConfig) -> dict:
