@@ -52,8 +52,8 @@ from astrolatent.outputs.layout import (
     REPORT_FILE,
     SIMULATION_LABELS_FILE,
     STAMP_DIR,
+    STAMP_FILE,
     STORE_SUMMARY_FILE,
-    stamp_file,
 )
 from astrolatent.outputs.summaries import (
     StageStamp,
@@ -334,7 +334,7 @@ def run_pipeline(
             continue
         forced = forced or stage == force
         key = _hash({"stage": stage, "config": configs[stage], "previous": previous})
-        stamp_path = layout.stamps / stamp_file(stage)
+        stamp_path = layout.stamps / STAMP_FILE.format(stage)
         stamp = _read_stamp(stamp_path)
         done = (
             stamp is not None

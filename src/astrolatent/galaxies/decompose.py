@@ -421,12 +421,13 @@ def decompose_runs(
         by_bin[col] = summarise(
             frame, by=col, bins=edges, method=method, n_bootstrap=n_bootstrap, random_state=rng
         )
+    run_info = _run_info(runs)
     return RunDecomposition(
         result=result,
         target=target,
         x1=runs[0].sources,
         x2=runs[1].sources,
-        runs=_run_info(runs),
+        runs=run_info,
         by=by,
         by_class=by_class,
         by_bin=by_bin,

@@ -55,6 +55,10 @@ MI_PER_DIM_PCA_FILE = "mi_per_dim_pca.csv"
 #: figure stems of an analysis (``.png`` beside each)
 INFORMATIVE_FIGURE = "informative_dims"
 MI_KSG_FIGURE = "latent_mi_ksg"
+#: figure stems per latent dim or label: ``TRAVERSAL_FIGURE.format(dim)``
+TRAVERSAL_FIGURE = "traversal_dim{}"
+MI_HIST_FIGURE = "latent_mi_hist_{}"
+SCATTER_FIGURE = "scatter_{}"
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"
 #: the resolved pipeline configuration a run made by ``astrolatent run`` carries
@@ -79,6 +83,8 @@ SIMULATION_CONFIG_FILE = "simulation.yaml"
 DAG_TABLE_FILE = "table.parquet"
 DAG_TRUTH_FILE = "dag.json"
 STAMP_DIR = ".stamps"
+#: a pipeline stage's stamp in ``OUT/.stamps/``: ``STAMP_FILE.format(stage)``
+STAMP_FILE = "{}.json"
 
 # stores
 STORE_METADATA_FILE = "metadata.parquet"
@@ -90,23 +96,3 @@ STORE_CONFIG_FILE = "ingest.yaml"
 def galaxy_model_file(index: int, n_models: int) -> str:
     """The file of model ``index`` of a galaxy run with ``n_models`` (cross-fitted) models."""
     return MODEL_FILE if n_models == 1 else f"model_fold{index}.pt"
-
-
-def traversal_figure(dim: int) -> str:
-    """The stem of the traversal figure of latent ``dim`` (an analysis writes ``.png``)."""
-    return f"traversal_dim{dim}"
-
-
-def mi_hist_figure(label: str) -> str:
-    """The stem of the published-form MI figure of ``label``."""
-    return f"latent_mi_hist_{label}"
-
-
-def scatter_figure(label: str) -> str:
-    """The stem of the scatter plot of ``label`` against its best latent."""
-    return f"scatter_{label}"
-
-
-def stamp_file(stage: str) -> str:
-    """The stamp of a pipeline ``stage`` in ``OUT/.stamps/``."""
-    return f"{stage}.json"

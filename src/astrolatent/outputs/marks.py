@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from astrolatent import __version__
-from astrolatent.errors import OutputFolderError
+from astrolatent.errors import AstrolatentError, OutputFolderError
 from astrolatent.outputs.io import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,20 @@ def claim(
     return folder
 
 
+def loads(load: Callable[[Path], object], name: str) -> Callable[[Path], bool]:
+    """A ``legacy`` test for :func:`claim`: the folder's file ``name`` loads with ``load``
+    (e.g. a run's ``config.yaml`` as a training configuration)."""
+
+    def recognised(folder: Path) -> bool:
+        try:
+            load(folder / name)
+        except (AstrolatentError, OSError):
+            return False
+        return True
+
+    return recognised
+
+
 def _write_mark(folder: Path, kind: str, owns: list[str]) -> None:
     _make_parents(folder)
     folder.mkdir(exist_ok=True)
@@ -199,6 +213,7 @@ __all__ = [
     "clear",
     "is_marked",
     "is_zarr_group",
+    "loads",
     "output_file",
     "owned_entries",
     "read_mark",

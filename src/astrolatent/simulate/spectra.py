@@ -39,7 +39,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
-from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.errors import ConfigError
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic
 from astrolatent.outputs.layout import (
@@ -138,19 +138,15 @@ class SpectrumSimulationConfig(Config):
     labelled_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
     random_state: int = 0
 
-    @field_validator("n")
+    @field_validator("n", "random_state")
     @classmethod
-    def _positive(cls, n: int) -> int:
-        if n < 1:
-            raise ValueError(f"n={n} must be at least 1 (the number of spectra)")
-        return n
-
-    @field_validator("random_state")
-    @classmethod
-    def _seed(cls, random_state: int) -> int:
-        if random_state < 0:
-            raise ValueError(f"random_state={random_state} must be a non-negative integer")
-        return random_state
+    def _counts(cls, value: int, info: ValidationInfo) -> int:
+        least, what = {"n": (1, "the number of spectra"), "random_state": (0, "a seed")}[
+            info.field_name
+        ]
+        if value < least:
+            raise ValueError(f"{info.field_name}={value} must be at least {least} ({what})")
+        return value
 
     @field_validator(*FACTOR_LIMITS)
     @classmethod
@@ -443,20 +439,13 @@ def _check_disk(out_dir: Path, config: SpectrumSimulationConfig) -> None:
 SPECTRA_OWNS = ("ADP.*.fits", SIMULATION_TRUTH_FILE, SIMULATION_LABELS_FILE, SIMULATION_CONFIG_FILE)
 
 
-def _is_simulation(folder: Path) -> bool:
-    """A simulation folder written before folders were marked: its configuration loads."""
-    try:
-        SpectrumSimulationConfig.load(folder / SIMULATION_CONFIG_FILE)
-    except (AstrolatentError, OSError):
-        return False
-    return True
-
-
 def claim_spectra_folder(out_dir: str | Path, *, fresh: bool = False) -> Path:
     """The folder of a simulation, created and marked (``fresh``: an earlier simulation's
     files in it removed first). Raises OutputFolderError for a folder that is not empty and
     not a simulation's."""
-    return marks.claim(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation, fresh=fresh)
+    # a simulation folder written before folders were marked: its configuration loads
+    legacy = marks.loads(SpectrumSimulationConfig.load, SIMULATION_CONFIG_FILE)
+    return marks.claim(out_dir, "spectra", SPECTRA_OWNS, legacy=legacy, fresh=fresh)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

@@ -56,16 +56,16 @@ from astrolatent.outputs.layout import (
     DIMENSIONS_FILE,
     INFORMATIVE_FIGURE,
     LATENTS_FILE,
+    MI_HIST_FIGURE,
     MI_KSG_FIGURE,
     MI_PER_DIM_FILE,
     MI_PER_DIM_PCA_FILE,
     RECONSTRUCTION_EXAMPLES_FILE,
     RECONSTRUCTIONS_FILE,
+    SCATTER_FIGURE,
     SUMMARY_FILE,
+    TRAVERSAL_FIGURE,
     TRAVERSALS_FILE,
-    mi_hist_figure,
-    scatter_figure,
-    traversal_figure,
 )
 from astrolatent.outputs.summaries import (
     AnalysisSummary,
@@ -111,8 +111,13 @@ class AnalyzeConfig(Config):
 ANALYSIS_OWNS = (
     *(CONFIG_FILE, SUMMARY_FILE, DIMENSIONS_FILE, "mi_per_dim*.csv", TRAVERSALS_FILE),
     *(DATA_SUMMARY_FILE, RECONSTRUCTIONS_FILE, RECONSTRUCTION_EXAMPLES_FILE),
-    *(f"{INFORMATIVE_FIGURE}.*", f"{traversal_figure('*')}.*", "*_mi_ksg.*", "*_mi_hist_*.*"),
-    f"{scatter_figure('*')}.*",
+    *(
+        f"{INFORMATIVE_FIGURE}.*",
+        f"{TRAVERSAL_FIGURE.format('*')}.*",
+        "*_mi_ksg.*",
+        "*_mi_hist_*.*",
+    ),
+    f"{SCATTER_FIGURE.format('*')}.*",
 )
 
 
@@ -120,16 +125,9 @@ def claim_analysis(folder: str | Path, *, fresh: bool = False) -> Path:
     """Mark ``folder`` as an analysis folder (created if needed; ``fresh``: an earlier
     analysis's files removed). Raises OutputFolderError for a non-empty folder that is not
     an analysis's."""
-    return marks.claim(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis, fresh=fresh)
-
-
-def _is_analysis(folder: Path) -> bool:
-    """An analysis folder written before folders were marked: its configuration loads."""
-    try:
-        AnalyzeConfig.load(folder / CONFIG_FILE)
-    except (AstrolatentError, OSError):
-        return False
-    return True
+    # an analysis folder written before folders were marked: its configuration loads
+    legacy = marks.loads(AnalyzeConfig.load, CONFIG_FILE)
+    return marks.claim(folder, "analysis", ANALYSIS_OWNS, legacy=legacy, fresh=fresh)
 
 
 def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +383,7 @@ def _traversals(
     for t in sweeps:
         figures.save(
             figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
-            out_dir / traversal_figure(t.dim),
+            out_dir / TRAVERSAL_FIGURE.format(t.dim),
         )
     return {str(t.dim): t.top for t in sweeps}
 
@@ -556,7 +554,7 @@ def _mi_figures(
                 title=f"{name}: plug-in histogram MI, rows normalised by their max (published form)",
                 colorbar="MI / max over dims",
             ),
-            out_dir / mi_hist_figure(name),
+            out_dir / MI_HIST_FIGURE.format(name),
         )
         b = block[name]
         figures.save(
@@ -567,7 +565,7 @@ def _mi_figures(
                 ylabel=name,
                 title=f"{name}: best latent {b['best_dim']}, r_I = {b['r_info']:.2f}",
             ),
-            out_dir / scatter_figure(name),
+            out_dir / SCATTER_FIGURE.format(name),
         )
 
 

@@ -30,7 +30,7 @@ has many cells per object: keep ``n_bins`` small.
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 import numpy as np
 from scipy import sparse
@@ -278,15 +278,11 @@ class DiscretePID(ResamplingPIDMeasure):
     n_bins: equal-frequency bins per column (>= 2).
     """
 
-    uses_bins: ClassVar[bool] = True
+    default_bins: ClassVar[int] = DEFAULT_BINS
     measure: ClassVar[Literal["imin", "broja", "ccs"]]
 
     def __init__(self, *, n_bins: int = DEFAULT_BINS) -> None:
         self.n_bins = n_bins
-
-    @classmethod
-    def from_options(cls, *, n_bins: int | None) -> Self:
-        return cls(n_bins=DEFAULT_BINS if n_bins is None else n_bins)
 
     def _decompose(
         self,

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ class ClassifierPID(PIDMeasure):
     """
 
     summary: ClassVar[Literal["pointwise", "mmi"]]
-    uses_bins: ClassVar[bool] = True
+    default_bins: ClassVar[int] = DEFAULT_BINS
 
     def __init__(
         self,
@@ -180,10 +180,6 @@ class ClassifierPID(PIDMeasure):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.label_smoothing = label_smoothing
-
-    @classmethod
-    def from_options(cls, *, n_bins: int | None) -> Self:
-        return cls(n_bins=DEFAULT_BINS if n_bins is None else n_bins)
 
     def _check(self, n: int) -> None:
         if self.n_bins < 2:

@@ -10,10 +10,10 @@ import pandas as pd
 
 from astrolatent import figures
 from astrolatent.outputs.layout import (
+    MI_HIST_FIGURE,
     MI_KSG_FIGURE,
     MI_PER_DIM_FILE,
-    mi_hist_figure,
-    scatter_figure,
+    SCATTER_FIGURE,
 )
 from astrolatent.report.markup import Figures, Section, analysis_alpha, fmt, note, para, pm, table
 
@@ -97,7 +97,7 @@ def mi_section(summary: dict, analysis: Path, figs: Figures) -> Section:
     body += "<h3>Published form: plug-in histogram MI, rows normalised</h3>"
     for name in labels:
         body += figs.existing(
-            analysis / f"{mi_hist_figure(name)}.png",
+            analysis / f"{MI_HIST_FIGURE.format(name)}.png",
             f"{name}: plug-in histogram MI for 5-160 bins, each row divided by its max over dims "
             "(no bias correction: the floor rises with the bin count).",
         )
@@ -114,7 +114,7 @@ def scatter_section(summary: dict, analysis: Path, figs: Figures) -> Section:
     """Each label against its best latent (the analysis' scatter plots)."""
     body = "".join(
         figs.existing(
-            analysis / f"{scatter_figure(name)}.png",
+            analysis / f"{SCATTER_FIGURE.format(name)}.png",
             f"{name} against its best latent mu_{b['best_dim']} (r_I {fmt(b['r_info'], 2)}).",
         )
         for name, b in summary.get("labels", {}).items()

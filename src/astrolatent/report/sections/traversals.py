@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astrolatent.outputs.layout import TRAVERSALS_FILE, traversal_figure
+from astrolatent.outputs.layout import TRAVERSAL_FIGURE, TRAVERSALS_FILE
 from astrolatent.outputs.summaries import Traversal
 from astrolatent.report.markup import Figures, Section, esc, fmt, note, para, table
 
@@ -26,7 +26,7 @@ def traversal_section(sweeps: list[Traversal] | None, analysis: Path, figs: Figu
     for t in sweeps:
         body += f"<h3>dim {esc(t.dim)}</h3>"
         body += figs.existing(
-            analysis / f"{traversal_figure(t.dim)}.png", f"Traversal of latent {t.dim}."
+            analysis / f"{TRAVERSAL_FIGURE.format(t.dim)}.png", f"Traversal of latent {t.dim}."
         )
         body += table(
             ["wavelength (A)", "response", "line"],
