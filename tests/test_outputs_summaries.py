@@ -197,7 +197,7 @@ def test_a_corrupt_file_is_one_line_naming_file_and_command(name: str, tmp_path:
 
 MODELS = {
     "store": s.StoreSummary,
-    "train": s.TrainSummary,
+    "train": s.SpectrumTrainSummary,
     "galaxy": s.GalaxyTrainSummary,
     "analysis": s.AnalysisSummary,
     "data": s.DataSummary,
@@ -281,3 +281,19 @@ def test_pipeline_stamps_read_back_as_written(tmp_path: Path, caplog) -> None:
         assert _read_stamp(path) is None
     assert "train.json: not valid JSON" in caplog.text and "the stage reruns" in caplog.text
     assert _read_stamp(tmp_path / "encode.json") is None
+
+
+def test_the_latents_metadata_reads_back_and_a_corrupt_one_is_one_line(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": ["a", "b"], "mu_0": [0.1, 0.2]})
+    path = tmp_path / "latents.parquet"
+    recorded = s.LatentsMetadata(run="RUN", store="/data/store", latent_dim=1)
+    pq.write_table(table.replace_schema_metadata(s.latents_metadata(recorded)), path)
+    assert s.read_latents_metadata(path) == recorded
+    pq.write_table(table, path)  # latents written without it
+    assert s.read_latents_metadata(path) == s.LatentsMetadata()
+    pq.write_table(table.replace_schema_metadata({b"astrolatent": b'{"store": '}), path)
+    with pytest.raises(InputFileError, match=r"latents\.parquet: unreadable latents metadata"):
+        s.read_latents_metadata(path)

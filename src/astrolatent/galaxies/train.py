@@ -52,7 +52,7 @@ from astrolatent.galaxies.models import (
     symmetric_kl,
 )
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_atomic, write_json_atomic, write_npz_atomic
+from astrolatent.outputs.io import write_atomic, write_npz_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     LATENTS_FILE,
@@ -63,7 +63,12 @@ from astrolatent.outputs.layout import (
     galaxy_model_file,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import (
+    TRAIN_SUMMARY_FORMAT_VERSION,
+    GalaxyTrainSummary,
+    provenance,
+    write_summary,
+)
 from astrolatent.runtime import load_checkpoint, quiet_lightning, save_checkpoint
 from astrolatent.tables import read_table
 
@@ -806,7 +811,7 @@ def fit_estimator(
     header = provenance(
         format_version=TRAIN_SUMMARY_FORMAT_VERSION, seeds={"seed": config.trainer.seed}
     )
-    write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
+    write_summary(run_dir / SUMMARY_FILE, GalaxyTrainSummary, {**header, **summary.to_dict()})
     return summary
 
 

@@ -22,8 +22,9 @@ summary and latents files (latent columns ``s_*``, one row per object and model)
 ``discovery.json`` and ``graph.png``).
 
 Simulations: ``astrolatent simulate spectra`` writes ``truth.csv``, ``labels.csv`` and
-``simulation.yaml`` beside its FITS files; ``simulate dag`` writes ``table.parquet`` and
-``dag.json``. A pipeline (``astrolatent run``) keeps one stamp per stage in
+``simulation.yaml`` beside its FITS files; ``galaxy simulate`` writes ``catalog.parquet``,
+``truth.parquet``, ``simulation.yaml`` and ``images.npy``; ``simulate dag`` writes
+``table.parquet`` and ``dag.json``. A pipeline (``astrolatent run``) keeps one stamp per stage in
 ``OUT/.stamps/STAGE.json``.
 """
 
@@ -38,6 +39,8 @@ SPLIT_FILE = "split.parquet"
 METRICS_FILE = "metrics.csv"
 TRAIN_SUMMARY_FILE = "train_summary.json"
 LATENTS_FILE = "latents.parquet"
+#: the key of the latents file's Parquet metadata that holds what astrolatent records
+LATENTS_METADATA_KEY = b"astrolatent"
 CHECKPOINT_DIR = "checkpoints"
 
 # spectrum runs: analysis and report
@@ -80,6 +83,9 @@ GRAPH_FIGURE = "graph.png"
 SIMULATION_TRUTH_FILE = "truth.csv"
 SIMULATION_LABELS_FILE = "labels.csv"
 SIMULATION_CONFIG_FILE = "simulation.yaml"
+GALAXY_CATALOG_FILE = "catalog.parquet"
+GALAXY_TRUTH_FILE = "truth.parquet"
+GALAXY_IMAGES_FILE = "images.npy"
 DAG_TABLE_FILE = "table.parquet"
 DAG_TRUTH_FILE = "dag.json"
 STAMP_DIR = ".stamps"
@@ -87,6 +93,8 @@ STAMP_DIR = ".stamps"
 STAMP_FILE = "{}.json"
 
 # stores
+#: the Zarr v3 group metadata of a store (a store's mark, see outputs.marks)
+STORE_GROUP_FILE = "zarr.json"
 STORE_METADATA_FILE = "metadata.parquet"
 STORE_QUARANTINE_FILE = "quarantine.parquet"
 STORE_SUMMARY_FILE = "summary.json"

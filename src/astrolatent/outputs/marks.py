@@ -26,6 +26,7 @@ from pathlib import Path
 from astrolatent import __version__
 from astrolatent.errors import AstrolatentError, OutputFolderError
 from astrolatent.outputs.io import write_text_atomic
+from astrolatent.outputs.layout import STORE_GROUP_FILE
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def read_mark(folder: str | Path) -> dict | None:
 def is_zarr_group(folder: str | Path) -> bool:
     """True if ``folder/zarr.json`` is the metadata of a Zarr v3 group (a store's mark)."""
     try:
-        meta = json.loads((Path(folder) / "zarr.json").read_text())
+        meta = json.loads((Path(folder) / STORE_GROUP_FILE).read_text())
     except (OSError, ValueError):
         return False
     return (

@@ -9,21 +9,20 @@ command that rebuilds it when a file is missing (:class:`~astrolatent.errors.Run
 corrupt, from a newer format version, or lacks a key they need
 (:class:`~astrolatent.errors.InputFileError`).
 
-=====================  =========================================  =====================
-file                   model                                      loader
-=====================  =========================================  =====================
-STORE/summary.json     :class:`StoreSummary`                      :func:`load_store_summary`
-RUN/train_summary      :class:`TrainSummary` (spectrum run)       :func:`load_train_summary`
-RUN/train_summary      :class:`GalaxyTrainSummary`                :func:`load_galaxy_summary`
-analysis/summary.json  :class:`AnalysisSummary`                   :func:`load_summary`
-data_summary.json      :class:`DataSummary`                       :func:`load_data_summary`
-traversals.json        :class:`Traversal` (a list of them)        :func:`load_traversals`
-decomposition.json     :class:`Decomposition`                     :func:`load_decomposition`
-local.json             :class:`LocalTests`                        :func:`load_local_tests`
-discovery.json         :class:`Discovery`                         :func:`load_discovery`
-dag.json               :class:`DAGTruth`                          :func:`load_dag_truth`
-OUT/.stamps/STAGE      :class:`StageStamp` (pipeline state)       :func:`load_stamp`
-=====================  =========================================  =====================
+Files, their models and loaders (``docs/design.md`` has the table):
+``STORE/summary.json`` :class:`StoreSummary` :func:`load_store_summary`; a spectrum run's
+``train_summary.json`` :class:`SpectrumTrainSummary` :func:`load_train_summary`, a galaxy
+run's :class:`GalaxyTrainSummary` :func:`load_galaxy_summary`; ``analysis/summary.json``
+:class:`AnalysisSummary` :func:`load_summary`; ``data_summary.json`` :class:`DataSummary`
+:func:`load_data_summary`; ``traversals.json`` (a list of :class:`Traversal`)
+:func:`load_traversals`; ``decomposition.json`` :class:`Decomposition`
+:func:`load_decomposition`; ``local.json`` :class:`LocalTests` :func:`load_local_tests`;
+``discovery.json`` :class:`Discovery` :func:`load_discovery`; ``dag.json``
+:class:`DAGTruth` :func:`load_dag_truth`; the pipeline's ``OUT/.stamps/STAGE.json``
+:class:`StageStamp` :func:`load_stamp`.
+
+The latents file records :class:`LatentsMetadata` in its Parquet metadata
+(:func:`latents_metadata` builds it, :func:`read_latents_metadata` reads it).
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from astrolatent.outputs.layout import (
     ANALYSIS_DIR,
     ANALYSIS_SUMMARY,
     DATA_SUMMARY_FILE,
+    LATENTS_METADATA_KEY,
     STORE_SUMMARY_FILE,
     TRAIN_SUMMARY_FILE,
     TRAVERSALS_FILE,
@@ -103,7 +103,7 @@ class StoreSummary(OutputFile):
     n_quarantined: int
 
 
-class TrainSummary(OutputFile):
+class SpectrumTrainSummary(OutputFile):
     """``RUN/train_summary.json`` of a spectrum run (``astrolatent train``)."""
 
     FORMAT: ClassVar[int] = TRAIN_SUMMARY_FORMAT_VERSION
@@ -271,6 +271,18 @@ class DAGTruth(OutputFile):
         return np.asarray(self.adjacency, bool)
 
 
+class LatentsMetadata(BaseModel):
+    """What ``RUN/latents.parquet`` records in its Parquet metadata (key ``astrolatent``): the
+    run, the store its spectra come from and that store's fingerprint when encoded (all None
+    for latents written without it)."""
+
+    model_config = ConfigDict(extra="allow")
+    run: str | None = None
+    store: str | None = None
+    store_fingerprint: str | None = None
+    latent_dim: int | None = None
+
+
 class StageStamp(OutputFile):
     """``OUT/.stamps/STAGE.json``: a pipeline stage's state (``started`` or ``done``) and
     the key of the configuration it ran with."""
@@ -360,10 +372,10 @@ def load_store_summary(store: str | Path) -> StoreSummary:
     return load_file(StoreSummary, Path(store) / STORE_SUMMARY_FILE, rebuild)
 
 
-def load_train_summary(run_dir: str | Path) -> TrainSummary:
+def load_train_summary(run_dir: str | Path) -> SpectrumTrainSummary:
     """``RUN/train_summary.json`` of a spectrum run (``astrolatent train``)."""
     rebuild = f"astrolatent train STORE --run {run_dir}"
-    return load_file(TrainSummary, Path(run_dir) / TRAIN_SUMMARY_FILE, rebuild)
+    return load_file(SpectrumTrainSummary, Path(run_dir) / TRAIN_SUMMARY_FILE, rebuild)
 
 
 def load_galaxy_summary(run_dir: str | Path) -> GalaxyTrainSummary:
@@ -422,6 +434,27 @@ def load_stamp(path: str | Path) -> StageStamp:
     """A pipeline stage's stamp (``astrolatent run``)."""
     stage = Path(path).stem
     return load_file(StageStamp, path, f"astrolatent run PIPELINE.yaml --force {stage}")
+
+
+def latents_metadata(metadata: LatentsMetadata) -> dict[bytes, bytes]:
+    """The Parquet schema metadata that records ``metadata`` in a latents file."""
+    return {LATENTS_METADATA_KEY: metadata.model_dump_json(exclude_none=True).encode()}
+
+
+def read_latents_metadata(path: str | Path) -> LatentsMetadata:
+    """The metadata of the latents file ``path`` (``astrolatent encode``); an empty record
+    for latents written without it."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(LATENTS_METADATA_KEY)
+        return LatentsMetadata.model_validate_json(raw) if raw else LatentsMetadata()
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        message = str(exc).splitlines()[0]
+        raise InputFileError(
+            path, f"unreadable latents metadata ({message}); rerun `astrolatent encode RUN`"
+        ) from None
 
 
 def analysed_dims(informative: dict) -> list[int]:

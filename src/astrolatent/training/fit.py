@@ -58,19 +58,28 @@ from astrolatent.models.vae import SpectrumVAE
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import (
     write_atomic,
-    write_json_atomic,
     write_parquet_atomic,
     write_text_atomic,
 )
 from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    CAUSAL_DIR,
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    PIPELINE_FILE,
+    REPORT_DIR,
     SPLIT_FILE,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import (
+    TRAIN_SUMMARY_FORMAT_VERSION,
+    SpectrumTrainSummary,
+    provenance,
+    write_summary,
+)
 from astrolatent.runtime import save_checkpoint
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
 from astrolatent.training.datamodule import (
@@ -85,8 +94,8 @@ log = logging.getLogger(__name__)
 
 #: what a spectrum run holds (written by training and the commands that read the run)
 RUN_OWNS = (
-    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, SUMMARY_FILE, METRICS_FILE, "checkpoints"),
-    *("tensorboard", LATENTS_FILE, "analysis", "report", "causal", "pipeline.yaml"),
+    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, SUMMARY_FILE, METRICS_FILE, CHECKPOINT_DIR),
+    *("tensorboard", LATENTS_FILE, ANALYSIS_DIR, REPORT_DIR, CAUSAL_DIR, PIPELINE_FILE),
 )
 
 
@@ -834,7 +843,7 @@ def fit(
             format_version=TRAIN_SUMMARY_FORMAT_VERSION,
             seeds={"seed": cfg.trainer.seed, "split_seed": cfg.data.split_seed},
         )
-        write_json_atomic(run_dir / SUMMARY_FILE, {**header, **summary.to_dict()})
+        write_summary(run_dir / SUMMARY_FILE, SpectrumTrainSummary, {**header, **summary.to_dict()})
     return summary
 
 

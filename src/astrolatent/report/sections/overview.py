@@ -11,7 +11,7 @@ import yaml
 
 from astrolatent import figures
 from astrolatent.outputs.layout import DATA_SUMMARY_FILE, METRICS_FILE, TRAIN_SUMMARY_FILE
-from astrolatent.outputs.summaries import DataSummary, TrainSummary, analysed_dims
+from astrolatent.outputs.summaries import DataSummary, SpectrumTrainSummary, analysed_dims
 from astrolatent.report.markup import (
     Figures,
     Section,
@@ -68,7 +68,7 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
     return "; ".join(parts) + more
 
 
-def summary_section(summary: dict, train: TrainSummary | None) -> Section:
+def summary_section(summary: dict, train: SpectrumTrainSummary | None) -> Section:
     """Key facts of the run and what each informative dimension tracks, from the
     analysis ``summary`` and the ``train_summary.json`` (``train``, None when absent)."""
     inf = summary["informative"]
@@ -130,7 +130,7 @@ def data_section(data: DataSummary | None) -> Section:
     return Section("data", "Data", body)
 
 
-def training_section(run_dir: Path, train: TrainSummary | None, figs: Figures) -> Section:
+def training_section(run_dir: Path, train: SpectrumTrainSummary | None, figs: Figures) -> Section:
     """The training summary ``train`` and the curves of ``RUN/metrics.csv``."""
     if train is None:
         return Section(
