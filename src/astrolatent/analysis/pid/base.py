@@ -161,9 +161,16 @@ class PIDMeasure(ABC):
             raise ConfigError(f"{n} rows are too few for a PID; at least {MIN_ROWS} are needed")
         if n_bootstrap < 0 or n_bootstrap == 1:
             raise ConfigError(f"n_bootstrap={n_bootstrap} must be 0 (no errors) or at least 2")
+        self._check(ys[:, 0], x1s, x2s)
         return self._decompose(
             ys[:, 0], x1s, x2s, n_bootstrap=n_bootstrap, rng=np.random.default_rng(random_state)
         )
+
+    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
+        """Refuse (ConfigError) or warn about options these validated samples of shape (n,),
+        (n, d1), (n, d2) cannot support; a binned measure needs at least two bins."""
+        if self.default_bins is not None and self.n_bins < 2:
+            raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
 
     @abstractmethod
     def _decompose(

@@ -284,17 +284,8 @@ class DiscretePID(ResamplingPIDMeasure):
     def __init__(self, *, n_bins: int = DEFAULT_BINS) -> None:
         self.n_bins = n_bins
 
-    def _decompose(
-        self,
-        y: np.ndarray,
-        x1: np.ndarray,
-        x2: np.ndarray,
-        *,
-        n_bootstrap: int,
-        rng: np.random.Generator,
-    ) -> PIDResult:
-        if self.n_bins < 2:
-            raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
+    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
+        super()._check(y, x1, x2)
         cells = np.prod([discretise(v, n_bins=self.n_bins).max() + 1 for v in (y, x1, x2)])
         if cells > y.size / 5:
             log.warning(
@@ -304,7 +295,6 @@ class DiscretePID(ResamplingPIDMeasure):
                 y.size,
                 self.name,
             )
-        return super()._decompose(y, x1, x2, n_bootstrap=n_bootstrap, rng=rng)
 
     def _atoms(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         codes = [discretise(v, n_bins=self.n_bins) for v in (y, x1, x2)]
