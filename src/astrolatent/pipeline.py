@@ -323,7 +323,8 @@ def run_pipeline(
     layout = Layout.of(config)
     if not layout.out.is_dir():  # an existing OUT may be the user's: only our sub-folders go
         marks.claim(layout.out, "pipeline", (STAMP_DIR, "spectra", "store", "run"), what="out")
-    marks.claim(layout.stamps, "stamps", ("*.json",), legacy=_is_stamps, what="the stamps folder")
+    owns = (STAMP_FILE.format("*"),)
+    marks.claim(layout.stamps, "stamps", owns, legacy=_is_stamps, what="the stamps folder")
     report = progress or (lambda *_: None)
     configs = _stage_configs(config, layout)
     results: list[StageResult] = []

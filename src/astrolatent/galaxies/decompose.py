@@ -66,8 +66,10 @@ from astrolatent.outputs import marks
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     DECOMPOSITION_DIR,
+    GROUP_FIGURE,
     POINTWISE_FILE,
     PREDICTIONS_FILE,
+    STACK_FIGURE,
 )
 from astrolatent.outputs.layout import DECOMPOSITION_FILE as JSON_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
@@ -575,7 +577,7 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
     out_dir = marks.claim(
         out_dir,
         "decomposition",
-        (JSON_FILE, POINTWISE_FILE, "stack_*.png", "by_*.png"),
+        (JSON_FILE, POINTWISE_FILE, STACK_FIGURE.format("*"), GROUP_FIGURE.format("*")),
         what="--out",
         fresh=True,
     )  # figures of an earlier decomposition with other bins or groups go
@@ -587,13 +589,13 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
         fig = stack_figure(
             table, labels=labels, xlabel=col, title=f"{title} (n={decomp.result.n})", method=method
         )
-        written[f"stack_{col}"] = save(fig, out_dir / f"stack_{col}.png")[0]
+        written[f"stack_{col}"] = save(fig, out_dir / STACK_FIGURE.format(col))[0]
     if decomp.by_class is not None:
         r = decomp.result
         overall = {"n": r.n, **{k: getattr(r, k) for k in decomp.by_class.columns if k != "n"}}
         rows = pd.concat([decomp.by_class, pd.DataFrame(overall, index=["all"])])
         fig = class_figure(rows, labels=labels, title=title, method=method)
-        written[f"by_{decomp.by}"] = save(fig, out_dir / f"by_{decomp.by}.png")[0]
+        written[f"by_{decomp.by}"] = save(fig, out_dir / GROUP_FIGURE.format(decomp.by))[0]
     decomp.pointwise.to_parquet(out_dir / POINTWISE_FILE, index=False)
     written["pointwise"] = out_dir / POINTWISE_FILE
     payload = {

@@ -26,6 +26,8 @@ from astrolatent.outputs.layout import (
     LATENTS_FILE,
     LOCAL_FILE,
     LOCAL_OBJECTS_FILE,
+    R_HISTOGRAM_FIGURE,
+    R_MAP_FIGURE,
     SPLIT_FILE,
 )
 from astrolatent.outputs.summaries import Discovery, LocalTests, provenance, write_summary
@@ -209,11 +211,11 @@ def _write_local_tests(
     condition = "+".join(result.settings["condition"]) or None
     save(
         r_histogram(result.objects, result.summary, query=query, condition=condition),
-        out / "r_hist.png",
+        out / R_HISTOGRAM_FIGURE,
     )
     save(
         r_map(result.objects, target=target, query=query, alpha=alpha, condition=condition),
-        out / "r_map.png",
+        out / R_MAP_FIGURE,
     )
 
 
