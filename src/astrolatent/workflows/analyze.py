@@ -631,7 +631,8 @@ def data_summary(store) -> dict:
 def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: int) -> None:
     """Encode and decode a seeded sample of spectra: ``analysis/reconstructions.parquet`` (id,
     masked L1 per spectrum) and ``analysis/reconstructions.npz`` (wave and the flux,
-    reconstruction and validity of the typical and the worst of them)."""
+    reconstruction and validity of the typical and the worst of them; the median, 90th
+    percentile and largest L1 of the sample, ``l1_summary``)."""
     from astrolatent.training.encode import reconstruct
 
     out = run_dir / ANALYSIS_DIR
@@ -656,4 +657,5 @@ def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: in
         flux=rec.flux[picks],
         recon=rec.recon[picks],
         valid=rec.valid[picks],
+        l1_summary=np.array([np.median(l1), np.quantile(l1, 0.9), np.max(l1)]),
     )
