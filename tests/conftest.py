@@ -75,6 +75,15 @@ def write_tiny_spectra(
     return labels
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread during the test (the machine's cores are shared), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> Path:
     """A store of 96 spectra of 128 px (32 objects, 3 spectra each) with labels rv, depth."""

@@ -29,6 +29,13 @@ from astrolatent.simulate.dags import DAGSimulationConfig, simulate_dag
 runner = CliRunner()
 
 
+def _cli_json(*args: str) -> dict:
+    """What ``astrolatent ARGS --json`` prints (the command must succeed)."""
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
 # ---------------------------------------------------------------------------------------
 # local tests
 # ---------------------------------------------------------------------------------------
@@ -246,26 +253,20 @@ def test_discover_cli_on_a_planted_table(tmp_path: Path):
         ["simulate", "dag", str(out), "--n", "2000", "--nodes", "6", "--edges", "6", "--seed", "3"],
     )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(
-        app,
-        [
-            "discover",
-            str(out / "table.parquet"),
-            "--vars",
-            "x0,x1,x2,x3,x4,x5",
-            "--method",
-            "pc",
-            "--bootstrap",
-            "3",
-            "--truth",
-            str(out / "dag.json"),
-            "--json",
-            "--out",
-            str(tmp_path / "found"),
-        ],
+    payload = _cli_json(
+        "discover",
+        str(out / "table.parquet"),
+        "--vars",
+        "x0,x1,x2,x3,x4,x5",
+        "--method",
+        "pc",
+        "--bootstrap",
+        "3",
+        "--truth",
+        str(out / "dag.json"),
+        "--out",
+        str(tmp_path / "found"),
     )
-    assert res.exit_code == 0, res.output
-    payload = json.loads(res.stdout)
     assert payload["nodes"] == [f"x{i}" for i in range(6)]
     assert np.array(payload["adjacency"]).shape == (6, 6)
     assert payload["skeleton"]["f1"] >= 0.9
@@ -303,24 +304,18 @@ def galaxy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_causal_cli_on_a_galaxy_run(galaxy_run: Path):
-    res = runner.invoke(
-        app,
-        [
-            "causal",
-            str(galaxy_run),
-            "--query",
-            "inclination",
-            "--condition",
-            "z",
-            "--neighbors",
-            "30",
-            "--permutations",
-            "49",
-            "--json",
-        ],
+    payload = _cli_json(
+        "causal",
+        str(galaxy_run),
+        "--query",
+        "inclination",
+        "--condition",
+        "z",
+        "--neighbors",
+        "30",
+        "--permutations",
+        "49",
     )
-    assert res.exit_code == 0, res.output
-    payload = json.loads(res.stdout)
     folder = galaxy_run / "causal" / "local_inclination_given_z"
     assert payload["out"] == str(folder)
     assert set(payload["tests"]) == {"given_s", "given_s_and_condition"}
@@ -336,22 +331,16 @@ def test_causal_cli_on_a_galaxy_run(galaxy_run: Path):
 
 
 def test_discover_cli_on_a_galaxy_run(galaxy_run: Path):
-    res = runner.invoke(
-        app,
-        [
-            "discover",
-            str(galaxy_run),
-            "--vars",
-            "z,inclination",
-            "--latent-dims",
-            "0,1,2",
-            "--bootstrap",
-            "2",
-            "--json",
-        ],
+    payload = _cli_json(
+        "discover",
+        str(galaxy_run),
+        "--vars",
+        "z,inclination",
+        "--latent-dims",
+        "0,1,2",
+        "--bootstrap",
+        "2",
     )
-    assert res.exit_code == 0, res.output
-    payload = json.loads(res.stdout)
     assert payload["nodes"] == ["s_0", "s_1", "s_2", "logmass", "z", "inclination"]
     assert payload["groups"]["logmass"] == "target" and payload["groups"]["s_1"] == "latent"
     folder = galaxy_run / "causal" / "discovery_pc"

@@ -48,13 +48,18 @@ def run(app: typer.Typer, *args: str) -> object:
     return runner.invoke(app, ["decompose", *args])
 
 
-def test_json_output_reports_dropped_rows(app: typer.Typer, csv_table: Path) -> None:
-    result = run(
-        app, str(csv_table), "--target", "mass", "--x1", "g", "--x2", "r,z",
-        "--method", "gaussian", "--bootstrap", "20", "--seed", "1", "--json",
-    )  # fmt: skip
+def run_json(app: typer.Typer, *args: str) -> dict:
+    """The JSON ``decompose ARGS --json`` prints (the command must succeed)."""
+    result = run(app, *args, "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    return json.loads(result.output)
+
+
+def test_json_output_reports_dropped_rows(app: typer.Typer, csv_table: Path) -> None:
+    payload = run_json(
+        app, str(csv_table), "--target", "mass", "--x1", "g", "--x2", "r,z",
+        "--method", "gaussian", "--bootstrap", "20", "--seed", "1",
+    )  # fmt: skip
     for key in ("redundancy", "unique1", "unique2", "synergy"):
         assert isinstance(payload[key], float)
         assert payload[f"{key}_err"] >= 0
@@ -85,12 +90,10 @@ def test_parquet_and_fits_tables(app: typer.Typer, tmp_path: Path, suffix: str) 
         frame.to_parquet(path)
     else:
         Table.from_pandas(frame).write(path)
-    result = run(
+    payload = run_json(
         app, str(path), "--target", "mass", "--x1", "g", "--x2", "z",
-        "--method", "gaussian_dep", "--bootstrap", "0", "--json",
+        "--method", "gaussian_dep", "--bootstrap", "0",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
     assert payload["n"] == 600
     assert payload["unique1"] > 0.5
     assert payload["redundancy_err"] is None
@@ -99,12 +102,10 @@ def test_parquet_and_fits_tables(app: typer.Typer, tmp_path: Path, suffix: str) 
 def test_default_method_is_mmi(app: typer.Typer, tmp_path: Path) -> None:
     path = tmp_path / "small.csv"
     redundant_frame(n=200).to_csv(path, index=False)
-    result = run(
+    payload = run_json(
         app, str(path), "--target", "mass", "--x1", "g", "--x2", "z",
-        "--n-bins", "6", "--bootstrap", "10", "--seed", "0", "--json",
+        "--n-bins", "6", "--bootstrap", "10", "--seed", "0",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
     assert payload["method"] == "mmi"
     assert payload["n"] == 200
 

@@ -8,25 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from astrolatent import models  # the package's public names
 from astrolatent.errors import ConfigError
-from astrolatent.models.vae import (
-    HARPS_LENGTH,
-    ArchitectureConfig,
-    SpectrumVAE,
-    count_parameters,
-    kl_per_dim,
-    kl_weight,
-    reconstruction_loss,
-    reduce_kl,
-)
+from astrolatent.models.vae import HARPS_LENGTH
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: torch on one thread in every test here (the cores are shared)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _convs(module: torch.nn.Module, kind: type) -> list:
@@ -34,11 +21,11 @@ def _convs(module: torch.nn.Module, kind: type) -> list:
 
 
 def test_harps_full_is_the_published_layout():
-    arch = ArchitectureConfig.harps_full()
-    model = SpectrumVAE(arch)
+    arch = models.ArchitectureConfig.harps_full()
+    model = models.SpectrumVAE(arch)
     # METHOD.md A2: about 7.05 M parameters
-    assert count_parameters(model) == 7_046_997
-    assert round(count_parameters(model) / 1e6, 2) == 7.05
+    assert models.count_parameters(model) == 7_046_997
+    assert round(models.count_parameters(model) / 1e6, 2) == 7.05
     enc = _convs(model.encoder, torch.nn.Conv1d)
     assert len(enc) == 15
     assert [c.out_channels for c in enc] == [
@@ -106,7 +93,9 @@ def test_harps_full_is_the_published_layout():
 
 def test_harps_full_refuses_other_lengths():
     with pytest.raises(ValueError, match="not a multiple of 2\\*\\*14"):
-        ArchitectureConfig(input_length=312_501, channels=(16,) * 15, kernels=(3,) * 15, pad=False)
+        models.ArchitectureConfig(
+            input_length=312_501, channels=(16,) * 15, kernels=(3,) * 15, pad=False
+        )
 
 
 @pytest.mark.parametrize(
@@ -120,10 +109,10 @@ def test_harps_full_refuses_other_lengths():
     ],
 )
 def test_depth_follows_the_length_and_padding_is_invisible(length, n_down, padded, bottleneck):
-    arch = ArchitectureConfig.for_length(length, latent_dim=5)
+    arch = models.ArchitectureConfig.for_length(length, latent_dim=5)
     assert arch.n_down == n_down and arch.padded_length == padded
     assert arch.bottleneck_length == bottleneck <= 1024
-    model = SpectrumVAE(arch)
+    model = models.SpectrumVAE(arch)
     if length <= 6251:
         with torch.no_grad():
             out = model(torch.randn(3, length))
@@ -131,18 +120,18 @@ def test_depth_follows_the_length_and_padding_is_invisible(length, n_down, padde
 
 
 def test_small_layouts_follow_the_published_channel_pattern():
-    arch = ArchitectureConfig.for_length(6251)
+    arch = models.ArchitectureConfig.for_length(6251)
     assert arch.channels == (16, 16, 16, 16)
     assert arch.kernels == (7, 5, 5, 3)
     assert arch.latent_dim == 16
-    deep = ArchitectureConfig.for_length(327_680)
+    deep = models.ArchitectureConfig.for_length(327_680)
     assert deep.channels == (16, 16, 16, 32, 32, 32, 64, 64, 64, 64)
     with pytest.raises(ConfigError, match="too short"):
-        ArchitectureConfig.for_length(12)
+        models.ArchitectureConfig.for_length(12)
 
 
 def test_shape_errors_name_the_expected_shape():
-    model = SpectrumVAE(ArchitectureConfig.for_length(64, latent_dim=4))
+    model = models.SpectrumVAE(models.ArchitectureConfig.for_length(64, latent_dim=4))
     with pytest.raises(ValueError, match=r"\(N, 64\)"):
         model.encode(torch.zeros(2, 65))
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
@@ -150,7 +139,7 @@ def test_shape_errors_name_the_expected_shape():
 
 
 def test_sampling_noise_comes_from_the_generator():
-    model = SpectrumVAE(ArchitectureConfig.for_length(64, latent_dim=4))
+    model = models.SpectrumVAE(models.ArchitectureConfig.for_length(64, latent_dim=4))
     x = torch.randn(2, 64)
     a = model(x, generator=torch.Generator().manual_seed(3))["z"]
     b = model(x, generator=torch.Generator().manual_seed(3))["z"]
@@ -164,12 +153,12 @@ def test_reconstruction_is_a_mean_over_valid_pixels():
     target = torch.zeros(2, 4)
     recon = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, -1.0, 1.0, -1.0]])
     valid = torch.tensor([[True, True, False, False], [True, True, True, True]])
-    l1 = reconstruction_loss(recon, target, valid, kind="l1")
+    l1 = models.reconstruction_loss(recon, target, valid, kind="l1")
     assert torch.allclose(l1, torch.tensor([1.5, 1.0]))
-    mse = reconstruction_loss(recon, target, valid, kind="mse")
+    mse = models.reconstruction_loss(recon, target, valid, kind="mse")
     assert torch.allclose(mse, torch.tensor([2.5, 1.0]))
     ivar = torch.tensor([[1.0, 3.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
-    weighted = reconstruction_loss(recon, target, valid, kind="ivar", ivar=ivar)
+    weighted = models.reconstruction_loss(recon, target, valid, kind="ivar", ivar=ivar)
     assert torch.allclose(weighted, torch.tensor([(1 * 1 + 3 * 4) / 4, 1.0]))
 
 
@@ -180,25 +169,25 @@ def test_masked_pixels_cannot_change_the_loss(kind):
     recon = torch.randn(3, 50, generator=gen, requires_grad=True)
     ivar = torch.rand(3, 50, generator=gen) + 0.5
     valid = torch.rand(3, 50, generator=gen) > 0.3
-    base = reconstruction_loss(recon, target, valid, kind=kind, ivar=ivar)
+    base = models.reconstruction_loss(recon, target, valid, kind=kind, ivar=ivar)
     base.sum().backward()
     assert torch.all(recon.grad[~valid] == 0)
 
     wild_target = torch.where(valid, target, torch.full_like(target, float("nan")))
     wild_recon = torch.where(valid, recon.detach(), torch.full_like(target, 1e6))
     wild_ivar = torch.where(valid, ivar, torch.full_like(ivar, float("inf")))
-    again = reconstruction_loss(wild_recon, wild_target, valid, kind=kind, ivar=wild_ivar)
+    again = models.reconstruction_loss(wild_recon, wild_target, valid, kind=kind, ivar=wild_ivar)
     assert torch.equal(again, base.detach())
 
 
 def test_kl_matches_the_closed_form():
     mu = torch.tensor([[0.0, 1.0, -2.0]])
     logvar = torch.tensor([[0.0, 0.0, math.log(0.25)]])
-    kl = kl_per_dim(mu, logvar)
+    kl = models.kl_per_dim(mu, logvar)
     expected = [0.0, 0.5, 0.5 * (4 + 0.25 - 1 - math.log(0.25))]
     assert torch.allclose(kl, torch.tensor([expected]))
-    assert torch.allclose(reduce_kl(kl, "sum"), torch.tensor([sum(expected)]))
-    assert torch.allclose(reduce_kl(kl, "mean"), torch.tensor([sum(expected) / 3]))
+    assert torch.allclose(models.reduce_kl(kl, "sum"), torch.tensor([sum(expected)]))
+    assert torch.allclose(models.reduce_kl(kl, "mean"), torch.tensor([sum(expected) / 3]))
     # Monte-Carlo check of KL(N(mu, s^2) || N(0, 1)) for one dim
     gen = torch.Generator().manual_seed(1)
     z = -2.0 + 0.5 * torch.randn(400_000, generator=gen, dtype=torch.float64)
@@ -210,23 +199,24 @@ def test_kl_matches_the_closed_form():
 
 def test_kl_weight_schedule():
     w = [
-        kl_weight(s, start=5000, end=20000, beta=0.3) for s in (0, 4999, 5000, 12500, 20000, 10**6)
+        models.kl_weight(s, start=5000, end=20000, beta=0.3)
+        for s in (0, 4999, 5000, 12500, 20000, 10**6)
     ]
     assert w == pytest.approx([0.0, 0.0, 0.0, 0.15, 0.3, 0.3])
     steps = np.arange(0, 25000, 100)
-    ramp = np.array([kl_weight(int(s), start=5000, end=20000, beta=0.3) for s in steps])
+    ramp = np.array([models.kl_weight(int(s), start=5000, end=20000, beta=0.3) for s in steps])
     assert np.all(np.diff(ramp) >= 0)
     inside = (steps > 5000) & (steps < 20000)
     assert np.allclose(ramp[inside], 0.3 * (steps[inside] - 5000) / 15000)
-    assert kl_weight(10, start=10, end=10, beta=1.0) == 1.0
-    assert kl_weight(9, start=10, end=10, beta=1.0) == 0.0
+    assert models.kl_weight(10, start=10, end=10, beta=1.0) == 1.0
+    assert models.kl_weight(9, start=10, end=10, beta=1.0) == 0.0
 
 
 def test_initialisation_lets_the_input_reach_the_output():
     # with PyTorch's default init the decoded spectra of different inputs differ by ~1e-10
     # at the start (a plateau at the mean spectrum follows); He init keeps the signal
     torch.manual_seed(0)
-    model = SpectrumVAE(ArchitectureConfig.for_length(6251))
+    model = models.SpectrumVAE(models.ArchitectureConfig.for_length(6251))
     gen = torch.Generator().manual_seed(1)
     x = 1.0 + 0.1 * torch.randn(16, 6251, generator=gen)
     with torch.no_grad():

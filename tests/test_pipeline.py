@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -20,15 +19,9 @@ def _write(path: Path, data: dict) -> Path:
     return path
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_pipeline_runs_skips_and_reruns_after_a_change(tmp_path, tiny_store, one_thread) -> None:
+def test_pipeline_runs_skips_and_reruns_after_a_change(
+    tmp_path, tiny_store, one_torch_thread
+) -> None:
     # the tiny store's FITS files and labels (conftest) are the inputs: no simulate stage
     fits = tiny_store.parent / "fits"
     labels = tiny_store.parent / "fits-labels.csv"

@@ -300,3 +300,17 @@ def test_a_run_analysed_before_the_outputs_layer_still_reports(tmp_path) -> None
     assert "no data_summary.json (written by `astrolatent analyze`)" in text
     assert "no reconstructions.parquet (written by `astrolatent analyze`)" in text
     assert '<section id="mi">' in text and '<section id="traversals">' in text
+
+
+def test_an_unreadable_extension_file_is_a_note_and_the_report_is_built(tmp_path) -> None:
+    """A decomposition.json lacking its atoms and a discovery.json of a newer format do not
+    stop the report: each becomes a one-line note naming the file and the command to rerun."""
+    run = _galaxy_run(tmp_path)
+    path = run / "decomposition" / "phot_vs_img" / "decomposition.json"
+    path.write_text(json.dumps({"method": "mmi", "n": 3}))
+    disc = run / "causal" / "discovery" / "discovery.json"
+    disc.write_text(json.dumps({**json.loads(disc.read_text()), "format_version": 99}))
+    text = html.unescape(build_report(run).read_text())
+    assert f"{path}: lacks redundancy, unique1, unique2, synergy; rerun `astrolatent galaxy" in text
+    assert f"{disc}: format 99 is newer than this astrolatent reads" in text
+    assert '<section id="local">' in text and ">0.042<" in text  # the rest is all there

@@ -49,12 +49,8 @@ def _env() -> dict:
     return env
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: torch on one thread in every test here (the cores are shared)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 #: fast options for the tiny store

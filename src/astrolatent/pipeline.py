@@ -39,11 +39,29 @@ from pydantic import Field
 
 from astrolatent.config import Config, read_mapping
 from astrolatent.data.ingest import IngestConfig
-from astrolatent.errors import ConfigError
+from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_json_atomic
-from astrolatent.outputs.layout import ANALYSIS_SUMMARY
-from astrolatent.outputs.summaries import load_summary
+from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    ANALYSIS_SUMMARY,
+    CONFIG_FILE,
+    LATENTS_FILE,
+    MODEL_FILE,
+    PIPELINE_FILE,
+    REPORT_DIR,
+    REPORT_FILE,
+    SIMULATION_LABELS_FILE,
+    STAMP_DIR,
+    STAMP_FILE,
+    STORE_SUMMARY_FILE,
+)
+from astrolatent.outputs.summaries import (
+    StageStamp,
+    load_stamp,
+    load_summary,
+    provenance,
+    write_summary,
+)
 from astrolatent.simulate.spectra import SpectrumSimulationConfig
 from astrolatent.workflows.analyze import AnalyzeConfig
 
@@ -51,7 +69,6 @@ log = logging.getLogger(__name__)
 
 StageName = Literal["simulate", "ingest", "train", "encode", "analyze", "report"]
 STAGES: tuple[str, ...] = get_args(StageName)
-STAMP_DIR = ".stamps"
 
 
 class IngestStage(IngestConfig):
@@ -113,7 +130,7 @@ class Layout:
     def of(cls, config: PipelineConfig) -> Layout:
         out = Path(config.out)
         run = out / "run"
-        report = Path(config.report.out) if config.report.out else run / "report" / "report.html"
+        report = Path(config.report.out) if config.report.out else run / REPORT_DIR / REPORT_FILE
         return cls(out, out / "spectra", out / "store", run, report, out / STAMP_DIR)
 
 
@@ -246,10 +263,10 @@ def _stage_configs(config: PipelineConfig, layout: Layout) -> dict[str, dict | N
 
 def _outputs(stage: str, layout: Layout) -> list[Path]:
     return {
-        "simulate": [layout.spectra / "labels.csv"],
-        "ingest": [layout.store / "summary.json"],
-        "train": [layout.run / "model.pt"],
-        "encode": [layout.run / "latents.parquet"],
+        "simulate": [layout.spectra / SIMULATION_LABELS_FILE],
+        "ingest": [layout.store / STORE_SUMMARY_FILE],
+        "train": [layout.run / MODEL_FILE],
+        "encode": [layout.run / LATENTS_FILE],
         "analyze": [layout.run / ANALYSIS_SUMMARY],
         "report": [layout.report],
     }[stage]
@@ -263,15 +280,25 @@ def _is_stamps(folder: Path) -> bool:
 
 
 def _read_stamp(path: Path) -> dict | None:
+    """The stamp at ``path`` as written (None if there is none; one that cannot be read is
+    logged and the stage reruns)."""
+    if not path.is_file():
+        return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return load_stamp(path).model_dump(exclude_unset=True)
+    except InputFileError as exc:
+        log.warning("%s; the stage reruns", exc)
         return None
 
 
-def _write_stamp(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, payload)
+def _write_stamp(path: Path, stage: str, key: str, status: str, **more: float) -> dict:
+    """Write the stamp of ``stage`` and return it as written."""
+    payload = {
+        **provenance(format_version=StageStamp.FORMAT),
+        **{"stage": stage, "key": key, "status": status, **more},
+    }
+    write_summary(path, StageStamp, payload)
+    return payload
 
 
 def run_pipeline(
@@ -296,7 +323,8 @@ def run_pipeline(
     layout = Layout.of(config)
     if not layout.out.is_dir():  # an existing OUT may be the user's: only our sub-folders go
         marks.claim(layout.out, "pipeline", (STAMP_DIR, "spectra", "store", "run"), what="out")
-    marks.claim(layout.stamps, "stamps", ("*.json",), legacy=_is_stamps, what="the stamps folder")
+    owns = (STAMP_FILE.format("*"),)
+    marks.claim(layout.stamps, "stamps", owns, legacy=_is_stamps, what="the stamps folder")
     report = progress or (lambda *_: None)
     configs = _stage_configs(config, layout)
     results: list[StageResult] = []
@@ -307,7 +335,7 @@ def run_pipeline(
             continue
         forced = forced or stage == force
         key = _hash({"stage": stage, "config": configs[stage], "previous": previous})
-        stamp_path = layout.stamps / f"{stage}.json"
+        stamp_path = layout.stamps / STAMP_FILE.format(stage)
         stamp = _read_stamp(stamp_path)
         done = (
             stamp is not None
@@ -326,9 +354,9 @@ def run_pipeline(
             and stamp is not None
             and stamp.get("status") == "started"
             and stamp.get("key") == key
-            and (layout.run / "config.yaml").is_file()  # killed before the run began: start it
+            and (layout.run / CONFIG_FILE).is_file()  # killed before the run began: start it
         )
-        _write_stamp(stamp_path, {"stage": stage, "key": key, "status": "started"})
+        _write_stamp(stamp_path, stage, key, "started")
         t0 = time.perf_counter()
         if stage == "report":
             _record_pipeline(config, layout, source)
@@ -336,14 +364,7 @@ def run_pipeline(
             config, layout, resume, lambda msg, done, total, s=stage: report(s, msg, done, total)
         )
         seconds = time.perf_counter() - t0
-        stamp = {
-            "stage": stage,
-            "key": key,
-            "status": "done",
-            "finished": time.time(),
-            "seconds": seconds,
-        }
-        _write_stamp(stamp_path, stamp)
+        stamp = _write_stamp(stamp_path, stage, key, "done", finished=time.time(), seconds=seconds)
         previous = _hash(stamp)
         results.append(StageResult(stage, "ran", seconds, message))
         log.info("%s: %s (%.1f s)", stage, message, seconds)
@@ -356,7 +377,7 @@ def _record_pipeline(config: PipelineConfig, layout: Layout, source: str | Path 
     import yaml
 
     payload = {"source": str(source) if source else None, "pipeline": config.to_dict()}
-    (layout.run / "pipeline.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))
+    (layout.run / PIPELINE_FILE).write_text(yaml.safe_dump(payload, sort_keys=False))
 
 
 StageProgress = Callable[[str, float | None, float | None], None]
@@ -386,7 +407,7 @@ def _ingest(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
     options = stage.model_dump(exclude={"inputs"}, exclude_unset=True)
     if config.simulate is not None:
         inputs: list[Any] = [layout.spectra]
-        options.setdefault("labels", str(layout.spectra / "labels.csv"))
+        options.setdefault("labels", str(layout.spectra / SIMULATION_LABELS_FILE))
     else:
         inputs = list(stage.inputs or presets.get(stage.preset).default_inputs())
     if stage.preset is not None:
@@ -459,7 +480,7 @@ def _encode(config: PipelineConfig, layout: Layout, resume: bool, step: StagePro
 def _analyze(config: PipelineConfig, layout: Layout, resume: bool, step: StageProgress) -> str:
     from astrolatent.workflows.analyze import analyze_run, claim_analysis
 
-    analysis = claim_analysis(layout.run / "analysis", fresh=True)
+    analysis = claim_analysis(layout.run / ANALYSIS_DIR, fresh=True)
     summary = analyze_run(layout.run, config.analyze, progress=lambda msg: step(msg, None, None))
     return f"{len(summary['labels'])} labels analysed -> {analysis}"
 

@@ -52,14 +52,19 @@ from astrolatent.data.store import (
 )
 from astrolatent.errors import ConfigError, InputFileError, StoreError
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_json_atomic, write_parquet_atomic
+from astrolatent.outputs.io import write_parquet_atomic
 from astrolatent.outputs.layout import (
     STORE_CONFIG_FILE,
     STORE_METADATA_FILE,
     STORE_QUARANTINE_FILE,
     STORE_SUMMARY_FILE,
 )
-from astrolatent.outputs.summaries import INGEST_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import (
+    INGEST_SUMMARY_FORMAT_VERSION,
+    StoreSummary,
+    provenance,
+    write_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -855,8 +860,9 @@ def ingest(
         label_report=label_report,
         stage_seconds=stage_seconds,
     )
-    write_json_atomic(
+    write_summary(
         store / STORE_SUMMARY_FILE,
+        StoreSummary,
         {**provenance(format_version=INGEST_SUMMARY_FORMAT_VERSION), **summary.to_dict()},
     )
     return summary

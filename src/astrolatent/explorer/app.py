@@ -106,11 +106,16 @@ def create_app(data: ExplorerData, *, hosts: Sequence[str] | None = None) -> Fas
         redoc_url=None,
         openapi_url=None,
     )
-    static_dir = files("astrolatent.explorer") / "static"
-    pages = {
-        route: (static_dir.joinpath(name).read_bytes(), media)
-        for route, (name, media) in STATIC.items()
-    }
+    _add_error_handlers(app)
+    _add_pages(app)
+    _add_api(app, data)
+    if hosts is not None:  # added last: runs first, before any route sees the request
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """422 for malformed requests, 400/404 for refused ones, 500 (logged) for the rest."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,6 +138,15 @@ def create_app(data: ExplorerData, *, hosts: Sequence[str] | None = None) -> Fas
                 status_code=500,
             )
 
+
+def _add_pages(app: FastAPI) -> None:
+    """The static pages, read once from the package."""
+    static_dir = files("astrolatent.explorer") / "static"
+    pages = {
+        route: (static_dir.joinpath(name).read_bytes(), media)
+        for route, (name, media) in STATIC.items()
+    }
+
     def page(route: str):
         body, media = pages[route]
 
@@ -143,6 +157,10 @@ def create_app(data: ExplorerData, *, hosts: Sequence[str] | None = None) -> Fas
 
     for route in STATIC:
         app.api_route(route, methods=["GET", "HEAD"], include_in_schema=False)(page(route))
+
+
+def _add_api(app: FastAPI, data: ExplorerData) -> None:
+    """The JSON routes over the loaded run."""
 
     @app.get("/api/meta")
     def meta() -> JSONResponse:
@@ -188,7 +206,3 @@ def create_app(data: ExplorerData, *, hosts: Sequence[str] | None = None) -> Fas
     @app.get("/api/scatter")
     def scatter(label: Annotated[str, Query()], dim: Annotated[int, Query()]) -> JSONResponse:
         return JSONResponse(data.scatter(label, dim))
-
-    if hosts is not None:  # added last: runs first, before any route sees the request
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
-    return app

@@ -18,7 +18,6 @@ stay visible at any zoom. Masked pixels are ``None``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -27,14 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, RunError, StoreError, UnknownIdError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY, LATENTS_FILE
-from astrolatent.outputs.summaries import analysed_dims, load_summary
+from astrolatent.outputs.summaries import analysed_dims, load_summary, read_latents_metadata
 from astrolatent.training.encode import decode, load_model
 from astrolatent.workflows.analyze import AnalyzeConfig, default_labels, latent_matrices
 
@@ -169,9 +167,8 @@ class ExplorerData:
     @staticmethod
     def _open_store(latents_path: Path, train_store: str | None) -> SpectrumStore:
         """The store the latents were encoded from (recorded in the Parquet metadata)."""
-        raw = (pq.read_schema(latents_path).metadata or {}).get(b"astrolatent")
-        recorded = json.loads(raw) if raw else {}
-        store_path = recorded.get("store") or train_store
+        recorded = read_latents_metadata(latents_path)
+        store_path = recorded.store or train_store
         if not store_path:
             raise StoreError(f"{latents_path}: does not record the store its spectra come from")
         if not Path(store_path).exists():
@@ -180,7 +177,7 @@ class ExplorerData:
                 "spectra from it"
             )
         store = SpectrumStore(store_path)
-        fingerprint = recorded.get("store_fingerprint")
+        fingerprint = recorded.store_fingerprint
         if fingerprint and store.attrs.get("fingerprint") != fingerprint:
             raise StoreError(
                 f"{store_path}: the store has changed since {latents_path} was written; "

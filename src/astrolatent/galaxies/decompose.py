@@ -42,7 +42,6 @@ Output folder (:func:`write_decomposition`; the CLI's default is
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,16 +63,23 @@ from astrolatent.analysis.pid import (
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_json_atomic
 from astrolatent.outputs.layout import (
     CONFIG_FILE,
     DECOMPOSITION_DIR,
+    GROUP_FIGURE,
     POINTWISE_FILE,
     PREDICTIONS_FILE,
+    STACK_FIGURE,
 )
 from astrolatent.outputs.layout import DECOMPOSITION_FILE as JSON_FILE
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
-from astrolatent.outputs.summaries import DECOMPOSITION_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import (
+    Decomposition,
+    GalaxyTrainSummary,
+    load_galaxy_summary,
+    provenance,
+    write_summary,
+)
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -95,13 +101,13 @@ class EstimatorRun:
 
     path: Path
     config: EstimatorConfig
-    summary: dict
+    summary: GalaxyTrainSummary
     predictions: pd.DataFrame
 
     @property
     def columns(self) -> list[str]:
         """The tabular input columns the estimator saw."""
-        return list(self.summary["columns"])
+        return list(self.summary.columns)
 
     @property
     def sources(self) -> list[str]:
@@ -120,19 +126,11 @@ def load_run(path: str | Path) -> EstimatorRun:
                 path, f"lacks {name}; is it a finished `astrolatent galaxy train` run?"
             )
     config = EstimatorConfig.load(path / CONFIG_FILE)
-    try:
-        summary = json.loads((path / SUMMARY_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise InputFileError(path / SUMMARY_FILE, f"not valid JSON ({exc})") from None
+    summary = load_galaxy_summary(path)
     predictions = read_table(path / PREDICTIONS_FILE)
     missing = [c for c in ("id", "truth", "ce", "prior_ce") if c not in predictions.columns]
-    if missing or "columns" not in summary:
-        raise InputFileError(
-            path,
-            f"predictions.parquet lacks {missing}"
-            if missing
-            else "train_summary.json lacks columns",
-        )
+    if missing:
+        raise InputFileError(path, f"{PREDICTIONS_FILE} lacks {missing}")
     bad = [
         c
         for c in ("truth", "ce", "prior_ce")
@@ -402,19 +400,7 @@ def decompose_runs(
     runs = [r if isinstance(r, EstimatorRun) else load_run(r) for r in (run1, run2, run12)]
     joined, info = join_runs(*runs, common=common)
     target = runs[2].config.data.target
-    h = joined["prior_ce"]
-    pointwise = pointwise_decomposition(h - joined["ce1"], h - joined["ce2"], h - joined["ce12"])
-    frame = pd.concat(
-        [joined.rename(columns={"truth": target}), pointwise.reset_index(drop=True)], axis=1
-    )
-    table = read_table(runs[2].config.data.table)
-    if bins is None:
-        bins = [target, *(["mag_r"] if "mag_r" in table.columns else [])]
-    if by == "class" and "class" not in table.columns:
-        by = None
-    wanted = [c for c in dict.fromkeys([*([by] if by else []), *bins]) if c not in frame.columns]
-    for col, values in _group_columns(table, runs[2], frame["id"], wanted).items():
-        frame[col] = values
+    frame, by, bins = _pointwise_frame(joined, runs[2], by, bins)
     rng = np.random.default_rng(random_state)
     overall = summarise(frame, method=method, n_bootstrap=n_bootstrap, random_state=rng).iloc[0]
     result = PIDResult(
@@ -437,15 +423,7 @@ def decompose_runs(
         by_bin[col] = summarise(
             frame, by=col, bins=edges, method=method, n_bootstrap=n_bootstrap, random_state=rng
         )
-    run_info = {
-        f"x{role}": {
-            "path": str(run.path),
-            "inputs": run.sources,
-            "n_objects": len(run.predictions),
-            "metrics": run.summary.get("metrics", {}),
-        }
-        for role, run in zip(_ROLES, runs, strict=True)
-    }
+    run_info = _run_info(runs)
     return RunDecomposition(
         result=result,
         target=target,
@@ -459,6 +437,42 @@ def decompose_runs(
         n_bootstrap=n_bootstrap,
         random_state=random_state if isinstance(random_state, int) else None,
     )
+
+
+def _pointwise_frame(
+    joined: pd.DataFrame, run12: EstimatorRun, by: str | None, bins: Sequence[str] | None
+) -> tuple[pd.DataFrame, str | None, list[str]]:
+    """The joined runs with each object's pointwise terms (nats) and the grouping columns
+    of the joint run's table; returns it with ``by`` and ``bins`` resolved against the table
+    (``class`` dropped when absent; default bins: the target and ``mag_r``)."""
+    target = run12.config.data.target
+    h = joined["prior_ce"]
+    pointwise = pointwise_decomposition(h - joined["ce1"], h - joined["ce2"], h - joined["ce12"])
+    frame = pd.concat(
+        [joined.rename(columns={"truth": target}), pointwise.reset_index(drop=True)], axis=1
+    )
+    table = read_table(run12.config.data.table)
+    if bins is None:
+        bins = [target, *(["mag_r"] if "mag_r" in table.columns else [])]
+    if by == "class" and "class" not in table.columns:
+        by = None
+    wanted = [c for c in dict.fromkeys([*([by] if by else []), *bins]) if c not in frame.columns]
+    for col, values in _group_columns(table, run12, frame["id"], wanted).items():
+        frame[col] = values
+    return frame, by, list(bins)
+
+
+def _run_info(runs: list[EstimatorRun]) -> dict[str, dict]:
+    """What each run contributed (path, inputs, objects, held-out metrics), by role."""
+    return {
+        f"x{role}": {
+            "path": str(run.path),
+            "inputs": run.sources,
+            "n_objects": len(run.predictions),
+            "metrics": run.summary.metrics,
+        }
+        for role, run in zip(_ROLES, runs, strict=True)
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -563,7 +577,7 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
     out_dir = marks.claim(
         out_dir,
         "decomposition",
-        (JSON_FILE, POINTWISE_FILE, "stack_*.png", "by_*.png"),
+        (JSON_FILE, POINTWISE_FILE, STACK_FIGURE.format("*"), GROUP_FIGURE.format("*")),
         what="--out",
         fresh=True,
     )  # figures of an earlier decomposition with other bins or groups go
@@ -575,24 +589,24 @@ def write_decomposition(decomp: RunDecomposition, out_dir: str | Path) -> dict[s
         fig = stack_figure(
             table, labels=labels, xlabel=col, title=f"{title} (n={decomp.result.n})", method=method
         )
-        written[f"stack_{col}"] = save(fig, out_dir / f"stack_{col}.png")[0]
+        written[f"stack_{col}"] = save(fig, out_dir / STACK_FIGURE.format(col))[0]
     if decomp.by_class is not None:
         r = decomp.result
         overall = {"n": r.n, **{k: getattr(r, k) for k in decomp.by_class.columns if k != "n"}}
         rows = pd.concat([decomp.by_class, pd.DataFrame(overall, index=["all"])])
         fig = class_figure(rows, labels=labels, title=title, method=method)
-        written[f"by_{decomp.by}"] = save(fig, out_dir / f"by_{decomp.by}.png")[0]
+        written[f"by_{decomp.by}"] = save(fig, out_dir / GROUP_FIGURE.format(decomp.by))[0]
     decomp.pointwise.to_parquet(out_dir / POINTWISE_FILE, index=False)
     written["pointwise"] = out_dir / POINTWISE_FILE
     payload = {
         **provenance(
-            format_version=DECOMPOSITION_FORMAT_VERSION,
+            format_version=Decomposition.FORMAT,
             seeds={"random_state": decomp.random_state},
         ),
         **decomp.to_dict(),
         "figures": {k: v.name for k, v in written.items()},
     }
-    write_json_atomic(out_dir / JSON_FILE, payload)
+    write_summary(out_dir / JSON_FILE, Decomposition, payload)
     written["json"] = out_dir / JSON_FILE
     return written
 

@@ -85,6 +85,12 @@ from astrolatent.errors import ConfigError
 from astrolatent.galaxies.catalog import flux_to_mag
 from astrolatent.galaxies.config import SIM_BANDS, GalaxySimulationConfig
 from astrolatent.outputs import marks
+from astrolatent.outputs.layout import (
+    GALAXY_CATALOG_FILE,
+    GALAXY_IMAGES_FILE,
+    GALAXY_TRUTH_FILE,
+    SIMULATION_CONFIG_FILE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -403,18 +409,17 @@ def write_galaxies(
     ``progress`` is called with the number of galaxies rendered (or all at once without
     images).
     """
-    out_dir = marks.claim(
-        out_dir, "galaxies", ("catalog.parquet", "truth.parquet", "simulation.yaml", "images.npy")
-    )
+    owns = (GALAXY_CATALOG_FILE, GALAXY_TRUTH_FILE, SIMULATION_CONFIG_FILE, GALAXY_IMAGES_FILE)
+    out_dir = marks.claim(out_dir, "galaxies", owns)
     catalog, render = simulate_catalog(config)
-    catalog_path = out_dir / "catalog.parquet"
-    truth_path = out_dir / "truth.parquet"
+    catalog_path = out_dir / GALAXY_CATALOG_FILE
+    truth_path = out_dir / GALAXY_TRUTH_FILE
     catalog.to_parquet(catalog_path, index=False)
     catalog[["id", *TRUTH_COLUMNS]].to_parquet(truth_path, index=False)
-    config.save(out_dir / "simulation.yaml")
+    config.save(out_dir / SIMULATION_CONFIG_FILE)
     images_path = None
     if images:
-        images_path = out_dir / "images.npy"
+        images_path = out_dir / GALAXY_IMAGES_FILE
         shape = (len(catalog), len(config.bands), config.image_size, config.image_size)
         mm = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.float32, shape=shape)
         render_images(render, config, out=mm, progress=progress)

@@ -60,8 +60,9 @@ from astrolatent.outputs.layout import (
     galaxy_model_file,
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
+from astrolatent.outputs.summaries import GalaxyTrainSummary
 from astrolatent.runtime.checkpoint import load_model, save_model
-from astrolatent.runtime.run import save_config, write_summary
+from astrolatent.runtime.run import save_config, write_train_summary
 from astrolatent.runtime.trainer import (
     early_stopping,
     launch,
@@ -791,7 +792,9 @@ def fit_estimator(
         metrics=held,
         wall_seconds=time.perf_counter() - t0,
     )
-    write_summary(run_dir, summary.to_dict(), seeds={"seed": config.trainer.seed})
+    write_train_summary(
+        run_dir, GalaxyTrainSummary, summary.to_dict(), seeds={"seed": config.trainer.seed}
+    )
     return summary
 
 

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from astrolatent import __version__
-from astrolatent.errors import OutputFolderError
+from astrolatent.errors import AstrolatentError, OutputFolderError
 from astrolatent.outputs.io import write_text_atomic
+from astrolatent.outputs.layout import STORE_GROUP_FILE
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def read_mark(folder: str | Path) -> dict | None:
 def is_zarr_group(folder: str | Path) -> bool:
     """True if ``folder/zarr.json`` is the metadata of a Zarr v3 group (a store's mark)."""
     try:
-        meta = json.loads((Path(folder) / "zarr.json").read_text())
+        meta = json.loads((Path(folder) / STORE_GROUP_FILE).read_text())
     except (OSError, ValueError):
         return False
     return (
@@ -111,6 +112,20 @@ def claim(
     if fresh:
         clear(folder)
     return folder
+
+
+def loads(load: Callable[[Path], object], name: str) -> Callable[[Path], bool]:
+    """A ``legacy`` test for :func:`claim`: the folder's file ``name`` loads with ``load``
+    (e.g. a run's ``config.yaml`` as a training configuration)."""
+
+    def recognised(folder: Path) -> bool:
+        try:
+            load(folder / name)
+        except (AstrolatentError, OSError):
+            return False
+        return True
+
+    return recognised
 
 
 def _write_mark(folder: Path, kind: str, owns: list[str]) -> None:
@@ -199,6 +214,7 @@ __all__ = [
     "clear",
     "is_marked",
     "is_zarr_group",
+    "loads",
     "output_file",
     "owned_entries",
     "read_mark",

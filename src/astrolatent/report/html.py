@@ -28,12 +28,34 @@ import logging
 from pathlib import Path
 from string import Template
 
-from astrolatent.errors import ConfigError, RunError
+from astrolatent.errors import ConfigError, InputFileError, RunError
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_text_atomic
-from astrolatent.outputs.layout import REPORT_DIR, REPORT_FILE
-from astrolatent.outputs.summaries import load_summary
-from astrolatent.report.markup import Figures, Section, esc, fmt, pm, read_json
+from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    CONFIG_FILE,
+    DATA_SUMMARY_FILE,
+    DECOMPOSITION_FILE,
+    DISCOVERY_FILE,
+    LATENTS_FILE,
+    LOCAL_FILE,
+    PREDICTIONS_FILE,
+    REPORT_DIR,
+    REPORT_FILE,
+    TRAIN_SUMMARY_FILE,
+    TRAVERSALS_FILE,
+)
+from astrolatent.outputs.summaries import (
+    load_data_summary,
+    load_decomposition,
+    load_discovery,
+    load_galaxy_summary,
+    load_local_tests,
+    load_summary,
+    load_train_summary,
+    load_traversals,
+)
+from astrolatent.report.markup import Figures, Section, esc, fmt, note, pm
 from astrolatent.report.sections import (
     audit,
     causal,
@@ -131,9 +153,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             analysis (the message names the command to run).
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    if not (run_dir / CONFIG_FILE).is_file():
         raise RunError(
-            f"{run_dir}: not a run directory (no config.yaml); make one with `astrolatent train` "
+            f"{run_dir}: not a run directory (no {CONFIG_FILE}); make one with `astrolatent train` "
             "or `astrolatent galaxy train`"
         )
     path = Path(out) if out is not None else run_dir / REPORT_DIR / REPORT_FILE
@@ -141,7 +163,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         raise ConfigError(f"--out {path}: the report is an HTML file; give a name ending in .html")
     fig_dir = _fresh_figure_dir(path)
     figs = Figures(fig_dir)
-    if (run_dir / "predictions.parquet").is_file():
+    if (run_dir / PREDICTIONS_FILE).is_file():
         kind = "galaxy estimator run"
         sections = _galaxy_sections(run_dir, figs)
     else:
@@ -166,26 +188,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 # the sections of each kind of run, in page order
 # ---------------------------------------------------------------------------------------
 def _spectrum_sections(run_dir: Path, figs: Figures) -> list[Section]:
-    if not (run_dir / "latents.parquet").is_file():
+    if not (run_dir / LATENTS_FILE).is_file():
         raise RunError(
-            f"{run_dir}: no latents.parquet; run `astrolatent encode {run_dir}` "
+            f"{run_dir}: no {LATENTS_FILE}; run `astrolatent encode {run_dir}` "
             f"then `astrolatent analyze {run_dir}` first"
         )
-    analysis = run_dir / "analysis"
+    analysis = run_dir / ANALYSIS_DIR
     summary = load_summary(run_dir)
-    train = (
-        read_json(run_dir / "train_summary.json")
-        if (run_dir / "train_summary.json").is_file()
-        else None
-    )
+    train = load_train_summary(run_dir) if (run_dir / TRAIN_SUMMARY_FILE).is_file() else None
+    data = load_data_summary(run_dir) if (analysis / DATA_SUMMARY_FILE).is_file() else None
+    sweeps = load_traversals(run_dir) if (analysis / TRAVERSALS_FILE).is_file() else None
     return [
         overview.summary_section(summary, train),
-        overview.data_section(analysis),
+        overview.data_section(data),
         overview.training_section(run_dir, train, figs),
         dims.informative_section(summary, analysis, figs),
         mi.mi_section(summary, analysis, figs),
         mi.scatter_section(summary, analysis, figs),
-        traversals.traversal_section(analysis, figs),
+        traversals.traversal_section(sweeps, analysis, figs),
         *audit.beyond_labels_section(summary, analysis, figs),
         traversals.disentanglement_section(summary),
         reconstructions.reconstruction_section(analysis, figs),
@@ -193,10 +213,7 @@ def _spectrum_sections(run_dir: Path, figs: Figures) -> list[Section]:
 
 
 def _galaxy_sections(run_dir: Path, figs: Figures) -> list[Section]:
-    path = run_dir / "train_summary.json"
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; the galaxy run did not finish")
-    summary = read_json(path)
+    summary = load_galaxy_summary(run_dir)
     return [
         galaxy.overview_section(summary),
         galaxy.metrics_section(summary),
@@ -208,15 +225,27 @@ def _extension_sections(run_dir: Path, figs: Figures, *, exclude: Path) -> list[
     def found(name: str) -> list[Path]:
         return sorted(p for p in run_dir.rglob(name) if exclude not in p.parents)
 
+    def block(path: Path, load, render) -> str:
+        try:
+            return render(load(path), path.parent, path.parent.relative_to(run_dir), figs)
+        except InputFileError as exc:  # one unreadable file does not stop the report
+            return note(str(exc))
+
     sections = []
-    for name, anchor, title, render in (
-        ("decomposition.json", "decomposition", "MI decomposition", causal.decomposition),
-        ("local.json", "local", "Local causal tests", causal.local),
-        ("discovery.json", "discovery", "Causal discovery", causal.discovery),
+    for name, anchor, title, load, render in (
+        (
+            DECOMPOSITION_FILE,
+            "decomposition",
+            "MI decomposition",
+            load_decomposition,
+            causal.decomposition,
+        ),
+        (LOCAL_FILE, "local", "Local causal tests", load_local_tests, causal.local),
+        (DISCOVERY_FILE, "discovery", "Causal discovery", load_discovery, causal.discovery),
     ):
         paths = found(name)
         if paths:
-            body = "".join(render(p, run_dir, figs) for p in paths)
+            body = "".join(block(p, load, render) for p in paths)
             sections.append(Section(anchor, title, body))
     return sections
 

@@ -1,5 +1,5 @@
 """The report's small HTML pieces: escaping, numbers as the report prints them, tables,
-notes, the figure embedder and the section block; and the reader of a run's JSON files.
+notes, the figure embedder and the section block.
 
 Every value goes through :func:`esc` (``html.escape``).
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 import shutil
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ import numpy as np
 import yaml
 
 from astrolatent import figures
-from astrolatent.errors import ConfigError
+from astrolatent.outputs.layout import CONFIG_FILE
 
 
 def esc(value: object) -> str:
@@ -86,18 +85,10 @@ def pre(text: str) -> str:
     return f"<pre>{esc(text)}</pre>"
 
 
-def read_json(path: Path) -> object:
-    """The JSON file at ``path``; a one-line ConfigError naming it when unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read JSON ({exc})") from None
-
-
 def analysis_alpha(analysis: Path) -> float:
     """The significance level of the analysis in the folder ``analysis`` (its
     ``config.yaml``; 0.05 without one)."""
-    path = analysis / "config.yaml"
+    path = analysis / CONFIG_FILE
     if path.is_file():
         return float((yaml.safe_load(path.read_text()) or {}).get("alpha", 0.05))
     return 0.05

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from astrolatent.config import Config
-from astrolatent.outputs.io import write_json_atomic, write_text_atomic
+from astrolatent.outputs.io import write_text_atomic
 from astrolatent.outputs.layout import CONFIG_FILE, TRAIN_SUMMARY_FILE
-from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
+from astrolatent.outputs.summaries import OutputFile, provenance, write_summary
 
 
 def save_config(run_dir: str | Path, config: Config) -> Path:
@@ -20,11 +20,14 @@ def save_config(run_dir: str | Path, config: Config) -> Path:
     return write_text_atomic(Path(run_dir) / CONFIG_FILE, text)
 
 
-def write_summary(run_dir: str | Path, summary: dict, *, seeds: dict[str, int | None]) -> Path:
-    """Write ``RUN/train_summary.json``: the provenance header (format version, astrolatent
-    version, command line, ``seeds``) followed by ``summary``."""
-    header = provenance(format_version=TRAIN_SUMMARY_FORMAT_VERSION, seeds=seeds)
-    return write_json_atomic(Path(run_dir) / TRAIN_SUMMARY_FILE, {**header, **summary})
+def write_train_summary(
+    run_dir: str | Path, model: type[OutputFile], summary: dict, *, seeds: dict[str, int | None]
+) -> Path:
+    """Write ``RUN/train_summary.json``: the provenance header (format version of ``model``,
+    astrolatent version, command line, ``seeds``) followed by ``summary``, checked against
+    ``model`` (the spectrum or galaxy train summary) before it is written."""
+    header = provenance(format_version=model.FORMAT, seeds=seeds)
+    return write_summary(Path(run_dir) / TRAIN_SUMMARY_FILE, model, {**header, **summary})
 
 
-__all__ = ["save_config", "write_summary"]
+__all__ = ["save_config", "write_train_summary"]

@@ -12,20 +12,7 @@ Interpretation tools are only trustworthy if they recover what was planted:
   cases.
 """
 
-from astrolatent.simulate.spectra import (
-    SimulatedSpectra,
-    SimulationOutput,
-    SpectrumSimulationConfig,
-    draw_truth,
-    simulate_spectra,
-    write_spectra,
-)
+from astrolatent.simulate import spectra
+from astrolatent.simulate.spectra import *  # noqa: F403 (the names of spectra.__all__)
 
-__all__ = [
-    "SimulatedSpectra",
-    "SimulationOutput",
-    "SpectrumSimulationConfig",
-    "draw_truth",
-    "simulate_spectra",
-    "write_spectra",
-]
+__all__ = spectra.__all__

@@ -16,7 +16,6 @@ Standardising every node keeps the children's inputs on the scale the functions 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from pydantic import Field, model_validator
 
 from astrolatent.config import Config
 from astrolatent.outputs import marks
+from astrolatent.outputs.layout import DAG_TABLE_FILE, DAG_TRUTH_FILE
+from astrolatent.outputs.summaries import DAGTruth, provenance, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +140,13 @@ def simulate_dag(config: DAGSimulationConfig) -> PlantedDAG:
 def write_dag(out_dir: str | Path, config: DAGSimulationConfig) -> tuple[Path, Path]:
     """Simulate and write ``table.parquet`` (the samples) and ``dag.json`` (the truth,
     :meth:`PlantedDAG.to_dict`) into ``out_dir``; returns both paths."""
-    out_dir = marks.claim(out_dir, "dag", ("table.parquet", "dag.json"))
+    out_dir = marks.claim(out_dir, "dag", (DAG_TABLE_FILE, DAG_TRUTH_FILE))
     dag = simulate_dag(config)
-    table = out_dir / "table.parquet"
-    truth = out_dir / "dag.json"
+    table = out_dir / DAG_TABLE_FILE
+    truth = out_dir / DAG_TRUTH_FILE
     dag.frame().to_parquet(table, index=False)
-    truth.write_text(json.dumps(dag.to_dict(), indent=2))
+    header = provenance(format_version=DAGTruth.FORMAT, seeds={"random_state": config.random_state})
+    write_summary(truth, DAGTruth, {**header, **dag.to_dict()})
     log.info(
         "wrote a %s DAG (%d nodes, %d edges) to %s",
         config.kind,

@@ -39,9 +39,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from astrolatent.config import Config
 from astrolatent.data.readers.eso1d import write_eso1d
-from astrolatent.errors import AstrolatentError, ConfigError
+from astrolatent.errors import ConfigError
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic
+from astrolatent.outputs.layout import (
+    SIMULATION_CONFIG_FILE,
+    SIMULATION_LABELS_FILE,
+    SIMULATION_TRUTH_FILE,
+)
 from astrolatent.simulate import lines
 
 log = logging.getLogger(__name__)
@@ -133,19 +138,15 @@ class SpectrumSimulationConfig(Config):
     labelled_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
     random_state: int = 0
 
-    @field_validator("n")
+    @field_validator("n", "random_state")
     @classmethod
-    def _positive(cls, n: int) -> int:
-        if n < 1:
-            raise ValueError(f"n={n} must be at least 1 (the number of spectra)")
-        return n
-
-    @field_validator("random_state")
-    @classmethod
-    def _seed(cls, random_state: int) -> int:
-        if random_state < 0:
-            raise ValueError(f"random_state={random_state} must be a non-negative integer")
-        return random_state
+    def _counts(cls, value: int, info: ValidationInfo) -> int:
+        least, what = {"n": (1, "the number of spectra"), "random_state": (0, "a seed")}[
+            info.field_name
+        ]
+        if value < least:
+            raise ValueError(f"{info.field_name}={value} must be at least {least} ({what})")
+        return value
 
     @field_validator(*FACTOR_LIMITS)
     @classmethod
@@ -400,9 +401,9 @@ def write_spectra(
         log.debug("wrote spectra %d-%d", start, start + len(batch.truth) - 1)
         if progress is not None:
             progress(len(batch.truth))
-    truth_path = _write_csv(truth, out_dir / "truth.csv")
-    labels_path = _write_csv(partial_labels(truth, config), out_dir / "labels.csv")
-    config.save(out_dir / "simulation.yaml")
+    truth_path = _write_csv(truth, out_dir / SIMULATION_TRUTH_FILE)
+    labels_path = _write_csv(partial_labels(truth, config), out_dir / SIMULATION_LABELS_FILE)
+    config.save(out_dir / SIMULATION_CONFIG_FILE)
     return SimulationOutput(out_dir=out_dir, files=files, labels=labels_path, truth=truth_path)
 
 
@@ -435,23 +436,16 @@ def _check_disk(out_dir: Path, config: SpectrumSimulationConfig) -> None:
 
 
 #: what a simulation writes in its folder (the only names astrolatent removes there)
-SPECTRA_OWNS = ("ADP.*.fits", "truth.csv", "labels.csv", "simulation.yaml")
-
-
-def _is_simulation(folder: Path) -> bool:
-    """A simulation folder written before folders were marked: its configuration loads."""
-    try:
-        SpectrumSimulationConfig.load(folder / "simulation.yaml")
-    except (AstrolatentError, OSError):
-        return False
-    return True
+SPECTRA_OWNS = ("ADP.*.fits", SIMULATION_TRUTH_FILE, SIMULATION_LABELS_FILE, SIMULATION_CONFIG_FILE)
 
 
 def claim_spectra_folder(out_dir: str | Path, *, fresh: bool = False) -> Path:
     """The folder of a simulation, created and marked (``fresh``: an earlier simulation's
     files in it removed first). Raises OutputFolderError for a folder that is not empty and
     not a simulation's."""
-    return marks.claim(out_dir, "spectra", SPECTRA_OWNS, legacy=_is_simulation, fresh=fresh)
+    # a simulation folder written before folders were marked: its configuration loads
+    legacy = marks.loads(SpectrumSimulationConfig.load, SIMULATION_CONFIG_FILE)
+    return marks.claim(out_dir, "spectra", SPECTRA_OWNS, legacy=legacy, fresh=fresh)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

@@ -54,15 +54,21 @@ from astrolatent.models.vae import SpectrumVAE
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_atomic, write_parquet_atomic
 from astrolatent.outputs.layout import (
+    ANALYSIS_DIR,
+    CAUSAL_DIR,
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    PIPELINE_FILE,
+    REPORT_DIR,
     SPLIT_FILE,
     TRAIN_SUMMARY_FILE,
 )
+from astrolatent.outputs.summaries import SpectrumTrainSummary
 from astrolatent.runtime.checkpoint import save_model
-from astrolatent.runtime.run import save_config, write_summary
+from astrolatent.runtime.run import save_config, write_train_summary
 from astrolatent.runtime.trainer import (
     Launch,
     early_stopping,
@@ -87,8 +93,8 @@ log = logging.getLogger(__name__)
 
 #: what a spectrum run holds (written by training and the commands that read the run)
 RUN_OWNS = (
-    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, TRAIN_SUMMARY_FILE, METRICS_FILE, "checkpoints"),
-    *("tensorboard", LATENTS_FILE, "analysis", "report", "causal", "pipeline.yaml"),
+    *(MODEL_FILE, CONFIG_FILE, SPLIT_FILE, TRAIN_SUMMARY_FILE, METRICS_FILE, CHECKPOINT_DIR),
+    *("tensorboard", LATENTS_FILE, ANALYSIS_DIR, REPORT_DIR, CAUSAL_DIR, PIPELINE_FILE),
 )
 
 
@@ -721,7 +727,7 @@ def fit(
             run.run_dir / MODEL_FILE, model, cfg, format_version=FORMAT_VERSION, step=summary.steps
         )
         seeds = {"seed": tc.seed, "split_seed": cfg.data.split_seed}
-        write_summary(run.run_dir, summary.to_dict(), seeds=seeds)
+        write_train_summary(run.run_dir, SpectrumTrainSummary, summary.to_dict(), seeds=seeds)
     return summary
 
 

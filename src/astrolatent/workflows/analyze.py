@@ -22,7 +22,6 @@ the other estimators each latent is tested on its own and Bonferroni-corrected.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,22 +48,33 @@ from astrolatent.analysis.traversal import traverse
 from astrolatent.config import Config
 from astrolatent.errors import AstrolatentError, ConfigError, RunError
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import (
-    write_json_atomic,
-    write_npz_atomic,
-    write_parquet_atomic,
-    write_text_atomic,
-)
+from astrolatent.outputs.io import write_npz_atomic, write_parquet_atomic
 from astrolatent.outputs.layout import (
     ANALYSIS_DIR,
+    CONFIG_FILE,
     DATA_SUMMARY_FILE,
+    DIMENSIONS_FILE,
+    INFORMATIVE_FIGURE,
     LATENTS_FILE,
+    MI_HIST_FIGURE,
+    MI_KSG_FIGURE,
+    MI_PER_DIM_FILE,
+    MI_PER_DIM_PCA_FILE,
     RECONSTRUCTION_EXAMPLES_FILE,
     RECONSTRUCTIONS_FILE,
+    SCATTER_FIGURE,
     SUMMARY_FILE,
+    TRAVERSAL_FIGURE,
     TRAVERSALS_FILE,
 )
-from astrolatent.outputs.summaries import ANALYSIS_FORMAT_VERSION, analysed_dims, provenance
+from astrolatent.outputs.summaries import (
+    AnalysisSummary,
+    DataSummary,
+    Traversals,
+    analysed_dims,
+    provenance,
+    write_summary,
+)
 from astrolatent.tables import describe_non_numeric, mixed_columns
 
 log = logging.getLogger(__name__)
@@ -99,9 +109,15 @@ class AnalyzeConfig(Config):
 #: where ``analyze`` writes its summary, relative to the run directory
 #: what ``analyze`` writes in its folder (the only names astrolatent removes there)
 ANALYSIS_OWNS = (
-    *("config.yaml", SUMMARY_FILE, "dimensions.csv", "mi_per_dim*.csv", TRAVERSALS_FILE),
+    *(CONFIG_FILE, SUMMARY_FILE, DIMENSIONS_FILE, "mi_per_dim*.csv", TRAVERSALS_FILE),
     *(DATA_SUMMARY_FILE, RECONSTRUCTIONS_FILE, RECONSTRUCTION_EXAMPLES_FILE),
-    *("informative_dims.*", "traversal_dim*.*", "*_mi_ksg.*", "*_mi_hist_*.*", "scatter_*.*"),
+    *(
+        f"{INFORMATIVE_FIGURE}.*",
+        f"{TRAVERSAL_FIGURE.format('*')}.*",
+        "*_mi_ksg.*",
+        "*_mi_hist_*.*",
+    ),
+    f"{SCATTER_FIGURE.format('*')}.*",
 )
 
 
@@ -109,16 +125,9 @@ def claim_analysis(folder: str | Path, *, fresh: bool = False) -> Path:
     """Mark ``folder`` as an analysis folder (created if needed; ``fresh``: an earlier
     analysis's files removed). Raises OutputFolderError for a non-empty folder that is not
     an analysis's."""
-    return marks.claim(folder, "analysis", ANALYSIS_OWNS, legacy=_is_analysis, fresh=fresh)
-
-
-def _is_analysis(folder: Path) -> bool:
-    """An analysis folder written before folders were marked: its configuration loads."""
-    try:
-        AnalyzeConfig.load(folder / "config.yaml")
-    except (AstrolatentError, OSError):
-        return False
-    return True
+    # an analysis folder written before folders were marked: its configuration loads
+    legacy = marks.loads(AnalyzeConfig.load, CONFIG_FILE)
+    return marks.claim(folder, "analysis", ANALYSIS_OWNS, legacy=legacy, fresh=fresh)
 
 
 def latent_matrices(latents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -293,7 +302,7 @@ def _informative_block(
             "mean_abs_dev": dispersion(mu, method="meanad"),
             "kl_rate": kl_rate(mu, logvar),
         }
-    ).to_csv(out_dir / "dimensions.csv", index=False)
+    ).to_csv(out_dir / DIMENSIONS_FILE, index=False)
     figures.save(
         figures.informative_bars(
             {"dispersion": informative["dispersion"]["scores"], "kl": informative["kl"]["scores"]},
@@ -303,7 +312,7 @@ def _informative_block(
             },
             {"dispersion": informative["dispersion"]["dims"], "kl": informative["kl"]["dims"]},
         ),
-        out_dir / "informative_dims",
+        out_dir / INFORMATIVE_FIGURE,
     )
     return informative
 
@@ -328,7 +337,7 @@ def _baseline_block(
     pca_block, pca_table = label_block(
         scores[:, :d], rows, config, np.random.default_rng(config.random_state)
     )
-    pca_table.to_csv(out_dir / "mi_per_dim_pca.csv", index=False)
+    pca_table.to_csv(out_dir / MI_PER_DIM_PCA_FILE, index=False)
     baseline: dict = {
         "n_components": d,
         "explained_variance_ratio": evr[:d].tolist(),
@@ -370,11 +379,11 @@ def _traversals(
         steps=config.traversal_steps,
         valid=valid,
     )
-    write_json_atomic(out_dir / TRAVERSALS_FILE, [t.to_dict() for t in sweeps])
+    write_summary(out_dir / TRAVERSALS_FILE, Traversals, [t.to_dict() for t in sweeps])
     for t in sweeps:
         figures.save(
             figures.traversal_plot(wave, t.spectra, t.values, t.top, dim=t.dim),
-            out_dir / f"traversal_dim{t.dim}",
+            out_dir / TRAVERSAL_FIGURE.format(t.dim),
         )
     return {str(t.dim): t.top for t in sweeps}
 
@@ -408,14 +417,8 @@ def analyze_latents(
     mu, logvar = latent_matrices(latents)
     n, d = mu.shape
     known = dict(known or {})
-    labels = list(config.labels or default_labels(latents))
-    labels += [name for name in known if name not in labels and name in latents.columns]
-    missing = [c for c in labels if c not in latents.columns]
-    if missing:
-        raise ConfigError(
-            f"label(s) {', '.join(missing)} not in the latents table (labels there: {', '.join(default_labels(latents))})"
-        )
-    config.save(out_dir / "config.yaml")
+    labels = _labels_to_analyse(latents, config, known)
+    config.save(out_dir / CONFIG_FILE)
 
     step("counting informative dimensions")
     informative = _informative_block(mu, logvar, config, rng, out_dir)
@@ -424,8 +427,8 @@ def analyze_latents(
     step("mutual information with labels")
     rows = label_rows(latents, labels, config, rng)
     block, table = label_block(mu, rows, config, rng)
-    table.to_csv(out_dir / "mi_per_dim.csv", index=False)
-    _mi_figures(mu, latents, block, config, out_dir, prefix="latent")
+    table.to_csv(out_dir / MI_PER_DIM_FILE, index=False)
+    _mi_figures(mu, latents, block, config, out_dir)
 
     from astrolatent.workflows.audit import audit, latent_roles  # audit builds on this module
 
@@ -439,7 +442,7 @@ def analyze_latents(
     _best_informative(block, headline)
     summary: dict = {
         **provenance(
-            format_version=ANALYSIS_FORMAT_VERSION, seeds={"random_state": config.random_state}
+            format_version=AnalysisSummary.FORMAT, seeds={"random_state": config.random_state}
         ),
         "n_latent": d,
         "n_spectra": n,
@@ -454,16 +457,7 @@ def analyze_latents(
     both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
     if len(analysed) and both.size >= 100 and len(chosen) >= 1:
         step("disentanglement scores")
-        codes = mu[both][:, chosen] if len(chosen) >= 2 else mu[both]
-        summary["disentanglement"] = {
-            "dims": chosen if len(chosen) >= 2 else list(range(d)),
-            "labels": analysed,
-            **disentanglement_scores(
-                codes,
-                latents.iloc[both][analysed].to_numpy(float),
-                random_state=config.random_state,
-            ),
-        }
+        summary["disentanglement"] = _disentanglement(mu, latents, both, chosen, analysed, config)
 
     if spectra_scores is not None and config.pca_baseline:
         step("PCA baseline and ceiling")
@@ -477,8 +471,45 @@ def analyze_latents(
         step("latent traversals")
         summary["traversals"] = _traversals(decode, mu, chosen, wave, valid, config, out_dir)
 
-    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=_json_default))
+    write_summary(out_dir / SUMMARY_FILE, AnalysisSummary, summary)
     return summary
+
+
+def _labels_to_analyse(
+    latents: pd.DataFrame, config: AnalyzeConfig, known: dict[str, int]
+) -> list[str]:
+    """The configured labels (default: every numeric label column) and the known labels;
+    ConfigError naming those the latents table lacks."""
+    labels = list(config.labels or default_labels(latents))
+    labels += [name for name in known if name not in labels and name in latents.columns]
+    missing = [c for c in labels if c not in latents.columns]
+    if missing:
+        raise ConfigError(
+            f"label(s) {', '.join(missing)} not in the latents table (labels there: {', '.join(default_labels(latents))})"
+        )
+    return labels
+
+
+def _disentanglement(
+    mu: np.ndarray,
+    latents: pd.DataFrame,
+    both: np.ndarray,
+    chosen: list[int],
+    analysed: list[str],
+    config: AnalyzeConfig,
+) -> dict:
+    """MIG, SAP and DCI of the analysed dims (all dims with fewer than two) against the
+    ``analysed`` labels, on the rows ``both`` where every label is finite."""
+    dims = chosen if len(chosen) >= 2 else list(range(mu.shape[1]))
+    return {
+        "dims": dims,
+        "labels": analysed,
+        **disentanglement_scores(
+            mu[both][:, dims],
+            latents.iloc[both][analysed].to_numpy(float),
+            random_state=config.random_state,
+        ),
+    }
 
 
 def _regressor_r(features: np.ndarray, label: LabelRows, config: AnalyzeConfig) -> dict:
@@ -488,22 +519,12 @@ def _regressor_r(features: np.ndarray, label: LabelRows, config: AnalyzeConfig) 
     return {"r": r, "n": int(label.rows.size)}
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _mi_figures(
     mu: np.ndarray,
     latents: pd.DataFrame,
     block: dict,
     config: AnalyzeConfig,
     out_dir: Path,
-    *,
-    prefix: str,
 ) -> None:
     if not block:
         return
@@ -520,7 +541,7 @@ def _mi_figures(
             colorbar="MI (nats)",
             marks=marks,
         ),
-        out_dir / f"{prefix}_mi_ksg",
+        out_dir / MI_KSG_FIGURE,
     )
     for name in names:
         values = pd.to_numeric(latents[name], errors="coerce").to_numpy(float)
@@ -533,7 +554,7 @@ def _mi_figures(
                 title=f"{name}: plug-in histogram MI, rows normalised by their max (published form)",
                 colorbar="MI / max over dims",
             ),
-            out_dir / f"{prefix}_mi_hist_{name}",
+            out_dir / MI_HIST_FIGURE.format(name),
         )
         b = block[name]
         figures.save(
@@ -544,7 +565,7 @@ def _mi_figures(
                 ylabel=name,
                 title=f"{name}: best latent {b['best_dim']}, r_I = {b['r_info']:.2f}",
             ),
-            out_dir / f"scatter_{name}",
+            out_dir / SCATTER_FIGURE.format(name),
         )
 
 
@@ -583,7 +604,11 @@ def analyze_run(
     )
     if progress is not None:
         progress("data summary and reconstructions")
-    write_json_atomic(run_dir / ANALYSIS_DIR / DATA_SUMMARY_FILE, data_summary(store))
+    write_summary(
+        run_dir / ANALYSIS_DIR / DATA_SUMMARY_FILE,
+        DataSummary,
+        {**provenance(format_version=DataSummary.FORMAT), **data_summary(store)},
+    )
     write_reconstructions(run_dir, latents, config.random_state)
     return summary
 
@@ -606,7 +631,8 @@ def data_summary(store) -> dict:
 def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: int) -> None:
     """Encode and decode a seeded sample of spectra: ``analysis/reconstructions.parquet`` (id,
     masked L1 per spectrum) and ``analysis/reconstructions.npz`` (wave and the flux,
-    reconstruction and validity of the typical and the worst of them)."""
+    reconstruction and validity of the typical and the worst of them; the median, 90th
+    percentile and largest L1 of the sample, ``l1_summary``)."""
     from astrolatent.training.encode import reconstruct
 
     out = run_dir / ANALYSIS_DIR
@@ -631,4 +657,5 @@ def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: in
         flux=rec.flux[picks],
         recon=rec.recon[picks],
         valid=rec.valid[picks],
+        l1_summary=np.array([np.median(l1), np.quantile(l1, 0.9), np.max(l1)]),
     )

@@ -18,18 +18,24 @@ from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
 from astrolatent.outputs import marks
-from astrolatent.outputs.io import write_json_atomic
-from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, SPLIT_FILE
-from astrolatent.outputs.summaries import CAUSAL_FORMAT_VERSION, provenance
+from astrolatent.outputs.layout import (
+    CAUSAL_DIR,
+    CONFIG_FILE,
+    DISCOVERY_FILE,
+    GRAPH_FIGURE,
+    LATENTS_FILE,
+    LOCAL_FILE,
+    LOCAL_OBJECTS_FILE,
+    R_HISTOGRAM_FIGURE,
+    R_MAP_FIGURE,
+    SPLIT_FILE,
+)
+from astrolatent.outputs.summaries import Discovery, LocalTests, provenance, write_summary
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
 
 MIN_OBJECTS = 20
-LOCAL_JSON = "local.json"
-LOCAL_PARQUET = "local.parquet"
-DISCOVERY_JSON = "discovery.json"
-GRAPH_PNG = "graph.png"
 
 
 @dataclass
@@ -125,9 +131,6 @@ def run_local_tests(
     object, with its ``id``), ``r_hist.png`` and ``r_map.png``. Returns the result and
     the folder.
     """
-    from astrolatent.figures import save
-    from astrolatent.figures.causal import r_histogram, r_map
-
     condition = list(condition)
     if query in condition:
         raise ConfigError(f"the query {query!r} is also a conditioning column")
@@ -136,25 +139,14 @@ def run_local_tests(
         raise ConfigError(f"the query {query!r} is the run's target; choose another column")
     if objects.target in condition:
         raise ConfigError(f"cannot condition on the target {objects.target!r}")
-    reference = objects.roles == "train"
-    evaluated = objects.roles == evaluate
-    if not evaluated.any():
-        raise ConfigError(
-            f"{objects.run}: model {model} has no usable {evaluate!r} objects; "
-            "choose another evaluate role"
-        )
-    if max_objects is not None and evaluated.sum() > max_objects:
-        rng = np.random.default_rng(random_state)
-        keep = rng.choice(np.flatnonzero(evaluated), max_objects, replace=False)
-        evaluated = np.zeros_like(evaluated)
-        evaluated[keep] = True
+    evaluated = _evaluated(objects, evaluate, max_objects, random_state)
     values = objects.values
     result = local_tests(
         objects.latents,
         values[objects.target].to_numpy(),
         values[query].to_numpy(),
         condition=values[condition].to_numpy() if condition else None,
-        reference=reference,
+        reference=objects.roles == "train",
         evaluate=evaluated,
         n_neighbors=n_neighbors,
         n_permutations=n_permutations,
@@ -176,31 +168,55 @@ def run_local_tests(
     out = (
         Path(out_dir)
         if out_dir is not None
-        else (objects.run / "causal" / local_dir_name(query, condition))
+        else (objects.run / CAUSAL_DIR / local_dir_name(query, condition))
     )
-    marks.claim(out, "causal", (LOCAL_JSON, LOCAL_PARQUET, "r_*.png"), what="--out")
-    write_json_atomic(
-        out / LOCAL_JSON,
-        {
-            **provenance(
-                format_version=CAUSAL_FORMAT_VERSION,
-                seeds={"random_state": result.settings.get("random_state")},
-            ),
-            **result.to_dict(),
-        },
-    )
-    result.objects.to_parquet(out / LOCAL_PARQUET, index=False)
-    label = "+".join(condition) or None
-    save(
-        r_histogram(result.objects, result.summary, query=query, condition=label),
-        out / "r_hist.png",
-    )
-    save(
-        r_map(result.objects, target=objects.target, query=query, alpha=alpha, condition=label),
-        out / "r_map.png",
-    )
+    _write_local_tests(result, out, target=objects.target, query=query, alpha=alpha)
     log.info("wrote local tests of %s to %s", query, out)
     return result, out
+
+
+def _evaluated(
+    objects: RunObjects, evaluate: str, max_objects: int | None, random_state: int
+) -> np.ndarray:
+    """The mask of the ``evaluate`` role's objects, at most ``max_objects`` (seeded)."""
+    evaluated = objects.roles == evaluate
+    if not evaluated.any():
+        raise ConfigError(
+            f"{objects.run}: model {objects.model} has no usable {evaluate!r} objects; "
+            "choose another evaluate role"
+        )
+    if max_objects is not None and evaluated.sum() > max_objects:
+        rng = np.random.default_rng(random_state)
+        keep = rng.choice(np.flatnonzero(evaluated), max_objects, replace=False)
+        evaluated = np.zeros_like(evaluated)
+        evaluated[keep] = True
+    return evaluated
+
+
+def _write_local_tests(
+    result: LocalTestResult, out: Path, *, target: str, query: str, alpha: float
+) -> None:
+    """``local.json``, ``local.parquet`` and the two figures into ``out`` (claimed)."""
+    from astrolatent.figures import save
+    from astrolatent.figures.causal import r_histogram, r_map
+
+    marks.claim(out, "causal", (LOCAL_FILE, LOCAL_OBJECTS_FILE, "r_*.png"), what="--out")
+    seeds = {"random_state": result.settings.get("random_state")}
+    write_summary(
+        out / LOCAL_FILE,
+        LocalTests,
+        {**provenance(format_version=LocalTests.FORMAT, seeds=seeds), **result.to_dict()},
+    )
+    result.objects.to_parquet(out / LOCAL_OBJECTS_FILE, index=False)
+    condition = "+".join(result.settings["condition"]) or None
+    save(
+        r_histogram(result.objects, result.summary, query=query, condition=condition),
+        out / R_HISTOGRAM_FIGURE,
+    )
+    save(
+        r_map(result.objects, target=target, query=query, alpha=alpha, condition=condition),
+        out / R_MAP_FIGURE,
+    )
 
 
 def run_discovery(
@@ -248,18 +264,18 @@ def write_discovery(
     from astrolatent.figures import save
     from astrolatent.figures.causal import graph_figure
 
-    out = marks.claim(out_dir, "discovery", (DISCOVERY_JSON, GRAPH_PNG), what="--out")
+    out = marks.claim(out_dir, "discovery", (DISCOVERY_FILE, GRAPH_FIGURE), what="--out")
     payload = {
         **provenance(
-            format_version=CAUSAL_FORMAT_VERSION,
+            format_version=Discovery.FORMAT,
             seeds={"random_state": graph.settings.get("random_state")},
         ),
         **graph.to_dict(),
         "groups": groups,
         **(extra or {}),
     }
-    write_json_atomic(out / DISCOVERY_JSON, payload)
-    save(graph_figure(graph, groups=groups), out / GRAPH_PNG)
+    write_summary(out / DISCOVERY_FILE, Discovery, payload)
+    save(graph_figure(graph, groups=groups), out / GRAPH_FIGURE)
     return out
 
 

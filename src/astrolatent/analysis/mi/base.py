@@ -53,17 +53,21 @@ def as_samples(a: object, name: str) -> np.ndarray:
 class MIEstimator(ABC):
     """Estimate the mutual information I(X;Y), or I(X;Y|Z), in nats from paired samples.
 
-    Subclasses set ``name``, implement :meth:`_estimate` and, if they use the shared
-    options, :meth:`from_options`. ``__init__`` only stores parameters.
+    Subclasses set ``name``, implement :meth:`_estimate` and name the shared options their
+    ``__init__`` takes in ``shared_options``. ``__init__`` only stores parameters.
     """
 
     name: ClassVar[str]
     min_samples: ClassVar[int] = 10
+    #: which of the options shared by all estimators (``n_neighbors``, ``random_state``)
+    #: this one takes
+    shared_options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_options(cls, *, n_neighbors: int, random_state: int | None) -> Self:
-        """Build the estimator from the options shared by all estimators."""
-        return cls()
+        """Build the estimator from the options shared by all estimators (those it takes)."""
+        shared = {"n_neighbors": n_neighbors, "random_state": random_state}
+        return cls(**{k: shared[k] for k in cls.shared_options})
 
     def estimate(self, x: object, y: object, *, z: object = None) -> float:
         """I(X;Y) in nats, or I(X;Y|Z) when ``z`` is given.

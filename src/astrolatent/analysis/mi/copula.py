@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Literal, Self
+from typing import Literal
 
 import numpy as np
 from scipy.special import ndtri
@@ -151,6 +151,7 @@ class AutoEstimator(MIEstimator):
     """
 
     name = "auto"
+    shared_options = ("n_neighbors", "random_state")
 
     def __init__(
         self,
@@ -166,10 +167,6 @@ class AutoEstimator(MIEstimator):
         self.dof_ratio = dof_ratio
         self.choice = choice
         self.random_state = random_state
-
-    @classmethod
-    def from_options(cls, *, n_neighbors: int, random_state: int | None) -> Self:
-        return cls(n_neighbors=n_neighbors, random_state=random_state)
 
     def for_resampling(self) -> AutoEstimator:
         """A copy with the last choice fixed."""

@@ -97,12 +97,7 @@ def mutual_information(
         ``n`` and the estimator's name.
     """
     rng = np.random.default_rng(random_state)
-    if isinstance(estimator, str):
-        estimator = get_estimator(
-            estimator, n_neighbors=n_neighbors, random_state=int(rng.integers(2**32))
-        )
-    elif not isinstance(estimator, MIEstimator):
-        raise ConfigError(f"estimator={estimator!r} must be a name such as 'ksg' or an MIEstimator")
+    estimator = _resolve_estimator(estimator, n_neighbors, rng)
     if n_bootstrap < 0 or n_bootstrap == 1:
         raise ConfigError(
             f"n_bootstrap={n_bootstrap} must be 0 (no error bar) or at least 2 (30 is usual)"
@@ -116,39 +111,14 @@ def mutual_information(
 
     mi = estimator.estimate(xs, ys, z=zs)
     n = xs.shape[0]
+    if n_bootstrap and n // 2 < estimator.min_samples:
+        raise ConfigError(
+            f"{n} samples give half samples of {n // 2}, fewer than the {estimator.min_samples} "
+            f"that estimator={estimator.name!r} needs; pass n_bootstrap=0"
+        )
     replicate = estimator.for_resampling()
-
-    mi_err = float("nan")
-    if n_bootstrap:
-        half = n // 2
-        if half < estimator.min_samples:
-            raise ConfigError(
-                f"{n} samples give half samples of {half}, fewer than the {estimator.min_samples} "
-                f"that estimator={estimator.name!r} needs; pass n_bootstrap=0"
-            )
-        values = []
-        for _ in range(n_bootstrap):
-            rows = rng.choice(n, size=half, replace=False)
-            values.append(
-                replicate.estimate(xs[rows], ys[rows], z=None if zs is None else zs[rows])
-            )
-        mi_err = float(np.std(values, ddof=1))
-
-    p_value = float("nan")
-    if n_permutations:
-        if zs is None:
-            null = [replicate.estimate(xs, ys[rng.permutation(n)]) for _ in range(n_permutations)]
-        else:
-            m = min(LOCAL_PERMUTATION_NEIGHBORS, n)
-            z_scaled = standardise(zs)
-            _, neighbours = cKDTree(z_scaled).query(z_scaled, k=m, p=np.inf, workers=-1)
-            neighbours = neighbours.reshape(n, m)
-            null = [
-                replicate.estimate(xs[_local_permutation(neighbours, rng)], ys, z=zs)
-                for _ in range(n_permutations)
-            ]
-        p_value = (1 + int(np.count_nonzero(np.asarray(null) >= mi))) / (1 + n_permutations)
-
+    mi_err = _half_sample_error(replicate, xs, ys, zs, n_bootstrap, rng)
+    p_value = _permutation_p_value(replicate, mi, xs, ys, zs, n_permutations, rng)
     logger.debug(
         "MI %s: %.4g +- %.2g nats, p = %.3g, n = %d", estimator.name, mi, mi_err, p_value, n
     )
@@ -160,3 +130,65 @@ def mutual_information(
         n=n,
         estimator=estimator.name,
     )
+
+
+def _resolve_estimator(
+    estimator: str | MIEstimator, n_neighbors: int, rng: np.random.Generator
+) -> MIEstimator:
+    """The estimator of a name (seeded from ``rng``) or the one given."""
+    if isinstance(estimator, str):
+        return get_estimator(
+            estimator, n_neighbors=n_neighbors, random_state=int(rng.integers(2**32))
+        )
+    if not isinstance(estimator, MIEstimator):
+        raise ConfigError(f"estimator={estimator!r} must be a name such as 'ksg' or an MIEstimator")
+    return estimator
+
+
+def _half_sample_error(
+    replicate: MIEstimator,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray | None,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+) -> float:
+    """Standard deviation (nats) of the estimate over ``n_bootstrap`` half samples drawn
+    without replacement (NaN for none)."""
+    if not n_bootstrap:
+        return float("nan")
+    n = xs.shape[0]
+    half = n // 2
+    values = []
+    for _ in range(n_bootstrap):
+        rows = rng.choice(n, size=half, replace=False)
+        values.append(replicate.estimate(xs[rows], ys[rows], z=None if zs is None else zs[rows]))
+    return float(np.std(values, ddof=1))
+
+
+def _permutation_p_value(
+    replicate: MIEstimator,
+    mi: float,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray | None,
+    n_permutations: int,
+    rng: np.random.Generator,
+) -> float:
+    """The permutation p-value of ``mi`` (NaN for no permutations): Y permuted, or X
+    permuted within neighbourhoods of Z for a conditional MI."""
+    if not n_permutations:
+        return float("nan")
+    n = xs.shape[0]
+    if zs is None:
+        null = [replicate.estimate(xs, ys[rng.permutation(n)]) for _ in range(n_permutations)]
+    else:
+        m = min(LOCAL_PERMUTATION_NEIGHBORS, n)
+        z_scaled = standardise(zs)
+        _, neighbours = cKDTree(z_scaled).query(z_scaled, k=m, p=np.inf, workers=-1)
+        neighbours = neighbours.reshape(n, m)
+        null = [
+            replicate.estimate(xs[_local_permutation(neighbours, rng)], ys, z=zs)
+            for _ in range(n_permutations)
+        ]
+    return (1 + int(np.count_nonzero(np.asarray(null) >= mi))) / (1 + n_permutations)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Self
 
 import numpy as np
 from scipy.special import logsumexp
@@ -66,6 +65,7 @@ class GMMEstimator(MIEstimator):
     """
 
     name = "gmm"
+    shared_options = ("random_state",)
 
     def __init__(
         self,
@@ -79,10 +79,6 @@ class GMMEstimator(MIEstimator):
         self.max_components = max_components
         self.n_samples = n_samples
         self.random_state = random_state
-
-    @classmethod
-    def from_options(cls, *, n_neighbors: int, random_state: int | None) -> Self:
-        return cls(random_state=random_state)
 
     def for_resampling(self) -> GMMEstimator:
         """A copy with the number of components fixed to the last selection."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Self
 
 import numpy as np
 from numba import njit
@@ -314,6 +313,7 @@ class KSGEstimator(MIEstimator):
     """
 
     name = "ksg"
+    shared_options = ("n_neighbors", "random_state")
 
     def __init__(
         self, *, n_neighbors: int = 3, jitter: float = 1e-10, random_state: int | None = None
@@ -321,10 +321,6 @@ class KSGEstimator(MIEstimator):
         self.n_neighbors = n_neighbors
         self.jitter = jitter
         self.random_state = random_state
-
-    @classmethod
-    def from_options(cls, *, n_neighbors: int, random_state: int | None) -> Self:
-        return cls(n_neighbors=n_neighbors, random_state=random_state)
 
     def _estimate(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None) -> float:
         _check_neighbors(self.n_neighbors, x.shape[0])

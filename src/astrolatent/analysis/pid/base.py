@@ -113,21 +113,23 @@ class PIDMeasure(ABC):
 
     Subclasses set ``name``, implement :meth:`_decompose` (or, through
     :class:`ResamplingPIDMeasure`, just the atoms) and, when they take the shared
-    ``n_bins`` option, :meth:`from_options`. ``__init__`` only stores parameters.
+    ``n_bins`` option, ``default_bins``. ``__init__`` only stores parameters.
     """
 
     name: ClassVar[str]
-    #: Whether the measure discretises its inputs (and so takes ``n_bins``).
-    uses_bins: ClassVar[bool] = False
+    #: The ``n_bins`` of a measure that discretises its inputs (None: it takes no ``n_bins``).
+    default_bins: ClassVar[int | None] = None
 
     @classmethod
     def from_options(cls, *, n_bins: int | None) -> Self:
         """Build the measure from the options shared by all measures (None = default)."""
+        if cls.default_bins is not None:
+            return cls(n_bins=cls.default_bins if n_bins is None else n_bins)
         if n_bins is not None:
             raise ConfigError(
                 f"n_bins={n_bins} does not apply to method={cls.name!r}, which works on "
                 f"continuous values; leave n_bins unset or choose one of "
-                f"{sorted(n for n, c in MEASURES.items() if c.uses_bins)}"
+                f"{sorted(n for n, c in MEASURES.items() if c.default_bins is not None)}"
             )
         return cls()
 
@@ -159,9 +161,16 @@ class PIDMeasure(ABC):
             raise ConfigError(f"{n} rows are too few for a PID; at least {MIN_ROWS} are needed")
         if n_bootstrap < 0 or n_bootstrap == 1:
             raise ConfigError(f"n_bootstrap={n_bootstrap} must be 0 (no errors) or at least 2")
+        self._check(ys[:, 0], x1s, x2s)
         return self._decompose(
             ys[:, 0], x1s, x2s, n_bootstrap=n_bootstrap, rng=np.random.default_rng(random_state)
         )
+
+    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
+        """Refuse (ConfigError) or warn about options these validated samples of shape (n,),
+        (n, d1), (n, d2) cannot support; a binned measure needs at least two bins."""
+        if self.default_bins is not None and self.n_bins < 2:
+            raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
 
     @abstractmethod
     def _decompose(

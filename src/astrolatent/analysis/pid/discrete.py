@@ -30,7 +30,7 @@ has many cells per object: keep ``n_bins`` small.
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 import numpy as np
 from scipy import sparse
@@ -278,27 +278,14 @@ class DiscretePID(ResamplingPIDMeasure):
     n_bins: equal-frequency bins per column (>= 2).
     """
 
-    uses_bins: ClassVar[bool] = True
+    default_bins: ClassVar[int] = DEFAULT_BINS
     measure: ClassVar[Literal["imin", "broja", "ccs"]]
 
     def __init__(self, *, n_bins: int = DEFAULT_BINS) -> None:
         self.n_bins = n_bins
 
-    @classmethod
-    def from_options(cls, *, n_bins: int | None) -> Self:
-        return cls(n_bins=DEFAULT_BINS if n_bins is None else n_bins)
-
-    def _decompose(
-        self,
-        y: np.ndarray,
-        x1: np.ndarray,
-        x2: np.ndarray,
-        *,
-        n_bootstrap: int,
-        rng: np.random.Generator,
-    ) -> PIDResult:
-        if self.n_bins < 2:
-            raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
+    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
+        super()._check(y, x1, x2)
         cells = np.prod([discretise(v, n_bins=self.n_bins).max() + 1 for v in (y, x1, x2)])
         if cells > y.size / 5:
             log.warning(
@@ -308,7 +295,6 @@ class DiscretePID(ResamplingPIDMeasure):
                 y.size,
                 self.name,
             )
-        return super()._decompose(y, x1, x2, n_bootstrap=n_bootstrap, rng=rng)
 
     def _atoms(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         codes = [discretise(v, n_bins=self.n_bins) for v in (y, x1, x2)]

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ class ClassifierPID(PIDMeasure):
     """
 
     summary: ClassVar[Literal["pointwise", "mmi"]]
-    uses_bins: ClassVar[bool] = True
+    default_bins: ClassVar[int] = DEFAULT_BINS
 
     def __init__(
         self,
@@ -181,13 +181,9 @@ class ClassifierPID(PIDMeasure):
         self.learning_rate = learning_rate
         self.label_smoothing = label_smoothing
 
-    @classmethod
-    def from_options(cls, *, n_bins: int | None) -> Self:
-        return cls(n_bins=DEFAULT_BINS if n_bins is None else n_bins)
-
-    def _check(self, n: int) -> None:
-        if self.n_bins < 2:
-            raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
+    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
+        super()._check(y, x1, x2)
+        n = y.shape[0]
         if not 2 <= self.n_folds <= n // 10:
             raise ConfigError(
                 f"n_folds={self.n_folds} must be between 2 and {n // 10} (n/10) for {n} objects"
@@ -210,7 +206,6 @@ class ClassifierPID(PIDMeasure):
         rng: np.random.Generator,
     ) -> PIDResult:
         n = y.shape[0]
-        self._check(n)
         codes, edges = bin_target(
             y, n_bins=self.n_bins, bin_range=self.bin_range, binning=self.binning
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from astrolatent.outputs.layout import TRAVERSAL_FIGURE
 from astrolatent.report.markup import Figures, Section, analysis_alpha, para, pm, table
 
 
@@ -76,6 +77,6 @@ def beyond_labels_section(summary: dict, analysis: Path, figs: Figures) -> list[
     )
     for dim in dims:
         body += figs.existing(
-            analysis / f"traversal_dim{dim}.png", f"Traversal of free latent {dim}."
+            analysis / f"{TRAVERSAL_FIGURE.format(dim)}.png", f"Traversal of free latent {dim}."
         )
     return [Section("beyond-labels", "What the spectra hold beyond your labels", body)]

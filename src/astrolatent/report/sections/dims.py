@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from astrolatent.outputs.layout import INFORMATIVE_FIGURE
 from astrolatent.report.markup import Figures, Section, fmt, para, table
 
 
@@ -39,7 +40,7 @@ def informative_section(summary: dict, analysis: Path, figs: Figures) -> Section
             f"{fmt(red['total_correlation'])} nats (0 when they are independent)."
         )
     body += figs.existing(
-        analysis / "informative_dims.png",
+        analysis / f"{INFORMATIVE_FIGURE}.png",
         "Per-dimension dispersion and KL rate (log scale); orange: informative, dashed: cut.",
     )
     return Section("informative", "Informative dimensions", body)

@@ -9,34 +9,34 @@ import numpy as np
 import pandas as pd
 
 from astrolatent import figures
-from astrolatent.outputs.layout import PDF_EXAMPLES_FILE
+from astrolatent.outputs.layout import PDF_EXAMPLES_FILE, PREDICTIONS_FILE
+from astrolatent.outputs.summaries import GalaxyTrainSummary
 from astrolatent.report.markup import Figures, Section, fmt, kv_table, note, table
 
 
-def overview_section(summary: dict) -> Section:
+def overview_section(summary: GalaxyTrainSummary) -> Section:
     """The run at a glance, from its ``train_summary.json`` (``summary``)."""
     overview = kv_table(
         [
-            ("catalogue", summary.get("table")),
-            ("target", summary.get("target")),
-            ("inputs", ", ".join(summary.get("columns", []))),
-            ("images", summary.get("images") or "none"),
-            ("usable objects", summary.get("n_objects")),
-            ("models trained", summary.get("n_models")),
-            ("latent dimensions", summary.get("latent_dim")),
-            ("parameters per model", summary.get("n_parameters")),
+            ("catalogue", summary.table),
+            ("target", summary.target),
+            ("inputs", ", ".join(summary.columns)),
+            ("images", summary.images or "none"),
+            ("usable objects", summary.n_objects),
+            ("models trained", summary.n_models),
+            ("latent dimensions", summary.latent_dim),
+            ("parameters per model", summary.n_parameters),
         ]
     )
-    cleaning = summary.get("cleaning") or {}
-    scalars = [(k, v) for k, v in cleaning.items() if not isinstance(v, dict | list)]
+    scalars = [(k, v) for k, v in summary.cleaning.items() if not isinstance(v, dict | list)]
     if scalars:
         overview += "<h3>Cleaning</h3>" + kv_table(scalars)
     return Section("summary", "Summary", overview)
 
 
-def metrics_section(summary: dict) -> Section:
+def metrics_section(summary: GalaxyTrainSummary) -> Section:
     """Held-out metrics of the point estimates and the PDFs, and the models trained."""
-    m = summary.get("metrics") or {}
+    m = summary.metrics
     body = ""
     estimates = [k for k in ("mean", "median", "mode") if k in m]
     if estimates:
@@ -61,7 +61,7 @@ def metrics_section(summary: dict) -> Section:
         )
     else:
         body += note("no held-out metrics (test_fraction = 0?)")
-    models = summary.get("models") or []
+    models = summary.models
     if models:
         cols = [
             c
@@ -82,13 +82,13 @@ def metrics_section(summary: dict) -> Section:
     return Section("metrics", "Estimator metrics", body)
 
 
-def predictions_section(run_dir: Path, summary: dict, figs: Figures) -> Section:
+def predictions_section(run_dir: Path, summary: GalaxyTrainSummary, figs: Figures) -> Section:
     """Held-out PDF medians against the truth (``predictions.parquet``) and the
     PDF examples."""
-    pred = pd.read_parquet(run_dir / "predictions.parquet")
-    target = summary.get("target", "target")
+    pred = pd.read_parquet(run_dir / PREDICTIONS_FILE)
+    target = summary.target or "target"
     if pred.empty:
-        return Section("pdfs", "Predictions and PDFs", note("predictions.parquet is empty"))
+        return Section("pdfs", "Predictions and PDFs", note(f"{PREDICTIONS_FILE} is empty"))
     body = figs.new(
         figures.label_scatter(
             pred["truth"].to_numpy(float),

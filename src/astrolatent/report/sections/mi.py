@@ -9,6 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from astrolatent import figures
+from astrolatent.outputs.layout import (
+    MI_HIST_FIGURE,
+    MI_KSG_FIGURE,
+    MI_PER_DIM_FILE,
+    SCATTER_FIGURE,
+)
 from astrolatent.report.markup import Figures, Section, analysis_alpha, fmt, note, para, pm, table
 
 
@@ -68,10 +74,10 @@ def mi_section(summary: dict, analysis: Path, figs: Figures) -> Section:
     )
     body += "<h3>Ours: KSG MI with significance</h3>"
     body += figs.existing(
-        analysis / "latent_mi_ksg.png",
+        analysis / f"{MI_KSG_FIGURE}.png",
         "KSG MI (nats) of every latent with every label; dots: significant at the FWER level.",
     )
-    per_dim_path = analysis / "mi_per_dim.csv"
+    per_dim_path = analysis / MI_PER_DIM_FILE
     if per_dim_path.is_file():
         frame = pd.read_csv(per_dim_path)
         alpha = analysis_alpha(analysis)
@@ -86,12 +92,12 @@ def mi_section(summary: dict, analysis: Path, figs: Figures) -> Section:
                     title=f"{name}: MI per latent with half-sampling errors (orange: p_FWER < {alpha})",
                 ),
                 f"mi_errorbars_{name}",
-                f"{name}: MI per latent dimension with error bars (mi_per_dim.csv).",
+                f"{name}: MI per latent dimension with error bars ({MI_PER_DIM_FILE}).",
             )
     body += "<h3>Published form: plug-in histogram MI, rows normalised</h3>"
     for name in labels:
         body += figs.existing(
-            analysis / f"latent_mi_hist_{name}.png",
+            analysis / f"{MI_HIST_FIGURE.format(name)}.png",
             f"{name}: plug-in histogram MI for 5-160 bins, each row divided by its max over dims "
             "(no bias correction: the floor rises with the bin count).",
         )
@@ -108,7 +114,7 @@ def scatter_section(summary: dict, analysis: Path, figs: Figures) -> Section:
     """Each label against its best latent (the analysis' scatter plots)."""
     body = "".join(
         figs.existing(
-            analysis / f"scatter_{name}.png",
+            analysis / f"{SCATTER_FIGURE.format(name)}.png",
             f"{name} against its best latent mu_{b['best_dim']} (r_I {fmt(b['r_info'], 2)}).",
         )
         for name, b in summary.get("labels", {}).items()

@@ -10,8 +10,8 @@ import pandas as pd
 import yaml
 
 from astrolatent import figures
-from astrolatent.outputs.layout import DATA_SUMMARY_FILE
-from astrolatent.outputs.summaries import analysed_dims
+from astrolatent.outputs.layout import DATA_SUMMARY_FILE, METRICS_FILE, TRAIN_SUMMARY_FILE
+from astrolatent.outputs.summaries import DataSummary, SpectrumTrainSummary, analysed_dims
 from astrolatent.report.markup import (
     Figures,
     Section,
@@ -22,7 +22,6 @@ from astrolatent.report.markup import (
     para,
     pm,
     pre,
-    read_json,
     table,
 )
 
@@ -69,7 +68,7 @@ def describe_tracks(rows: list[dict], *, limit: int = 2) -> str:
     return "; ".join(parts) + more
 
 
-def summary_section(summary: dict, train: dict | None) -> Section:
+def summary_section(summary: dict, train: SpectrumTrainSummary | None) -> Section:
     """Key facts of the run and what each informative dimension tracks, from the
     analysis ``summary`` and the ``train_summary.json`` (``train``, None when absent)."""
     inf = summary["informative"]
@@ -82,8 +81,8 @@ def summary_section(summary: dict, train: dict | None) -> Section:
     ]
     if train is not None:
         items.append(
-            f"trained ({esc(train.get('preset'))}) for {fmt(train.get('steps'))} steps, "
-            f"{fmt(train.get('epochs'), 1)} epochs; stopped by {train.get('stopped_by')}"
+            f"trained ({esc(train.preset)}) for {fmt(train.steps)} steps, "
+            f"{fmt(train.epochs, 1)} epochs; stopped by {train.stopped_by}"
         )
     body = '<ul class="keyfacts">' + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
     rows = [(dim, describe_tracks(tracks)) for dim, tracks in roles.items()]
@@ -92,53 +91,50 @@ def summary_section(summary: dict, train: dict | None) -> Section:
     return Section("summary", "Summary", body)
 
 
-def data_section(analysis: Path) -> Section:
-    """The store the run was trained on, from ``analysis/data_summary.json``."""
-    path = analysis / DATA_SUMMARY_FILE
-    if not path.is_file():
+def data_section(data: DataSummary | None) -> Section:
+    """The store the run was trained on, from ``analysis/data_summary.json`` (``data``, None
+    when absent)."""
+    if data is None:
         return Section(
             "data",
             "Data",
-            note(f"no {path.name} (written by `astrolatent analyze`): no data summary"),
+            note(f"no {DATA_SUMMARY_FILE} (written by `astrolatent analyze`): no data summary"),
         )
-    data = read_json(path)
-    lo, hi = data["wavelength_range"]
+    lo, hi = data.wavelength_range
     body = kv_table(
         [
-            ("store", data["path"]),
-            ("spectra accepted", data["n_spectra"]),
-            ("objects", data["n_objects"]),
-            ("spectra rejected", data["n_rejected"]),
-            ("files quarantined", data["n_quarantined"]),
-            ("pixels per spectrum", f"{fmt(data['length'])} ({data['dtype']})"),
+            ("store", data.path),
+            ("spectra accepted", data.n_spectra),
+            ("objects", data.n_objects),
+            ("spectra rejected", data.n_rejected),
+            ("files quarantined", data.n_quarantined),
+            ("pixels per spectrum", f"{fmt(data.length)} ({data.dtype})"),
             ("wavelength (A)", f"{fmt(lo, 2)} - {fmt(hi, 2)}"),
-            ("format / preset", f"{data['format']} / {data['preset']}"),
+            ("format / preset", f"{data.format} / {data.preset}"),
         ]
     )
-    if data["rejection_reasons"]:
-        body += "<h3>Rejections</h3>" + table(
-            ["reason", "spectra"], data["rejection_reasons"].items()
-        )
-    if data["quarantined"]:
-        shown = data["quarantined"][:20]
+    if data.rejection_reasons:
+        body += "<h3>Rejections</h3>" + table(["reason", "spectra"], data.rejection_reasons.items())
+    if data.quarantined:
+        shown = data.quarantined[:20]
         body += "<h3>Quarantined files</h3>" + table(
-            ["file", "reason"], [(q["file"], q["reason"]) for q in shown]
+            ["file", "reason"], [(q.file, q.reason) for q in shown]
         )
-        if len(data["quarantined"]) > 20:
-            body += para(f"... and {len(data['quarantined']) - 20} more (data_summary.json)")
+        if len(data.quarantined) > 20:
+            body += para(f"... and {len(data.quarantined) - 20} more ({DATA_SUMMARY_FILE})")
     body += "<h3>Labels (spectra with a value)</h3>" + table(
-        ["label", "spectra"], data["label_coverage"].items()
+        ["label", "spectra"], data.label_coverage.items()
     )
-    if data["preprocess"]:
-        body += "<h3>Preprocessing</h3>" + pre(yaml.safe_dump(data["preprocess"], sort_keys=False))
+    if data.preprocess:
+        body += "<h3>Preprocessing</h3>" + pre(yaml.safe_dump(data.preprocess, sort_keys=False))
     return Section("data", "Data", body)
 
 
-def training_section(run_dir: Path, train: dict | None, figs: Figures) -> Section:
+def training_section(run_dir: Path, train: SpectrumTrainSummary | None, figs: Figures) -> Section:
     """The training summary ``train`` and the curves of ``RUN/metrics.csv``."""
     if train is None:
         return Section(
-            "training", "Training", note("no train_summary.json: the run did not finish")
+            "training", "Training", note(f"no {TRAIN_SUMMARY_FILE}: the run did not finish")
         )
     keys = (
         "preset",
@@ -159,8 +155,9 @@ def training_section(run_dir: Path, train: dict | None, figs: Figures) -> Sectio
         "device",
         "stopped_by",
     )
-    body = kv_table((k, train[k]) for k in keys if k in train)
-    metrics_path = run_dir / "metrics.csv"
+    values = train.model_dump()
+    body = kv_table((k, values[k]) for k in keys if k in values)
+    metrics_path = run_dir / METRICS_FILE
     if metrics_path.is_file():
         frame = pd.read_csv(metrics_path)
         series = {

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from astrolatent.outputs.layout import ANALYSIS_DIR, CONFIG_FILE
+from astrolatent.outputs.layout import (
+    ANALYSIS_CONFIG,
+    CONFIG_FILE,
+    PIPELINE_FILE,
+    STORE_CONFIG_FILE,
+)
 from astrolatent.report.markup import Section, esc, para, pre
-
-#: The resolved pipeline configuration a run made by ``astrolatent run`` carries.
-PIPELINE_FILE = "pipeline.yaml"
 
 
 def provenance_section(run_dir: Path, kind: str) -> Section:
@@ -28,12 +30,12 @@ def provenance_section(run_dir: Path, kind: str) -> Section:
         "files below hold every option):"
     )
     body += pre("\n".join(_commands(run_dir, kind)))
-    files = [("config.yaml", run_dir / "config.yaml")]
+    files = [(CONFIG_FILE, run_dir / CONFIG_FILE)]
     if kind == "spectrum run":
-        files.append(("analysis/config.yaml", run_dir / "analysis" / "config.yaml"))
-        store = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("store")
-        if store and (Path(store) / "ingest.yaml").is_file():
-            files.append((f"store {store}/ingest.yaml", Path(store) / "ingest.yaml"))
+        files.append((str(ANALYSIS_CONFIG), run_dir / ANALYSIS_CONFIG))
+        store = (yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}).get("store")
+        if store and (Path(store) / STORE_CONFIG_FILE).is_file():
+            files.append((f"store {store}/{STORE_CONFIG_FILE}", Path(store) / STORE_CONFIG_FILE))
     if pipeline.is_file():
         files.append((PIPELINE_FILE, pipeline))
     for title, path in files:
@@ -45,19 +47,19 @@ def provenance_section(run_dir: Path, kind: str) -> Section:
 def _commands(run_dir: Path, kind: str) -> list[str]:
     """Commands that repeat the run into a new run directory (NEW_RUN) with its settings."""
     run, new = str(run_dir), "NEW_RUN"
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    cfg = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
     if kind != "spectrum run":
         data = cfg.get("data", {})
         return [
             f"astrolatent galaxy train {data.get('table')} --target {data.get('target')} "
-            f"--run {new} --config {run}/config.yaml",
+            f"--run {new} --config {run}/{CONFIG_FILE}",
             f"astrolatent report {new}",
         ]
     lines = [
-        f"astrolatent train {cfg.get('store')} --run {new} --config {run}/config.yaml",
+        f"astrolatent train {cfg.get('store')} --run {new} --config {run}/{CONFIG_FILE}",
         f"astrolatent encode {new}",
     ]
-    if (run_dir / ANALYSIS_DIR / CONFIG_FILE).is_file():
-        lines.append(f"astrolatent analyze {new} --config {run}/{ANALYSIS_DIR}/{CONFIG_FILE}")
+    if (run_dir / ANALYSIS_CONFIG).is_file():
+        lines.append(f"astrolatent analyze {new} --config {run}/{ANALYSIS_CONFIG}")
     lines.append(f"astrolatent report {new}")
     return lines

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astrolatent.report.markup import Figures, Section, esc, fmt, note, para, read_json, table
+from astrolatent.outputs.layout import TRAVERSAL_FIGURE, TRAVERSALS_FILE
+from astrolatent.outputs.summaries import Traversal
+from astrolatent.report.markup import Figures, Section, esc, fmt, note, para, table
 
 
-def traversal_section(analysis: Path, figs: Figures) -> Section:
-    """Each informative dim's traversal and its most responsive wavelengths (A),
-    from ``analysis/traversals.json``."""
-    path = analysis / "traversals.json"
-    if not path.is_file():
+def traversal_section(sweeps: list[Traversal] | None, analysis: Path, figs: Figures) -> Section:
+    """Each informative dim's traversal and its most responsive wavelengths (A), from
+    ``analysis/traversals.json`` (``sweeps``, None when absent) and the figures in ``analysis``."""
+    if sweeps is None:
         return Section(
             "traversals",
             "Latent traversals",
-            note("no traversals.json: the analysis had no model or no informative dimension"),
+            note(f"no {TRAVERSALS_FILE}: the analysis had no model or no informative dimension"),
         )
     body = para(
         "Each informative dim swept from -3 to +3 sigma around the sample median (others "
         "fixed), decoded; bottom panels: the response (max - min of the decoded flux) with the "
         "most responsive wavelengths marked and known lines labelled."
     )
-    for t in read_json(path):
-        dim = t["dim"]
-        top = t.get("top_wavelengths", [])
-        body += f"<h3>dim {esc(dim)}</h3>"
-        body += figs.existing(analysis / f"traversal_dim{dim}.png", f"Traversal of latent {dim}.")
+    for t in sweeps:
+        body += f"<h3>dim {esc(t.dim)}</h3>"
+        body += figs.existing(
+            analysis / f"{TRAVERSAL_FIGURE.format(t.dim)}.png", f"Traversal of latent {t.dim}."
+        )
         body += table(
             ["wavelength (A)", "response", "line"],
-            [(fmt(w["wavelength"], 2), w["response"], w.get("line") or "") for w in top],
+            [(fmt(w.wavelength, 2), w.response, w.line or "") for w in t.top_wavelengths],
         )
     return Section("traversals", "Latent traversals", body)
 
