@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from astrolatent.errors import ConfigError
 
@@ -17,6 +17,18 @@ def _problems(exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
         for err in exc.errors()
     )
+
+
+def split_columns(value: object) -> object:
+    """``"a,b , c"`` -> ``["a", "b", "c"]`` (``""`` -> ``[]``); anything else as given: the
+    comma-separated form of a list of names, on the command line or in a file."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+#: A list of names (columns, labels, ids) that also reads from ``"a,b,c"``.
+Columns = Annotated[list[str], BeforeValidator(split_columns)]
 
 
 class Config(BaseModel):

@@ -1,8 +1,11 @@
-"""Helpers shared by the CLI modules: JSON output, the console and its progress bar."""
+"""Helpers shared by the CLI modules: JSON output, the console and its progress bar, the
+configuration every command resolves (``--config``/``--print-config``), and the options
+several commands declare alike."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from astrolatent.config import Config
+from astrolatent.config import Config, split_columns
 
 console = Console(soft_wrap=True)
 
@@ -56,6 +59,39 @@ PrintConfig = Annotated[
 ]
 
 
+#: ``--json`` of every command that prints a result.
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (no tables, no progress bar).")
+]
+#: ``--seed`` of the commands whose random state defaults to 0.
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")]
+#: ``--seed`` of the simulations.
+SimulationSeed = Annotated[
+    int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
+]
+#: The table argument of the commands that read one.
+TableArg = Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")]
+#: ``--store`` of the commands that read a run's spectra.
+RunStore = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store holding the spectra (default: the run's own)."),
+]
+#: ``--n-permutations`` of the commands that give permutation p-values.
+Permutations = Annotated[
+    int | None,
+    typer.Option("--n-permutations", help="Permutations for the p-values (0: none; default 100)."),
+]
+
+
+def configure(make: Callable[..., Config], *, show: bool, **options: object) -> Config:
+    """The effective configuration ``make`` (an ``api.*_config`` function) resolves from
+    ``options`` (``config``: the ``--config`` file; None values: not given); with ``show``
+    (``--print-config``) it is printed and the command ends."""
+    config = make(**options)
+    print_config(config, when=show)
+    return config
+
+
 def print_config(config: Config, *, when: bool = True) -> None:
     """With ``when`` (the ``--print-config`` flag): print the effective configuration as YAML
     on stdout (valid input to ``--config``) and end the command."""
@@ -65,7 +101,5 @@ def print_config(config: Config, *, when: bool = True) -> None:
 
 
 def parse_columns(value: str | None) -> list[str]:
-    """Split a comma-separated option (``"a,b , c"`` -> ``["a", "b", "c"]``)."""
-    if not value:
-        return []
-    return [part.strip() for part in value.split(",") if part.strip()]
+    """Split a comma-separated option (``"a,b , c"`` -> ``["a", "b", "c"]``; None -> ``[]``)."""
+    return split_columns(value or "")

@@ -10,10 +10,12 @@ from rich.table import Table
 
 from astrolatent.cli.common import (
     ConfigFile,
+    JsonFlag,
     PrintConfig,
+    SimulationSeed,
+    configure,
     console,
     echo_json,
-    print_config,
     progress_bar,
 )
 from astrolatent.errors import ConfigError
@@ -29,9 +31,7 @@ def simulate_spectra(
         Path, typer.Argument(help="Folder for the FITS files and the label/truth tables.")
     ],
     n: Annotated[int | None, typer.Option("--n", help="Number of spectra (default 1000).")] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
-    ] = None,
+    seed: SimulationSeed = None,
     resolution: Annotated[
         str | None,
         typer.Option(help="low (0.5 A, 6,251 px; the default) or harps (0.01 A, 312,501 px)."),
@@ -54,13 +54,14 @@ def simulate_spectra(
     ] = None,
     config: ConfigFile = None,
     show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
     from astrolatent import api
-    from astrolatent.simulate.spectra import write_spectra
 
-    cfg = api.simulate_config(
+    cfg = configure(
+        api.simulate_config,
+        show=show_config,
         config=config,
         n=n,
         seed=seed,
@@ -70,10 +71,9 @@ def simulate_spectra(
         ccd_gap=ccd_gap,
         labelled_fraction=labelled_fraction,
     )
-    print_config(cfg, when=show_config)
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("simulating", total=cfg.n)
-        output = write_spectra(out_dir, cfg, progress=lambda k: bar.advance(task, k))
+        output = api.simulate_spectra(out_dir, config=cfg, progress=lambda k: bar.advance(task, k))
     payload = {
         "out_dir": str(output.out_dir),
         "n_files": len(output.files),
@@ -160,17 +160,17 @@ def ingest(
             help="On resume, redo the tasks whose files changed (checksums; reads every file)."
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Read spectrum files, preprocess them, and write a chunked store (resumable).
 
     Exit code 0: every file was used; 5: finished, but some files were quarantined.
     """
     from astrolatent import api
-    from astrolatent.data import presets
-    from astrolatent.data.ingest import ingest as run_ingest
 
-    config = api.ingest_config(
+    config = configure(
+        api.ingest_config,
+        show=show_config,
         config=config_file,
         preset=preset,
         format=fmt,
@@ -184,19 +184,12 @@ def ingest(
         scheduler=scheduler,
         rows_per_task=rows_per_task,
     )
-    print_config(config, when=show_config)
-    if not inputs and config.preset is not None:
-        inputs = presets.get(config.preset).default_inputs()
-    if not inputs:
-        raise ConfigError(
-            "no input given: name FITS files or folders, or use a preset that ships its data (--preset gaia-xp-apogee)"
-        )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
-        summary = run_ingest(
+        summary = api.ingest(
             inputs,
-            store,
-            config,
+            store=store,
+            config=config,
             overwrite=overwrite,
             verify=verify,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -233,12 +226,14 @@ def _print_ingest(summary) -> None:
 
 def info(
     store: Annotated[Path, typer.Argument(help="Store directory.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Counts, grid, preprocessing and label coverage of a store."""
-    from astrolatent.data.store import SpectrumStore
+    from astrolatent import api
 
-    payload = SpectrumStore(store).info()
+    payload = api.info(store, config=configure(api.info_config, show=show_config, config=config))
     if as_json:
         echo_json(payload)
         return

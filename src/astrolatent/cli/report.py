@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console
+from astrolatent.cli.common import ConfigFile, PrintConfig, configure, console
 
 
 def report(
@@ -18,12 +18,15 @@ def report(
         Path | None,
         typer.Option("--out", help="HTML file to write (default RUN/report/report.html)."),
     ] = None,
+    config: ConfigFile = None,
+    show_config: PrintConfig = False,
 ) -> None:
     """Write one self-contained HTML report of a run (figures embedded) and print its path."""
-    from astrolatent.report.html import build_report
+    from astrolatent import api
 
+    cfg = configure(api.report_config, show=show_config, config=config, out=out)
     with console.status("writing the report"):
-        path = build_report(run, out)
+        path = api.report(run, config=cfg)
     typer.echo(str(path))
 
 
