@@ -21,7 +21,7 @@ import logging
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from scipy.spatial import cKDTree
 
 from astrolatent.analysis.mi.base import (
@@ -53,8 +53,15 @@ class MIConfig(Config):
     n_neighbors: int = Field(3, ge=1)
     n_bootstrap: int = Field(30, ge=0)
     n_permutations: int = Field(100, ge=0)
-    sigma: float = Field(5.0, ge=0)
+    sigma: float = 5.0
     random_state: int = 0
+
+    @field_validator("sigma")
+    @classmethod
+    def _sigma(cls, sigma: float) -> float:
+        if not sigma >= 0:  # also NaN
+            raise ValueError(f"sigma {sigma}: must be 0 (no clipping) or positive")
+        return sigma
 
 
 def _local_permutation(neighbours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
