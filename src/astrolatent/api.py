@@ -150,7 +150,8 @@ def ingest_config(
     scheduler: str | None = None,
     rows_per_task: int | None = None,
 ):
-    """The effective ingest configuration: defaults < ``preset`` < ``config`` < options."""
+    """The effective ingest configuration: defaults < ``preset`` < ``config`` < options
+    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``)."""
     from astrolatent.data import presets
     from astrolatent.data.ingest import IngestConfig
 
@@ -170,7 +171,7 @@ def ingest_config(
             "format": format,
             "labels": None if labels is None else str(labels),
             "id_column": id_column,
-            "preprocess.grid": grid,
+            "preprocess.grid": _parse_grid(grid),
             "preprocess.pad_to": pad_to,
             "preprocess.min_median": min_median,
             "preprocess.dtype": dtype,
@@ -180,6 +181,25 @@ def ingest_config(
         },
         base=base,
         source="ingest options",
+    )
+
+
+def _parse_grid(value: Any) -> Any:
+    """``"START,STOP,STEP[,linear|log]"`` as a GridConfig; anything else as given."""
+    from astrolatent.data.preprocess import GridConfig
+
+    if not isinstance(value, str):
+        return value
+    parts = value.split(",")
+    if len(parts) not in (3, 4):
+        raise ConfigError(f"grid {value!r}: expected START,STOP,STEP[,linear|log]")
+    try:
+        start, stop, step = (float(p) for p in parts[:3])
+    except ValueError:
+        raise ConfigError(f"grid {value!r}: START, STOP and STEP must be numbers") from None
+    scale = parts[3].strip() if len(parts) == 4 else "linear"
+    return GridConfig.from_dict(
+        {"start": start, "stop": stop, "step": step, "scale": scale}, source="grid"
     )
 
 

@@ -7,19 +7,19 @@ from typing import Annotated, Literal
 
 import typer
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
     Permutations,
-    PrintConfig,
     Seed,
     TableArg,
-    configure,
+    configured,
     console,
     echo_json,
 )
 
 
+@configured(api.mi_config, exclude=("table",))
 def mi_command(
     table: TableArg,
     x: Annotated[
@@ -56,9 +56,9 @@ def mi_command(
         ),
     ] = None,
     seed: Seed = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Mutual information (nats) between columns of a table, with error bar, p-value and r_I.
 
@@ -68,22 +68,6 @@ def mi_command(
     """
     from rich.table import Table
 
-    from astrolatent import api
-
-    cfg = configure(
-        api.mi_config,
-        show=show_config,
-        config=config,
-        x=x,
-        y=y,
-        conditional=conditional,
-        estimator=estimator,
-        n_neighbors=n_neighbors,
-        n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations,
-        sigma=sigma,
-        seed=seed,
-    )
     result = api.mi(table, config=cfg)
     if as_json:
         echo_json(result.to_dict())
@@ -109,6 +93,7 @@ def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze_command)
 
 
+@configured(api.analyze_config, exclude=("run",))
 def analyze_command(
     run: Annotated[Path, typer.Argument(help="Run directory (after `astrolatent encode RUN`).")],
     labels: Annotated[
@@ -131,30 +116,18 @@ def analyze_command(
             "thresholds) or fixed thresholds."
         ),
     ] = None,
-    no_baseline: Annotated[
-        bool, typer.Option("--no-baseline", help="Skip the PCA baseline and ceiling.")
-    ] = False,
+    pca_baseline: Annotated[
+        bool | None,
+        typer.Option(
+            "--baseline/--no-baseline", help="The PCA baseline and ceiling (default: on)."
+        ),
+    ] = None,
     seed: Seed = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """What each latent dimension knows: informative dims, MI with labels, baseline, traversals."""
-    from astrolatent import api
-
-    cfg = configure(
-        api.analyze_config,
-        show=show_config,
-        config=config,
-        labels=labels,
-        estimator=estimator,
-        n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations,
-        max_samples=max_samples,
-        split=split,
-        pca_baseline=False if no_baseline else None,
-        seed=seed,
-    )
     with console.status("analysing") as status:
         summary = api.analyze(run, config=cfg, progress=lambda msg: status.update(msg)).summary
     if as_json:

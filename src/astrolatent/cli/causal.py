@@ -10,12 +10,11 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
-    PrintConfig,
     Seed,
-    configure,
+    configured,
     console,
     echo_json,
     parse_columns,
@@ -33,6 +32,7 @@ def register(app: typer.Typer) -> None:
     simulate_app.command("dag")(simulate_dag_command)
 
 
+@configured(api.causal_config, exclude=("run",))
 def causal_command(
     run: Annotated[Path, typer.Argument(help="Galaxy-estimator run directory.")],
     query: Annotated[
@@ -71,30 +71,14 @@ def causal_command(
         Path | None,
         typer.Option("--out", help="Output folder (default RUN/causal/local_<query>...)."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Local tests: does the target depend on a query variable among objects with nearby
     latents (i.e. outside the path through S), with or without conditioning?"""
-    from astrolatent import api
     from astrolatent.analysis.causal.local import summary_rows
 
-    cfg = configure(
-        api.causal_config,
-        show=show_config,
-        config=config,
-        query=query,
-        condition=condition,
-        model=model,
-        evaluate=evaluate,
-        max_objects=max_objects,
-        n_neighbors=n_neighbors,
-        n_permutations=n_permutations,
-        alpha=alpha,
-        seed=seed,
-        out=out,
-    )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("local tests", total=cfg.max_objects)
         result, folder = api.causal(run, config=cfg, progress=lambda k: bar.advance(task, k))
@@ -115,6 +99,9 @@ def causal_command(
     console.print(f"alpha {cfg.alpha}; wrote {folder}")
 
 
+@configured(
+    api.discover_config, exclude=("source", "variables", "model", "latent_dims", "truth", "out")
+)
 def discover_command(
     source: Annotated[
         Path, typer.Argument(help="A table (.csv/.parquet/.fits) or a galaxy run directory.")
@@ -164,27 +151,14 @@ def discover_command(
             "RUN/causal/discovery_<method>; table default: none).",
         ),
     ] = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Causal discovery among the columns of a table, or among a run's latent dims, target
     and catalogue columns; edge marks and subsample stability."""
-    from astrolatent import api
-
-    config = configure(
-        api.discover_config,
-        show=show_config,
-        config=config_file,
-        method=method,
-        test=test,
-        alpha=alpha,
-        n_bootstrap=n_bootstrap,
-        max_samples=max_samples,
-        seed=seed,
-    )
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task(f"{config.method} fits", total=1 + config.n_bootstrap)
+        task = bar.add_task(f"{cfg.method} fits", total=1 + cfg.n_bootstrap)
         found = api.discover(
             source,
             vars=parse_columns(variables),
@@ -192,7 +166,7 @@ def discover_command(
             latent_dims=_parse_dims(latent_dims),
             truth=truth,
             out=out,
-            config=config,
+            config=cfg,
             progress=lambda k: bar.advance(task, k),
         )
     if as_json:
@@ -200,7 +174,7 @@ def discover_command(
         return
     if found.n_dropped:
         console.print(f"dropped {found.n_dropped} rows with NaN or inf")
-    _print_graph(found.graph, config.method, found.skeleton, found.out)
+    _print_graph(found.graph, cfg.method, found.skeleton, found.out)
 
 
 def _print_graph(graph, method: str, skeleton: dict | None, folder: Path | None) -> None:
@@ -231,6 +205,7 @@ def _parse_dims(value: str) -> list[int] | None:
         raise ConfigError(f"--latent-dims {value!r}: expected integers like 0,1,2") from None
 
 
+@configured(api.simulate_dag_config, exclude=("out_dir",))
 def simulate_dag_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for table.parquet and dag.json.")],
     kind: Annotated[
@@ -249,30 +224,17 @@ def simulate_dag_command(
         typer.Option("--noise", help="Noise distribution (default gaussian)."),
     ] = None,
     seed: Seed = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate a table from a planted causal DAG (the truth for ``discover --truth``)."""
-    from astrolatent import api
-
-    config = configure(
-        api.simulate_dag_config,
-        show=show_config,
-        config=config_file,
-        kind=kind,
-        n_nodes=n_nodes,
-        n_edges=n_edges,
-        n=n,
-        noise=noise,
-        seed=seed,
-    )
-    table, truth = api.simulate_dag(out_dir, config=config)
+    table, truth = api.simulate_dag(out_dir, config=cfg)
     if as_json:
         echo_json({"table": str(table), "truth": str(truth), **json.loads(truth.read_text())})
         return
     edges = json.loads(truth.read_text())["edges"]
     console.print(
-        f"wrote {table} ({config.n} rows, {config.n_nodes} nodes) and {truth}: "
+        f"wrote {table} ({cfg.n} rows, {cfg.n_nodes} nodes) and {truth}: "
         + ", ".join(f"{e['from']}->{e['to']}" for e in edges)
     )

@@ -4,6 +4,7 @@ several commands declare alike."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -83,13 +84,36 @@ Permutations = Annotated[
 ]
 
 
-def configure(make: Callable[..., Config], *, show: bool, **options: object) -> Config:
-    """The effective configuration ``make`` (an ``api.*_config`` function) resolves from
-    ``options`` (``config``: the ``--config`` file; None values: not given); with ``show``
-    (``--print-config``) it is printed and the command ends."""
-    config = make(**options)
-    print_config(config, when=show)
-    return config
+def configured(make: Callable[..., Config], *, exclude: tuple[str, ...] = ()):
+    """Decorator of a command whose options are the fields of a configuration.
+
+    The command gains ``--config FILE`` and ``--print-config``. Its parameters, but those in
+    ``exclude`` (its arguments and the options that are not configuration) and ``as_json``,
+    are the options ``make`` (an ``api.*_config`` function) resolves over the file (None:
+    not given); the effective configuration is printed with ``--print-config`` (and the
+    command ends), otherwise the command is called with it as ``cfg``.
+    """
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for name, p in signature.parameters.items() if name != "cfg"]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        added = [
+            inspect.Parameter("config", keyword, default=None, annotation=ConfigFile),
+            inspect.Parameter("show_config", keyword, default=False, annotation=PrintConfig),
+        ]
+
+        def run(*, config: Path | None = None, show_config: bool = False, **given: object):
+            options = {k: v for k, v in given.items() if k not in (*exclude, "as_json")}
+            cfg = make(config=config, **options)
+            print_config(cfg, when=show_config)
+            return command(**given, cfg=cfg)
+
+        run.__name__, run.__doc__ = command.__name__, command.__doc__
+        run.__signature__ = signature.replace(parameters=[*own, *added])
+        return run
+
+    return decorate
 
 
 def print_config(config: Config, *, when: bool = True) -> None:

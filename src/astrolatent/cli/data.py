@@ -8,17 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
-    PrintConfig,
     SimulationSeed,
-    configure,
+    configured,
     console,
     echo_json,
     progress_bar,
 )
-from astrolatent.errors import ConfigError
 
 simulate_app = typer.Typer(
     help="Generate synthetic data with known ground truth.", no_args_is_help=True
@@ -26,6 +24,7 @@ simulate_app = typer.Typer(
 
 
 @simulate_app.command("spectra")
+@configured(api.simulate_config, exclude=("out_dir",))
 def simulate_spectra(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the FITS files and the label/truth tables.")
@@ -52,25 +51,11 @@ def simulate_spectra(
             "stays complete; default 1)."
         ),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
-    from astrolatent import api
-
-    cfg = configure(
-        api.simulate_config,
-        show=show_config,
-        config=config,
-        n=n,
-        seed=seed,
-        resolution=resolution,
-        n_objects=n_objects,
-        tellurics=tellurics,
-        ccd_gap=ccd_gap,
-        labelled_fraction=labelled_fraction,
-    )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("simulating", total=cfg.n)
         output = api.simulate_spectra(out_dir, config=cfg, progress=lambda k: bar.advance(task, k))
@@ -88,24 +73,7 @@ def simulate_spectra(
         )
 
 
-def _parse_grid(value: str | None):
-    from astrolatent.data.preprocess import GridConfig
-
-    if value is None:
-        return None
-    parts = value.split(",")
-    if len(parts) not in (3, 4):
-        raise ConfigError(f"--grid {value!r}: expected START,STOP,STEP[,linear|log]")
-    try:
-        start, stop, step = (float(p) for p in parts[:3])
-    except ValueError:
-        raise ConfigError(f"--grid {value!r}: START, STOP and STEP must be numbers") from None
-    scale = parts[3].strip() if len(parts) == 4 else "linear"
-    return GridConfig.from_dict(
-        {"start": start, "stop": stop, "step": step, "scale": scale}, source="--grid"
-    )
-
-
+@configured(api.ingest_config, exclude=("inputs", "store", "overwrite", "verify"))
 def ingest(
     inputs: Annotated[
         list[Path] | None,
@@ -114,7 +82,7 @@ def ingest(
     store: Annotated[
         Path, typer.Option("--store", help="Store directory (created, or resumed if it exists).")
     ] = ...,
-    fmt: Annotated[
+    format: Annotated[
         str | None,
         typer.Option(
             "--format",
@@ -122,8 +90,6 @@ def ingest(
         ),
     ] = None,
     preset: Annotated[str | None, typer.Option(help="harps, gaia-xp-apogee or spex-prism.")] = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
     labels: Annotated[
         Path | None, typer.Option(help="Label table (CSV/Parquet/FITS) to join on --id-column.")
     ] = None,
@@ -161,35 +127,19 @@ def ingest(
         ),
     ] = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Read spectrum files, preprocess them, and write a chunked store (resumable).
 
     Exit code 0: every file was used; 5: finished, but some files were quarantined.
     """
-    from astrolatent import api
-
-    config = configure(
-        api.ingest_config,
-        show=show_config,
-        config=config_file,
-        preset=preset,
-        format=fmt,
-        labels=labels,
-        id_column=id_column,
-        grid=_parse_grid(grid),
-        pad_to=pad_to,
-        min_median=min_median,
-        dtype=dtype,
-        workers=workers,
-        scheduler=scheduler,
-        rows_per_task=rows_per_task,
-    )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
         summary = api.ingest(
             inputs,
             store=store,
-            config=config,
+            config=cfg,
             overwrite=overwrite,
             verify=verify,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -224,16 +174,15 @@ def _print_ingest(summary) -> None:
         )
 
 
+@configured(api.info_config, exclude=("store",))
 def info(
     store: Annotated[Path, typer.Argument(help="Store directory.")],
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Counts, grid, preprocessing and label coverage of a store."""
-    from astrolatent import api
-
-    payload = api.info(store, config=configure(api.info_config, show=show_config, config=config))
+    payload = api.info(store, config=cfg)
     if as_json:
         echo_json(payload)
         return

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import ConfigFile, PrintConfig, configure, console
+from astrolatent import api
+from astrolatent.cli.common import configured, console
 from astrolatent.errors import ConfigError
 
 
@@ -57,6 +58,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@configured(api.explore_config, exclude=("run",))
 def explore(
     run: Annotated[Path, typer.Argument(help="Run directory (trained and encoded).")],
     host: Annotated[
@@ -69,8 +71,8 @@ def explore(
     port: Annotated[
         int | None, typer.Option(help="Port to listen on (0: any free port; default 8765).")
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
+    *,
+    cfg,
 ) -> None:
     """Serve the interactive latent explorer of RUN in the browser.
 
@@ -79,9 +81,6 @@ def explore(
     Uses RUN/analysis/summary.json (`astrolatent analyze RUN`), when present, for the
     informative latents and each label's best latent. Stop with Ctrl-C.
     """
-    from astrolatent import api
-
-    cfg = configure(api.explore_config, show=show_config, config=config, host=host, port=port)
     host, port = cfg.host, cfg.port
     import torch
 

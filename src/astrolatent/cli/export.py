@@ -7,24 +7,24 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import ConfigFile, JsonFlag, PrintConfig, configure, console, echo_json
+from astrolatent import api
+from astrolatent.cli.common import JsonFlag, configured, console, echo_json
 
 
+@configured(api.export_config, exclude=("run",))
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory (after encode and/or analyze).")],
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", help="fits and/or votable (repeat the option; default both)."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write RUN/latents.parquet and the RUN/analysis tables as FITS and VOTable (TOPCAT)."""
-    from astrolatent import api
     from astrolatent.workflows.export import export_run
 
-    cfg = configure(api.export_config, show=show_config, config=config, formats=formats)
     written, n_tables = export_run(run, cfg)
     if as_json:
         echo_json({"written": [str(p) for p in written]})

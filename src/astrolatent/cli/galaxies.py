@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
     PrintConfig,
     Seed,
     SimulationSeed,
     TableArg,
-    configure,
+    configured,
     console,
     echo_json,
     parse_columns,
@@ -47,6 +47,7 @@ def _table_format(path: Path) -> str:
 
 
 @galaxy_app.command("simulate")
+@configured(api.galaxy_simulate_config, exclude=("out_dir", "images"))
 def simulate(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for catalog.parquet, truth.parquet, images.npy.")
@@ -69,27 +70,15 @@ def simulate(
         ),
     ] = None,
     images: Annotated[bool, typer.Option(help="Render the image cutouts.")] = True,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate a galaxy catalogue (and Sersic image cutouts) with planted relations."""
-    from astrolatent import api
-
-    config = configure(
-        api.galaxy_simulate_config,
-        show=show_config,
-        config=config_file,
-        n=n,
-        image_size=image_size,
-        bands=bands,
-        r_limit=r_limit,
-        seed=seed,
-    )
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task("rendering" if images else "simulating", total=config.n)
+        task = bar.add_task("rendering" if images else "simulating", total=cfg.n)
         output = api.galaxy_simulate(
-            out_dir, images=images, config=config, progress=lambda k: bar.advance(task, k)
+            out_dir, images=images, config=cfg, progress=lambda k: bar.advance(task, k)
         )
     if as_json:
         echo_json(output.to_dict())
@@ -102,6 +91,7 @@ def simulate(
 
 
 @galaxy_app.command("fetch-real")
+@configured(api.fetch_real_config, exclude=("name", "out"))
 def fetch_real(
     name: Annotated[Literal["kcorrect", "mlz"], typer.Argument(help="Which packaged catalogue.")],
     out: Annotated[Path, typer.Argument(help="Output table (.parquet or .csv).")],
@@ -109,15 +99,13 @@ def fetch_real(
         Path | None,
         typer.Option(help="Read from this file/folder/sdist instead of the installed package."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write a packaged real SDSS catalogue as a table (kcorrect: with fitted stellar masses)."""
-    from astrolatent import api
     from astrolatent.galaxies.real import COLUMN_DOCS
 
-    cfg = configure(api.fetch_real_config, show=show_config, config=config, source=source)
     fmt = _table_format(out)
     marks.output_file(out)  # before the download: a folder there fails now, not after it
     with progress_bar(disable=as_json) as bar:
@@ -139,19 +127,17 @@ def fetch_real(
 
 
 @galaxy_app.command("groups")
+@configured(api.groups_config, exclude=("table",))
 def groups(
     table: TableArg,
-    groups_file: Annotated[
+    groups: Annotated[
         Path | None, typer.Option("--groups", help="YAML/JSON file of extra column groups.")
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """List the column groups (usable as --inputs) that a catalogue provides."""
-    from astrolatent import api
-
-    cfg = configure(api.groups_config, show=show_config, config=config, groups=groups_file)
     found = api.groups(table, config=cfg)
     if as_json:
         echo_json(found)
@@ -312,6 +298,7 @@ def _print_summary(summary) -> None:
 
 
 @galaxy_app.command("decompose")
+@configured(api.galaxy_decompose_config)
 def decompose(
     runs: Annotated[
         str | None,
@@ -350,7 +337,7 @@ def decompose(
             "2025 study's per-object minimum (biased: low redundancy, negative synergy).",
         ),
     ] = None,
-    bootstrap: Annotated[
+    n_bootstrap: Annotated[
         int | None,
         typer.Option("--bootstrap", help="Bootstrap resamples for the errors (default 200)."),
     ] = None,
@@ -359,9 +346,9 @@ def decompose(
         Path | None,
         typer.Option("--out", help="Output folder (default RUN12/decomposition/RUN1_vs_RUN2)."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Decompose what two input sets tell about the target, from three trained runs.
 
@@ -370,22 +357,6 @@ def decompose(
     pointwise MIs, then averaged (pointwise). Per-galaxy pointwise terms are written
     either way.
     """
-    from astrolatent import api
-
-    cfg = configure(
-        api.galaxy_decompose_config,
-        show=show_config,
-        config=config,
-        runs=runs,
-        by=by,
-        bins=bins,
-        n_bins=n_bins,
-        common=common,
-        method=method,
-        n_bootstrap=bootstrap,
-        seed=seed,
-        out=out,
-    )
     result, out_dir = api.galaxy_decompose(config=cfg)
     if as_json:
         echo_json({**result.to_dict(), "out": str(out_dir)})

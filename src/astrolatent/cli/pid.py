@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
-    PrintConfig,
     TableArg,
-    configure,
+    configured,
     console,
     echo_json,
 )
@@ -31,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("decompose")(decompose_command)
 
 
+@configured(api.decompose_config, exclude=("table",))
 def decompose_command(
     table: TableArg,
     target: Annotated[str | None, typer.Option("--target", help="Target column Y.")] = None,
@@ -49,33 +49,19 @@ def decompose_command(
             "--n-bins", help="Target bins (mmi, pointwise) or bins per column (discrete)."
         ),
     ] = None,
-    bootstrap: Annotated[
+    n_bootstrap: Annotated[
         int | None,
         typer.Option("--bootstrap", help="Bootstrap resamples for the errors (default 100)."),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Random seed (default: none, unseeded).")
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Split the information X1 and X2 carry about a target into redundant, unique and
     synergistic parts (nats). --target, --x1 and --x2 are required (here or in --config)."""
-    from astrolatent import api
-
-    cfg = configure(
-        api.decompose_config,
-        show=show_config,
-        config=config,
-        target=target,
-        x1=x1,
-        x2=x2,
-        method=method,
-        n_bins=n_bins,
-        n_bootstrap=bootstrap,
-        seed=seed,
-    )
     rows, dropped = api.decompose_rows(table, cfg)
     if dropped and not as_json:
         n_rows = len(rows) + dropped

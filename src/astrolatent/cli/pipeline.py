@@ -7,17 +7,17 @@ from typing import Annotated, Literal
 
 import typer
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
-    PrintConfig,
-    configure,
+    configured,
     console,
     echo_json,
     progress_bar,
 )
 
 
+@configured(api.run_config, exclude=("pipeline",))
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline configuration (YAML/JSON).")],
     force: Annotated[
@@ -28,20 +28,18 @@ def run(
         Path | None,
         typer.Option("--out", help="Output folder, replacing the file's `out` (relative to here)."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Run the whole chain from a configuration file; stages whose outputs are up to date are skipped.
 
     Relative paths in the file are relative to the file's folder. Ends with the report
     path and what each informative latent dimension tracks.
     """
-    from astrolatent import api
     from astrolatent.pipeline import load_pipeline
     from astrolatent.runtime import quiet_lightning
 
-    cfg = configure(api.run_config, show=show_config, config=config, force=force, out=out)
     load_pipeline(pipeline, out=cfg.out)  # a bad file fails before Lightning is imported
     import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)
 

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import ConfigFile, PrintConfig, configure, console
+from astrolatent import api
+from astrolatent.cli.common import configured, console
 
 
+@configured(api.report_config, exclude=("run",))
 def report(
     run: Annotated[
         Path, typer.Argument(help="Run directory (spectrum run after `analyze`, or galaxy run).")
@@ -18,13 +20,10 @@ def report(
         Path | None,
         typer.Option("--out", help="HTML file to write (default RUN/report/report.html)."),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
+    *,
+    cfg,
 ) -> None:
     """Write one self-contained HTML report of a run (figures embedded) and print its path."""
-    from astrolatent import api
-
-    cfg = configure(api.report_config, show=show_config, config=config, out=out)
     with console.status("writing the report"):
         path = api.report(run, config=cfg)
     typer.echo(str(path))

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
     JsonFlag,
     PrintConfig,
     RunStore,
-    configure,
+    configured,
     console,
     echo_json,
     parse_columns,
@@ -216,6 +216,7 @@ def _positive_int(text: str, option: str) -> int:
     return value
 
 
+@configured(api.encode_config, exclude=("run",))
 def encode(
     run: Annotated[Path, typer.Argument(help="Training run directory.")],
     store: RunStore = None,
@@ -227,22 +228,11 @@ def encode(
         int | None, typer.Option(help="Spectra per forward pass (default 64).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto (the default), cpu or cuda.")] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write the latent means and log variances of every spectrum to RUN/latents.parquet."""
-    from astrolatent import api
-
-    cfg = configure(
-        api.encode_config,
-        show=show_config,
-        config=config,
-        store=store,
-        out=out,
-        batch_size=batch_size,
-        device=device,
-    )
     result = api.encode(run, config=cfg)
     if as_json:
         echo_json(result.to_dict())
@@ -253,6 +243,7 @@ def encode(
     )
 
 
+@configured(api.reconstruct_config, exclude=("run",))
 def reconstruct(
     run: Annotated[Path, typer.Argument(help="Training run directory.")],
     ids: Annotated[
@@ -263,16 +254,11 @@ def reconstruct(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output .npz (default RUN/reconstructions.npz).")
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
     as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Decode given spectra: writes wave, flux, valid, recon, mu, logvar and l1 to an .npz file."""
-    from astrolatent import api
-
-    cfg = configure(
-        api.reconstruct_config, show=show_config, config=config, ids=ids, store=store, out=out
-    )
     result, path = api.reconstruct(run, config=cfg)
     payload = {"path": str(path), "ids": result.ids, "l1": [float(v) for v in result.l1]}
     if as_json:
