@@ -12,6 +12,7 @@ from rich.table import Table
 
 from astrolatent import api
 from astrolatent.cli.common import (
+    Alpha,
     JsonFlag,
     Seed,
     configured,
@@ -63,9 +64,7 @@ def causal_command(
         int | None,
         typer.Option("--permutations", help="Permutations of the null per object (default 200)."),
     ] = None,
-    alpha: Annotated[
-        float | None, typer.Option("--alpha", help="Significance level (default 0.05).")
-    ] = None,
+    alpha: Alpha = None,
     seed: Seed = None,
     out: Annotated[
         Path | None,
@@ -123,9 +122,7 @@ def discover_command(
             "--test", help="CI test of pc/fci (default fisherz; kci, rcit: nonparametric)."
         ),
     ] = None,
-    alpha: Annotated[
-        float | None, typer.Option("--alpha", help="Level of the CI tests (default 0.05).")
-    ] = None,
+    alpha: Alpha = None,
     n_bootstrap: Annotated[
         int | None,
         typer.Option("--bootstrap", help="Subsamples for edge stability (0: none; default 20)."),

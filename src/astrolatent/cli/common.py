@@ -70,6 +70,12 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 0
 SimulationSeed = Annotated[
     int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
 ]
+#: ``--alpha`` of the commands that test at a significance level.
+Alpha = Annotated[
+    float | None, typer.Option("--alpha", help="Significance level of the tests (default 0.05).")
+]
+#: The run argument of the commands that use a trained spectrum run.
+TrainingRun = Annotated[Path, typer.Argument(help="Training run directory.")]
 #: The table argument of the commands that read one.
 TableArg = Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")]
 #: ``--store`` of the commands that read a run's spectra.

@@ -13,6 +13,7 @@ from astrolatent.cli.common import (
     JsonFlag,
     PrintConfig,
     RunStore,
+    TrainingRun,
     configured,
     console,
     echo_json,
@@ -218,7 +219,7 @@ def _positive_int(text: str, option: str) -> int:
 
 @configured(api.encode_config, exclude=("run",))
 def encode(
-    run: Annotated[Path, typer.Argument(help="Training run directory.")],
+    run: TrainingRun,
     store: RunStore = None,
     out: Annotated[
         Path | None,
@@ -245,7 +246,7 @@ def encode(
 
 @configured(api.reconstruct_config, exclude=("run",))
 def reconstruct(
-    run: Annotated[Path, typer.Argument(help="Training run directory.")],
+    run: TrainingRun,
     ids: Annotated[
         str | None,
         typer.Option("--ids", help="Comma-separated spectrum ids (required, here or in --config)."),
