@@ -24,7 +24,13 @@ runner = CliRunner()
 CASES: dict[str, tuple[list[str], str | None, str, str, object]] = {
     "analyze": (["~RUN"], "--n-permutations", "9", "n_permutations", 9),
     "causal": (["~RUN", "--query", "z"], "--neighbors", "30", "n_neighbors", 30),
-    "decompose": (["~t.csv", "--target", "y", "--x1", "a", "--x2", "b"], "--x2", "b,c", "x2", ["b", "c"]),
+    "decompose": (
+        ["~t.csv", "--target", "y", "--x1", "a", "--x2", "b"],
+        "--x2",
+        "b,c",
+        "x2",
+        ["b", "c"],
+    ),
     "discover": (["~t.csv"], "--alpha", "0.01", "alpha", 0.01),
     "encode": (["~RUN"], "--batch-size", "7", "batch_size", 7),
     "explore": (["~RUN"], "--port", "9", "port", 9),
@@ -168,3 +174,27 @@ def test_a_galaxy_runs_config_yaml_is_valid_galaxy_train_input(tmp_path) -> None
     assert _print_config([*args, "--config", str(saved)]) == yaml.safe_load(saved.read_text())
     printed = _print_config([*args, "--config", str(saved), "--max-epochs", "3"])
     assert printed["trainer"]["max_epochs"] == 3
+
+
+def test_the_api_function_takes_the_same_options_and_gives_the_cli_numbers(tmp_path) -> None:
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from astrolatent import api
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"a": a, "b": a + rng.normal(size=400), "c": rng.normal(size=400)}).to_csv(
+        table, index=False
+    )
+    options = ["--x", "a", "--y", "b", "--conditional", "c", "--n-bootstrap", "3", "--seed", "4"]
+    result = runner.invoke(app, ["mi", str(table), *options, "--n-permutations", "9", "--json"])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / "mi.yaml"
+    config.write_text("n_permutations: 9\n")
+    direct = api.mi(table, config=config, x="a", y=["b"], conditional="c", n_bootstrap=3, seed=4)
+    assert direct.to_dict() == json.loads(result.output)
+    assert direct.mi > 0.2  # a and b share information given c

@@ -1,4 +1,4 @@
-"""The Python API: one function per command of the spectrum chain, for notebooks and scripts.
+"""The Python API: one function per command of the CLI, for notebooks and scripts.
 
 Each function takes the command's arguments under the same names (``--max-steps`` is
 ``max_steps``, ``--config`` is ``config``) with the same meaning: an option given here
@@ -279,15 +279,7 @@ def encode(run: str | Path, *, config: ConfigArg = None, progress=None, **option
     result (``path``, ``n_spectra``, ``latent_dim``; ``to_dict()``)."""
     from astrolatent.training.encode import encode as run_encode
 
-    cfg = encode_config(config=config, **options)
-    return run_encode(
-        run,
-        cfg.store,
-        out=cfg.out,
-        batch_size=cfg.batch_size,
-        device=cfg.device,
-        progress=progress,
-    )
+    return run_encode(run, **encode_config(config=config, **options).to_dict(), progress=progress)
 
 
 def reconstruct_config(*, config: ConfigArg = None, **options: Any):
@@ -497,11 +489,7 @@ def mi(table: str | Path | pd.DataFrame, *, config: ConfigArg = None, **options:
         xs[keep],
         labels[keep, : len(y)],
         conditional=labels[keep, len(y) :] if z else None,
-        estimator=cfg.estimator,
-        n_neighbors=cfg.n_neighbors,
-        n_bootstrap=cfg.n_bootstrap,
-        n_permutations=cfg.n_permutations,
-        random_state=cfg.random_state,
+        **cfg.model_dump(exclude={"x", "y", "conditional", "sigma"}),
     )
 
 
@@ -536,17 +524,7 @@ def decompose(table: str | Path | pd.DataFrame, *, config: ConfigArg = None, **o
     from astrolatent.analysis.pid import decompose as run_decompose
 
     cfg = decompose_config(config=config, **options)
-    rows, _ = decompose_rows(table, cfg)
-    return run_decompose(
-        rows,
-        target=cfg.target,
-        x1=cfg.x1,
-        x2=cfg.x2,
-        method=cfg.method,
-        n_bins=cfg.n_bins,
-        n_bootstrap=cfg.n_bootstrap,
-        random_state=cfg.random_state,
-    )
+    return run_decompose(decompose_rows(table, cfg)[0], **cfg.model_dump())
 
 
 # ---------------------------------------------------------------------------------------
@@ -566,20 +544,8 @@ def causal(run: str | Path, *, config: ConfigArg = None, progress=None, **option
     from astrolatent.workflows.causal import run_local_tests
 
     cfg = causal_config(config=config, **options)
-    return run_local_tests(
-        run,
-        cfg.query,
-        condition=cfg.condition,
-        model=cfg.model,
-        evaluate=cfg.evaluate,
-        max_objects=cfg.max_objects,
-        n_neighbors=cfg.n_neighbors,
-        n_permutations=cfg.n_permutations,
-        alpha=cfg.alpha,
-        random_state=cfg.random_state,
-        out_dir=cfg.out,
-        progress=progress,
-    )
+    settings = cfg.model_dump(exclude={"out"})
+    return run_local_tests(run, **settings, out_dir=cfg.out, progress=progress)
 
 
 def discover_config(*, config: ConfigArg = None, **options: Any):
@@ -785,16 +751,8 @@ def galaxy_decompose(*, config: ConfigArg = None, **options: Any):
 
     cfg = galaxy_decompose_config(config=config, **options)
     paths = [Path(p) for p in cfg.runs]
-    result = decompose_runs(
-        *paths,
-        by=cfg.by or None,
-        bins=cfg.bins or None,
-        n_bins=cfg.n_bins,
-        common=cfg.common,
-        method=cfg.method,
-        n_bootstrap=cfg.n_bootstrap,
-        random_state=cfg.random_state,
-    )
+    settings = cfg.model_dump(exclude={"runs", "by", "bins", "out"})
+    result = decompose_runs(*paths, by=cfg.by or None, bins=cfg.bins or None, **settings)
     out_dir = Path(cfg.out) if cfg.out is not None else default_out_dir(*paths)
     write_decomposition(result, out_dir)
     return result, out_dir
