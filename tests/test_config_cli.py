@@ -200,3 +200,17 @@ def test_the_api_function_takes_the_same_options_and_gives_the_cli_numbers(tmp_p
     direct = api.mi(table, config=config, x="a", y=["b"], conditional="c", n_bootstrap=3, seed=4)
     assert direct.to_dict() == json.loads(result.output)
     assert direct.mi > 0.2  # a and b share information given c
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "key"),
+    [(["simulate", "spectra"], "--n", "n"), (["galaxy", "simulate", "--no-images"], "--n", "n")],
+)
+def test_a_simulations_yaml_is_valid_simulate_input(tmp_path, command, option, key) -> None:
+    first = tmp_path / "first"
+    result = runner.invoke(app, [*command, str(first), option, "3", "--seed", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    saved = first / "simulation.yaml"
+    args = [*command, str(tmp_path / "again"), "--config", str(saved)]
+    assert _print_config(args) == yaml.safe_load(saved.read_text())
+    assert _print_config([*args, option, "5"])[key] == 5
