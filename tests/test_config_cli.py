@@ -214,3 +214,19 @@ def test_a_simulations_yaml_is_valid_simulate_input(tmp_path, command, option, k
     args = [*command, str(tmp_path / "again"), "--config", str(saved)]
     assert _print_config(args) == yaml.safe_load(saved.read_text())
     assert _print_config([*args, option, "5"])[key] == 5
+
+
+def test_api_train_config_is_what_train_print_config_prints(tiny_store, tmp_path) -> None:
+    from astrolatent import api
+
+    args = ["train", str(tiny_store), "--run", str(tmp_path / "r"), "--max-steps", "9"]
+    options = {"known_labels": ["rv"], "config": {"optim": {"batch_size": 8}}}
+    printed = _print_config([*args, "--known-labels", "rv", "--config", str(_yaml(tmp_path))])
+    assert api.train_config(tiny_store, max_steps=9, **options).to_dict() == printed
+    assert printed["optim"]["batch_size"] == 8 and printed["known_labels"]["names"] == ["rv"]
+
+
+def _yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "train.yaml"
+    path.write_text("optim:\n  batch_size: 8\n")
+    return path

@@ -233,12 +233,50 @@ def ingest(
     )
 
 
+def _train_overrides(config: ConfigArg, known_labels: list[str] | None) -> dict | None:
+    """The mapping ``train`` merges over the preset: ``config`` (a file, mapping or
+    configuration) with ``known_labels`` set when given."""
+    from astrolatent.training.config import with_known_labels
+
+    if isinstance(config, Config):
+        config = config.to_dict()
+    overrides = read_mapping(config) if isinstance(config, str | Path) else config
+    return with_known_labels(dict(overrides) if overrides is not None else None, known_labels)
+
+
+def train_config(
+    store: str | Path,
+    *,
+    preset: str | None = None,
+    config: ConfigArg = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    known_labels: list[str] | None = None,
+):
+    """The configuration a new ``train`` run on ``store`` would use (what ``astrolatent
+    train --print-config`` prints): the preset (default: chosen from the spectrum length) <
+    ``config`` < the budget and ``known_labels`` given. Nothing is written."""
+    from astrolatent.data.store import SpectrumStore
+    from astrolatent.errors import StoreError
+    from astrolatent.training.fit import resolve_config
+
+    if not Path(store).exists():
+        raise StoreError(f"{store}: no such store; create one with `astrolatent ingest`")
+    return resolve_config(
+        SpectrumStore(store),
+        _train_overrides(config, known_labels),
+        preset=preset,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+    )
+
+
 def train(
     store: str | Path,
     *,
     run: str | Path,
     preset: str | None = None,
-    config: str | Path | Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
     resume: bool = False,
@@ -249,14 +287,12 @@ def train(
     ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``);
     ``known_labels`` ties one latent to each of these store labels (``--known-labels``).
     Returns the training summary (steps, losses, stop reason; ``to_dict()``)."""
-    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
-    overrides = read_mapping(config) if isinstance(config, str | Path) else config
     return fit(
         store,
         run,
-        with_known_labels(dict(overrides) if overrides is not None else None, known_labels),
+        _train_overrides(config, known_labels),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,
@@ -880,4 +916,5 @@ __all__ = [
     "simulate_dag_config",
     "simulate_spectra",
     "train",
+    "train_config",
 ]
