@@ -39,18 +39,13 @@ from astrolatent.training.fit import LAST_CKPT
 log = logging.getLogger(__name__)
 
 
-class EncodeOptions(Config):
-    """How ``encode`` runs the encoder: spectra per forward pass and the device (``auto``:
-    a GPU when there is one)."""
+class EncodeConfig(Config):
+    """Options of ``astrolatent encode``: spectra per forward pass, the device (``auto``: a
+    GPU when there is one), the store to encode (None: the run's own) and the output file
+    (None: ``RUN/latents.parquet``)."""
 
     batch_size: int = Field(64, ge=1)
     device: str = "auto"
-
-
-class EncodeConfig(EncodeOptions):
-    """Options of ``astrolatent encode``: the store to encode (None: the run's own) and the
-    output file (None: ``RUN/latents.parquet``)."""
-
     store: str | None = None
     out: str | None = None
 
