@@ -313,7 +313,7 @@ ISSUE_CASES = [
     (["ingest", "{fits}", "--store", "/proc/astrolatent-store"], 8, "/proc/astrolatent-store: "),
     (["simulate", "spectra", "{notes}", "--n", "3"], 6, "is a file"),
     (["simulate", "spectra", "{tmp}/sim", "--n", "100000000000"], 2, "GB free"),
-    (["mi", "{csv}", "--x", "a", "--y", "b", "--sigma", "-1"], 2, "--sigma -1.0: must be 0"),
+    (["mi", "{csv}", "--x", "a", "--y", "b", "--sigma", "-1"], 2, "sigma -1.0: must be 0"),
     (["discover", "{csv}", "--vars", "a,teff"], 3, "column 'teff' holds 1 distinct non-numeric"),
     (["discover", "{gauss}", "--vars", "a,b,c", "--out", "{notes}"], 6, "--out is a file"),
 ]

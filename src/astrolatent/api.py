@@ -1,4 +1,4 @@
-"""The Python API: one function per command of the spectrum chain, for notebooks and scripts.
+"""The Python API: one function per command of the CLI, for notebooks and scripts.
 
 Each function takes the command's arguments under the same names (``--max-steps`` is
 ``max_steps``, ``--config`` is ``config``) with the same meaning: an option given here
@@ -74,8 +74,23 @@ def resolve(
         node = data
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = value.to_dict() if isinstance(value, Config) else value
+        if isinstance(value, Config):
+            value = value.to_dict()
+        node[leaf] = str(value) if isinstance(value, Path) else value
     return cls.from_dict(data, source=source)
+
+
+def _configure(
+    cls: type[C], config: str | Path | Mapping[str, Any] | C | None, options: dict, command: str
+) -> C:
+    """:func:`resolve` for a command whose ``seed`` option is the class's ``random_state``."""
+    if "seed" in options:
+        options["random_state"] = options.pop("seed")
+    return resolve(cls, config, options, source=f"{command} options")
+
+
+#: A configuration argument: a YAML/JSON file, a mapping or a configuration instance.
+ConfigArg = str | Path | Mapping[str, Any] | Config | None
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,7 +150,8 @@ def ingest_config(
     scheduler: str | None = None,
     rows_per_task: int | None = None,
 ):
-    """The effective ingest configuration: defaults < ``preset`` < ``config`` < options."""
+    """The effective ingest configuration: defaults < ``preset`` < ``config`` < options
+    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``)."""
     from astrolatent.data import presets
     from astrolatent.data.ingest import IngestConfig
 
@@ -155,7 +171,7 @@ def ingest_config(
             "format": format,
             "labels": None if labels is None else str(labels),
             "id_column": id_column,
-            "preprocess.grid": grid,
+            "preprocess.grid": _parse_grid(grid),
             "preprocess.pad_to": pad_to,
             "preprocess.min_median": min_median,
             "preprocess.dtype": dtype,
@@ -168,16 +184,37 @@ def ingest_config(
     )
 
 
+def _parse_grid(value: Any) -> Any:
+    """``"START,STOP,STEP[,linear|log]"`` as a GridConfig; anything else as given."""
+    from astrolatent.data.preprocess import GridConfig
+
+    if not isinstance(value, str):
+        return value
+    parts = value.split(",")
+    if len(parts) not in (3, 4):
+        raise ConfigError(f"grid {value!r}: expected START,STOP,STEP[,linear|log]")
+    try:
+        start, stop, step = (float(p) for p in parts[:3])
+    except ValueError:
+        raise ConfigError(f"grid {value!r}: START, STOP and STEP must be numbers") from None
+    scale = parts[3].strip() if len(parts) == 4 else "linear"
+    return GridConfig.from_dict(
+        {"start": start, "stop": stop, "step": step, "scale": scale}, source="grid"
+    )
+
+
 def ingest(
     inputs: Sequence[str | Path] | None = None,
     *,
     store: str | Path,
     overwrite: bool = False,
+    verify: bool = False,
     progress=None,
     **options: Any,
 ):
     """``astrolatent ingest``: spectrum files into a chunked store (resumable). ``options``
     are those of :func:`ingest_config`; a preset that ships its data needs no ``inputs``.
+    ``verify``: on resume, redo the tasks whose files changed (checksums every file).
     Returns the ingest summary (``to_dict()``; ``n_quarantined`` > 0 means some files were
     set aside with their reasons: ``astrolatent info STORE``)."""
     from astrolatent.data import presets
@@ -189,9 +226,49 @@ def ingest(
     if not inputs:
         raise ConfigError(
             "no input given: name FITS files or folders, or use a preset that ships its "
-            "data (preset='gaia-xp-apogee')"
+            "data (--preset gaia-xp-apogee)"
         )
-    return run_ingest(list(inputs), store, cfg, overwrite=overwrite, progress=progress)
+    return run_ingest(
+        list(inputs), store, cfg, overwrite=overwrite, verify=verify, progress=progress
+    )
+
+
+def _train_overrides(config: ConfigArg, known_labels: list[str] | None) -> dict | None:
+    """The mapping ``train`` merges over the preset: ``config`` (a file, mapping or
+    configuration) with ``known_labels`` set when given."""
+    from astrolatent.training.config import with_known_labels
+
+    if isinstance(config, Config):
+        config = config.to_dict()
+    overrides = read_mapping(config) if isinstance(config, str | Path) else config
+    return with_known_labels(dict(overrides) if overrides is not None else None, known_labels)
+
+
+def train_config(
+    store: str | Path,
+    *,
+    preset: str | None = None,
+    config: ConfigArg = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    known_labels: list[str] | None = None,
+):
+    """The configuration a new ``train`` run on ``store`` would use (what ``astrolatent
+    train --print-config`` prints): the preset (default: chosen from the spectrum length) <
+    ``config`` < the budget and ``known_labels`` given. Nothing is written."""
+    from astrolatent.data.store import SpectrumStore
+    from astrolatent.errors import StoreError
+    from astrolatent.training.fit import resolve_config
+
+    if not Path(store).exists():
+        raise StoreError(f"{store}: no such store; create one with `astrolatent ingest`")
+    return resolve_config(
+        SpectrumStore(store),
+        _train_overrides(config, known_labels),
+        preset=preset,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+    )
 
 
 def train(
@@ -199,7 +276,7 @@ def train(
     *,
     run: str | Path,
     preset: str | None = None,
-    config: str | Path | Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
     resume: bool = False,
@@ -210,14 +287,12 @@ def train(
     ``run``. ``config`` is merged over the preset (e.g. another run's ``config.yaml``);
     ``known_labels`` ties one latent to each of these store labels (``--known-labels``).
     Returns the training summary (steps, losses, stop reason; ``to_dict()``)."""
-    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
-    overrides = read_mapping(config) if isinstance(config, str | Path) else config
     return fit(
         store,
         run,
-        with_known_labels(dict(overrides) if overrides is not None else None, known_labels),
+        _train_overrides(config, known_labels),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,
@@ -226,19 +301,39 @@ def train(
     )
 
 
-def encode(
-    run: str | Path,
-    *,
-    store: str | Path | None = None,
-    out: str | Path | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    progress=None,
-):
-    """``astrolatent encode``: ``RUN/latents.parquet`` (id, ``mu_*``, ``logvar_*``, labels)."""
+def encode_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``encode`` configuration (the fields of
+    :class:`~astrolatent.training.encode.EncodeConfig`): defaults < ``config`` < options."""
+    from astrolatent.training.encode import EncodeConfig
+
+    return _configure(EncodeConfig, config, options, "encode")
+
+
+def encode(run: str | Path, *, config: ConfigArg = None, progress=None, **options: Any):
+    """``astrolatent encode``: ``RUN/latents.parquet`` (id, ``mu_*``, ``logvar_*``, labels);
+    ``options``: ``store``, ``out``, ``batch_size``, ``device``. Returns the encoding's
+    result (``path``, ``n_spectra``, ``latent_dim``; ``to_dict()``)."""
     from astrolatent.training.encode import encode as run_encode
 
-    return run_encode(run, store, out=out, batch_size=batch_size, device=device, progress=progress)
+    return run_encode(run, **encode_config(config=config, **options).to_dict(), progress=progress)
+
+
+def reconstruct_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``reconstruct`` configuration (``ids``, ``store``, ``out``)."""
+    from astrolatent.training.encode import ReconstructConfig
+
+    return _configure(ReconstructConfig, config, options, "reconstruct")
+
+
+def reconstruct(run: str | Path, *, config: ConfigArg = None, **options: Any):
+    """``astrolatent reconstruct``: the given spectra (``ids``) encoded and decoded, saved
+    as an ``.npz`` (``out``; default ``RUN/reconstructions.npz``). Returns the
+    reconstruction (``ids``, ``l1``, arrays) and the file written."""
+    from astrolatent.training.encode import reconstruct as run_reconstruct
+
+    cfg = reconstruct_config(config=config, **options)
+    result = run_reconstruct(run, cfg.ids, cfg.store)
+    return result, result.save(Path(run) / "reconstructions.npz" if cfg.out is None else cfg.out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,34 +488,33 @@ def read_columns(table: str | Path | pd.DataFrame, columns: list[str]) -> dict[s
     return out
 
 
-def mi(
-    table: str | Path | pd.DataFrame,
-    *,
-    x: Sequence[str],
-    y: Sequence[str],
-    z: Sequence[str] | None = None,
-    sigma: float = 5.0,
-    **options: Any,
-):
-    """``astrolatent mi``: I(x; y) (or I(x; y | z)) in nats between columns of a table, with
-    error, permutation p-value and r_I (``to_dict()``). Rows with a non-finite x, and rows
-    whose y or z is NaN, a sentinel (-9999, 9999) or beyond ``sigma`` standard deviations
-    (0: no clipping) are dropped first. ``options`` are those of
-    :func:`astrolatent.analysis.mi.mutual_information` (``estimator``, ``n_bootstrap``, ...)."""
+def mi_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``mi`` configuration (the fields of
+    :class:`~astrolatent.analysis.mi.core.MIConfig`: ``x``, ``y``, ``conditional``,
+    ``estimator``, ...; ``seed`` is ``random_state``)."""
+    from astrolatent.analysis.mi.core import MIConfig
+
+    return _configure(MIConfig, config, options, "mi")
+
+
+def mi(table: str | Path | pd.DataFrame, *, config: ConfigArg = None, **options: Any):
+    """``astrolatent mi``: I(x; y) (or I(x; y | conditional)) in nats between columns of a
+    table, with error, permutation p-value and r_I (``to_dict()``). Rows with a non-finite
+    x, and rows whose y or conditional column is NaN, a sentinel (-9999, 9999) or beyond
+    ``sigma`` standard deviations (0: no clipping) are dropped first. ``options``: those
+    of :func:`mi_config`."""
     import numpy as np
 
     from astrolatent.analysis.mi import clean_labels, mutual_information
     from astrolatent.errors import InputFileError
 
-    if not sigma >= 0:  # also NaN
-        raise ConfigError(f"sigma={sigma}: must be 0 (no clipping) or positive")
-    x, y, z = list(x), list(y), list(z or [])
-    if not x or not y:
-        raise ConfigError("x and y each need at least one column name")
+    cfg = mi_config(config=config, **options)
+    x, y, z = cfg.x, cfg.y, cfg.conditional
     data = read_columns(table, list(dict.fromkeys(x + y + z)))
     xs = np.column_stack([data[c] for c in x])
     labels = np.column_stack([data[c] for c in y + z])
-    keep = clean_labels(labels, sigma=sigma if sigma > 0 else None).mask & np.isfinite(xs).all(1)
+    sigma = cfg.sigma if cfg.sigma > 0 else None
+    keep = clean_labels(labels, sigma=sigma).mask & np.isfinite(xs).all(1)
     if int(keep.sum()) < MI_MIN_ROWS:
         raise InputFileError(
             "table" if not isinstance(table, str | Path) else table,
@@ -431,59 +525,396 @@ def mi(
         xs[keep],
         labels[keep, : len(y)],
         conditional=labels[keep, len(y) :] if z else None,
-        **options,
+        **cfg.model_dump(exclude={"x", "y", "conditional", "sigma"}),
     )
 
 
-def decompose(
-    table: str | Path | pd.DataFrame,
-    *,
-    target: str,
-    x1: Sequence[str],
-    x2: Sequence[str],
-    **options: Any,
-):
-    """``astrolatent decompose``: redundant, unique and synergistic information x1 and x2
-    carry about ``target`` (nats; ``to_dict()``). ``options`` are those of
-    :func:`astrolatent.analysis.pid.decompose` (``method``, ``n_bins``, ...)."""
-    from astrolatent.analysis.pid import decompose as run_decompose
+def decompose_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``decompose`` configuration (the fields of
+    :class:`~astrolatent.analysis.pid.PIDConfig`; ``seed`` is ``random_state``)."""
+    from astrolatent.analysis.pid import PIDConfig
+
+    return _configure(PIDConfig, config, options, "decompose")
+
+
+def decompose_rows(table: str | Path | pd.DataFrame, config) -> tuple[pd.DataFrame, int]:
+    """The rows of ``table`` a decomposition with ``config`` uses (finite in the target and
+    both sources) and how many were dropped; a bad column raises InputFileError naming the
+    table."""
+    from astrolatent.analysis.pid import select_columns
+    from astrolatent.errors import InputFileError
     from astrolatent.tables import read_table
 
     frame = read_table(table) if isinstance(table, str | Path) else table
-    return run_decompose(frame, target=target, x1=list(x1), x2=list(x2), **options)
+    try:
+        return select_columns(frame, target=config.target, x1=config.x1, x2=config.x2)
+    except ConfigError as exc:
+        raise InputFileError("table" if frame is table else table, str(exc)) from exc
 
 
-def report(run: str | Path, *, out: str | Path | None = None) -> Path:
-    """``astrolatent report``: one self-contained HTML file; returns its path."""
+def decompose(table: str | Path | pd.DataFrame, *, config: ConfigArg = None, **options: Any):
+    """``astrolatent decompose``: redundant, unique and synergistic information x1 and x2
+    carry about ``target`` (nats; ``to_dict()``), over the rows finite in all of them.
+    ``options``: those of :func:`decompose_config` (``target``, ``x1``, ``x2``,
+    ``method``, ``n_bins``, ``n_bootstrap``, ``seed``)."""
+    from astrolatent.analysis.pid import decompose as run_decompose
+
+    cfg = decompose_config(config=config, **options)
+    return run_decompose(decompose_rows(table, cfg)[0], **cfg.model_dump())
+
+
+# ---------------------------------------------------------------------------------------
+# causal tests and discovery, simulated DAGs
+# ---------------------------------------------------------------------------------------
+def causal_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``causal`` configuration (the fields of
+    :class:`~astrolatent.workflows.causal.LocalTestConfig`)."""
+    from astrolatent.workflows.causal import LocalTestConfig
+
+    return _configure(LocalTestConfig, config, options, "causal")
+
+
+def causal(run: str | Path, *, config: ConfigArg = None, progress=None, **options: Any):
+    """``astrolatent causal``: local tests of a galaxy run's target against ``query`` among
+    objects with nearby latents. Returns the result and the folder written."""
+    from astrolatent.workflows.causal import run_local_tests
+
+    cfg = causal_config(config=config, **options)
+    settings = cfg.model_dump(exclude={"out"})
+    return run_local_tests(run, **settings, out_dir=cfg.out, progress=progress)
+
+
+def discover_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``discover`` configuration (the fields of
+    :class:`~astrolatent.analysis.causal.discover.DiscoveryConfig`)."""
+    from astrolatent.analysis.causal.discover import DiscoveryConfig
+
+    return _configure(DiscoveryConfig, config, options, "discover")
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What ``discover`` found: the graph, the node groups of a run (None for a table),
+    the skeleton scores against a planted truth (or None), the folder written (or None)
+    and the rows dropped for NaN or inf (a table)."""
+
+    graph: Any
+    groups: dict | None
+    skeleton: dict | None
+    out: Path | None
+    n_dropped: int = 0
+
+    def to_dict(self) -> dict:
+        extra = {} if self.skeleton is None else {"skeleton": self.skeleton}
+        out = None if self.out is None else str(self.out)
+        return {**self.graph.to_dict(), "groups": self.groups, **extra, "out": out}
+
+
+def discover(
+    source: str | Path,
+    *,
+    vars: Sequence[str] = (),
+    model: int = 0,
+    latent_dims: Sequence[int] | None = None,
+    truth: str | Path | None = None,
+    out: str | Path | None = None,
+    config: ConfigArg = None,
+    progress=None,
+    **options: Any,
+) -> Discovery:
+    """``astrolatent discover``: causal discovery among the columns ``vars`` of a table, or
+    among a galaxy run's latent dims (``latent_dims``; default all), target and catalogue
+    ``vars``. ``truth``: a ``dag.json`` to score the skeleton against; ``out``: the folder
+    for ``discovery.json`` and ``graph.png`` (a run's default
+    ``RUN/causal/discovery_<method>``; a table's: none). ``options``: those of
+    :func:`discover_config`."""
+    import numpy as np
+
+    from astrolatent.analysis.causal.discover import discover as run_discover
+    from astrolatent.analysis.causal.discover import skeleton_scores
+    from astrolatent.errors import InputFileError
+    from astrolatent.tables import numeric_columns, read_table
+    from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
+
+    cfg = discover_config(config=config, **options)
+    source, columns, groups, dropped = Path(source), list(vars), None, 0
+    if source.is_dir() and not is_run(source):
+        raise InputFileError(
+            source, "a folder, but not a galaxy run (no config.yaml and latents.parquet)"
+        )
+    if is_run(source):
+        graph, groups = run_discovery(
+            source, columns, cfg, model=model, latent_dims=latent_dims, progress=progress
+        )
+        out = out or source / "causal" / f"discovery_{cfg.method}"
+    else:
+        if len(columns) < 2:
+            raise ConfigError("vars (--vars): name at least two columns of the table")
+        values = numeric_columns(read_table(source), columns, source=source)
+        finite = np.isfinite(values).all(axis=1)
+        dropped = int(len(values) - finite.sum())
+        graph = run_discover(values[finite], columns, cfg, progress=progress)
+    skeleton = None
+    if truth is not None:
+        skeleton = skeleton_scores(graph.skeleton, _truth_adjacency(Path(truth), graph.nodes))
+    extra = {} if skeleton is None else {"skeleton": skeleton}
+    if out is not None:
+        write_discovery(graph, out, groups=groups, extra=extra)
+    return Discovery(graph, groups, skeleton, None if out is None else Path(out), dropped)
+
+
+def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
+    """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes`` (the same
+    set of variables)."""
+    import json
+
+    import numpy as np
+
+    from astrolatent.errors import InputFileError
+
+    try:
+        truth = json.loads(path.read_text())
+        names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(
+            path, f"not a DAG truth file with nodes and adjacency ({exc})"
+        ) from None
+    if sorted(nodes) != sorted(names):
+        # a subset would be scored against the wrong truth: leaving nodes out makes the
+        # ones kept dependent where the full graph has no edge between them
+        raise InputFileError(
+            path,
+            f"--truth scores a discovery over all of its nodes {names}; --vars names {nodes}",
+        )
+    order = [names.index(n) for n in nodes]
+    return adjacency[np.ix_(order, order)]
+
+
+def simulate_dag_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``simulate dag`` configuration (the fields of
+    :class:`~astrolatent.simulate.dags.DAGSimulationConfig`)."""
+    from astrolatent.simulate.dags import DAGSimulationConfig
+
+    return _configure(DAGSimulationConfig, config, options, "simulate dag")
+
+
+def simulate_dag(out_dir: str | Path, *, config: ConfigArg = None, **options: Any):
+    """``astrolatent simulate dag``: ``table.parquet`` from a planted causal DAG and its
+    truth ``dag.json`` in ``out_dir``; returns both paths."""
+    from astrolatent.simulate.dags import write_dag
+
+    return write_dag(out_dir, simulate_dag_config(config=config, **options))
+
+
+# ---------------------------------------------------------------------------------------
+# galaxies
+# ---------------------------------------------------------------------------------------
+def galaxy_simulate_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``galaxy simulate`` configuration (the fields of
+    :class:`~astrolatent.galaxies.config.GalaxySimulationConfig`)."""
+    from astrolatent.galaxies.config import GalaxySimulationConfig
+
+    return _configure(GalaxySimulationConfig, config, options, "galaxy simulate")
+
+
+def galaxy_simulate(
+    out_dir: str | Path,
+    *,
+    images: bool = True,
+    config: ConfigArg = None,
+    progress=None,
+    **options: Any,
+):
+    """``astrolatent galaxy simulate``: a galaxy catalogue with planted relations (and
+    Sersic image cutouts unless ``images=False``) in ``out_dir``."""
+    from astrolatent.galaxies.simulate import write_galaxies
+
+    cfg = galaxy_simulate_config(config=config, **options)
+    return write_galaxies(out_dir, cfg, images=images, progress=progress)
+
+
+def fetch_real_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``galaxy fetch-real`` configuration (``source``)."""
+    from astrolatent.galaxies.real import FetchRealConfig
+
+    return _configure(FetchRealConfig, config, options, "galaxy fetch-real")
+
+
+def fetch_real(name: str, *, config: ConfigArg = None, progress=None, **options: Any):
+    """``astrolatent galaxy fetch-real``: the packaged real catalogue ``name`` (``kcorrect``
+    with fitted stellar masses, or ``mlz``) as a DataFrame."""
+    from astrolatent.galaxies.real import fetch_real as run_fetch
+
+    cfg = fetch_real_config(config=config, **options)
+    return run_fetch(name, source=cfg.source, progress=progress)
+
+
+def groups_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``galaxy groups`` configuration (``groups``: a file of extra groups)."""
+    from astrolatent.galaxies.catalog import GroupsConfig
+
+    return _configure(GroupsConfig, config, options, "galaxy groups")
+
+
+def groups(table: str | Path, *, config: ConfigArg = None, **options: Any) -> dict:
+    """``astrolatent galaxy groups``: the column groups (usable as ``inputs``) a catalogue
+    provides, group -> columns."""
+    from astrolatent.galaxies.catalog import available_groups, load_groups
+    from astrolatent.tables import read_table
+
+    cfg = groups_config(config=config, **options)
+    extra = load_groups(cfg.groups) if cfg.groups else None
+    return available_groups(list(read_table(table).columns), groups=extra)
+
+
+def galaxy_decompose_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``galaxy decompose`` configuration (the fields of
+    :class:`~astrolatent.galaxies.decompose.RunDecompositionConfig`)."""
+    from astrolatent.galaxies.decompose import RunDecompositionConfig
+
+    return _configure(RunDecompositionConfig, config, options, "galaxy decompose")
+
+
+def galaxy_decompose(*, config: ConfigArg = None, **options: Any):
+    """``astrolatent galaxy decompose``: what two input sets tell about the target, from
+    three runs (``runs``: RUN1,RUN2,RUN12), written to ``out``. Returns the decomposition
+    and the folder written."""
+    from astrolatent.galaxies.decompose import (
+        decompose_runs,
+        default_out_dir,
+        write_decomposition,
+    )
+
+    cfg = galaxy_decompose_config(config=config, **options)
+    paths = [Path(p) for p in cfg.runs]
+    settings = cfg.model_dump(exclude={"runs", "by", "bins", "out"})
+    result = decompose_runs(*paths, by=cfg.by or None, bins=cfg.bins or None, **settings)
+    out_dir = Path(cfg.out) if cfg.out is not None else default_out_dir(*paths)
+    write_decomposition(result, out_dir)
+    return result, out_dir
+
+
+# ---------------------------------------------------------------------------------------
+# stores and runs: info, report, explore, export, the pipeline
+# ---------------------------------------------------------------------------------------
+def info_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``info`` configuration (nothing beyond the store)."""
+    from astrolatent.data.store import InfoConfig
+
+    return _configure(InfoConfig, config, options, "info")
+
+
+def info(store: str | Path, *, config: ConfigArg = None) -> dict:
+    """``astrolatent info``: counts, grid, preprocessing and label coverage of a store."""
+    from astrolatent.data.store import SpectrumStore
+
+    info_config(config=config)
+    return SpectrumStore(store).info()
+
+
+def report_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``report`` configuration (``out``: the HTML file)."""
+    from astrolatent.report.html import ReportConfig
+
+    return _configure(ReportConfig, config, options, "report")
+
+
+def report(run: str | Path, *, config: ConfigArg = None, **options: Any) -> Path:
+    """``astrolatent report``: one self-contained HTML file (``out``; default
+    ``RUN/report/report.html``); returns its path."""
     from astrolatent.report.html import build_report
 
-    return build_report(run, out)
+    return build_report(run, report_config(config=config, **options).out)
 
 
-def run_pipeline(pipeline: str | Path, *, out: str | Path | None = None, force: str | None = None):
+def explore_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``explore`` configuration (``host``, ``port``); needs the explorer
+    extra (``pip install 'astrolatent[explorer]'``)."""
+    from astrolatent.errors import require
+
+    require("fastapi", "explorer", "the explorer")
+    from astrolatent.explorer.app import ExploreConfig
+
+    return _configure(ExploreConfig, config, options, "explore")
+
+
+def export_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``export`` configuration (``formats``)."""
+    from astrolatent.workflows.export import ExportConfig
+
+    return _configure(ExportConfig, config, options, "export")
+
+
+def export(run: str | Path, *, config: ConfigArg = None, **options: Any) -> list[Path]:
+    """``astrolatent export``: the run's latents and analysis tables written beside
+    themselves as FITS and/or VOTable; returns the files written."""
+    from astrolatent.workflows.export import export_run
+
+    return export_run(run, export_config(config=config, **options))[0]
+
+
+def run_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``run`` configuration (``force``, ``out``)."""
+    from astrolatent.pipeline import RunConfig
+
+    return _configure(RunConfig, config, options, "run")
+
+
+def run_pipeline(pipeline: str | Path, *, config: ConfigArg = None, progress=None, **options: Any):
     """``astrolatent run``: the whole chain from a pipeline file; up-to-date stages are
-    skipped, ``force`` reruns a stage and those after it."""
+    skipped, ``force`` reruns a stage and those after it; ``out`` replaces the file's."""
     from astrolatent.pipeline import load_pipeline
     from astrolatent.pipeline import run_pipeline as run_stages
 
-    return run_stages(load_pipeline(pipeline, out=out), force=force, source=pipeline)
+    cfg = run_config(config=config, **options)
+    stages = load_pipeline(pipeline, out=cfg.out)
+    return run_stages(stages, force=cfg.force, source=pipeline, progress=progress)
 
 
 __all__ = [
     "Analysis",
+    "Discovery",
     "analyze",
     "analyze_config",
+    "causal",
+    "causal_config",
     "decompose",
+    "decompose_config",
+    "decompose_rows",
+    "discover",
+    "discover_config",
     "encode",
+    "encode_config",
+    "explore_config",
+    "export",
+    "export_config",
+    "fetch_real",
+    "fetch_real_config",
+    "galaxy_decompose",
+    "galaxy_decompose_config",
+    "galaxy_simulate",
+    "galaxy_simulate_config",
+    "groups",
+    "groups_config",
+    "info",
+    "info_config",
     "ingest",
     "ingest_config",
     "merge",
     "mi",
+    "mi_config",
     "read_columns",
+    "reconstruct",
+    "reconstruct_config",
     "report",
+    "report_config",
     "resolve",
+    "run_config",
     "run_pipeline",
     "simulate_config",
+    "simulate_dag",
+    "simulate_dag_config",
     "simulate_spectra",
     "train",
+    "train_config",
 ]

@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from astrolatent.errors import ConfigError
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg'].removeprefix('Value error, ')}"
-        for err in exc.errors()
-    )
+    """``field: problem; ...`` of a validation error; a nested configuration's own problems
+    (raised by its ``__init__``) are named by their full path, not repeated as a root error."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        inner = (err.get("ctx") or {}).get("error")
+        problems = getattr(inner, "problems", None)
+        if problems is not None:
+            out.extend(f"{where}.{p}" if where else p for p in problems)
+        else:
+            out.append(f"{where or '(root)'}: {err['msg'].removeprefix('Value error, ')}")
+    return out
+
+
+def _join(problems: list[str]) -> str:
+    return "; ".join(p.replace(".(root):", ":") for p in problems)
+
+
+def split_columns(value: object) -> object:
+    """``"a,b , c"`` -> ``["a", "b", "c"]`` (``""`` -> ``[]``); anything else as given: the
+    comma-separated form of a list of names, on the command line or in a file."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+#: A list of names (columns, labels, ids) that also reads from ``"a,b,c"``.
+Columns = Annotated[list[str], BeforeValidator(split_columns)]
 
 
 class Config(BaseModel):
@@ -32,7 +56,10 @@ class Config(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(f"{type(self).__name__}: {_problems(exc)}") from None
+            problems = _problems(exc)
+            error = ConfigError(f"{type(self).__name__}: {_join(problems)}")
+            error.problems = problems  # for a configuration that holds this one
+            raise error from None
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
@@ -53,7 +80,7 @@ class Config(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"{source}: {_problems(exc)}") from None
+            raise ConfigError(f"{source}: {_join(_problems(exc))}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Self:

@@ -103,6 +103,14 @@ class ReportStage(Config):
     out: str | None = None
 
 
+class RunConfig(Config):
+    """Options of ``astrolatent run``: the stage to rerun with the ones after it (None:
+    only stages that are not up to date) and the output folder (None: the file's ``out``)."""
+
+    force: StageName | None = None
+    out: str | None = None
+
+
 class PipelineConfig(Config):
     """The whole chain (see the module docstring); ``simulate`` is optional."""
 

@@ -7,84 +7,73 @@ from typing import Annotated, Literal
 
 import typer
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
-    PrintConfig,
+    JsonFlag,
+    Permutations,
+    Seed,
+    TableArg,
+    configured,
     console,
     echo_json,
-    parse_columns,
-    print_config,
 )
-from astrolatent.errors import ConfigError
 
 
+@configured(api.mi_config, exclude=("table",))
 def mi_command(
-    table: Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")],
+    table: TableArg,
     x: Annotated[
-        str, typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable.")
-    ],
-    y: Annotated[str, typer.Option("--y", help="Label column(s), comma-separated.")],
+        str | None,
+        typer.Option("--x", help="Column(s), comma-separated: one (multivariate) variable."),
+    ] = None,
+    y: Annotated[str | None, typer.Option("--y", help="Label column(s), comma-separated.")] = None,
     estimator: Annotated[
-        Literal["auto", "gaussian_copula", "t_copula", "ksg", "gmm", "hist"],
+        Literal["auto", "gaussian_copula", "t_copula", "ksg", "gmm", "hist"] | None,
         typer.Option(
-            help="MI estimator; auto: KSG on normal scores for 1D x and y, for multivariate "
-            "ones the Gaussian copula unless their joint tails are heavy (then a fitted t copula "
-            "when every column pair agrees on its nu, else KSG)."
+            help="MI estimator (default auto: KSG on normal scores for 1D x and y, for "
+            "multivariate ones the Gaussian copula unless their joint tails are heavy, then a "
+            "fitted t copula when every column pair agrees on its nu, else KSG)."
         ),
-    ] = "auto",
+    ] = None,
     conditional: Annotated[
         str | None,
         typer.Option(
             help="Column(s) to condition on: I(X;Y|Z) (auto, gaussian_copula, t_copula, ksg, gmm)."
         ),
     ] = None,
-    n_neighbors: Annotated[int, typer.Option(help="k of the KSG estimator.")] = 3,
+    n_neighbors: Annotated[
+        int | None, typer.Option(help="k of the KSG estimator (default 3).")
+    ] = None,
     n_bootstrap: Annotated[
-        int, typer.Option(help="Half-sampling replicates for the error (0: none).")
-    ] = 30,
-    n_permutations: Annotated[
-        int, typer.Option(help="Permutations for the p-value (0: none).")
-    ] = 100,
+        int | None,
+        typer.Option(help="Half-sampling replicates for the error (0: none; default 30)."),
+    ] = None,
+    n_permutations: Permutations = None,
     sigma: Annotated[
-        float,
-        typer.Option(help="Clip labels beyond this many standard deviations (0: no clipping)."),
-    ] = 5.0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        float | None,
+        typer.Option(
+            help="Clip labels beyond this many standard deviations (0: no clipping; default 5)."
+        ),
+    ] = None,
+    seed: Seed = None,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Mutual information (nats) between columns of a table, with error bar, p-value and r_I.
 
-    Rows with a non-finite x, and rows whose label or conditioning columns are NaN, a
-    sentinel (-9999, 9999) or beyond --sigma standard deviations, are dropped first.
+    --x and --y are required (here or in the --config file). Rows with a non-finite x, and
+    rows whose label or conditioning columns are NaN, a sentinel (-9999, 9999) or beyond
+    --sigma standard deviations, are dropped first.
     """
     from rich.table import Table
 
-    from astrolatent import api
-
-    if not sigma >= 0:  # also NaN
-        raise ConfigError(f"--sigma {sigma}: must be 0 (no clipping) or positive")
-    x_cols, y_cols, z_cols = parse_columns(x), parse_columns(y), parse_columns(conditional)
-    if not x_cols or not y_cols:
-        raise ConfigError("--x and --y each need at least one column name")
-    result = api.mi(
-        table,
-        x=x_cols,
-        y=y_cols,
-        z=z_cols,
-        sigma=sigma,
-        estimator=estimator,
-        n_neighbors=n_neighbors,
-        n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations,
-        random_state=seed,
-    )
+    result = api.mi(table, config=cfg)
     if as_json:
         echo_json(result.to_dict())
         return
-    what = f"I({', '.join(x_cols)} ; {', '.join(y_cols)}" + (
-        f" | {', '.join(z_cols)})" if z_cols else ")"
-    )
-    out = Table(title=f"{what} in nats, {table.name}")
+    given = f" | {', '.join(cfg.conditional)})" if cfg.conditional else ")"
+    out = Table(title=f"I({', '.join(cfg.x)} ; {', '.join(cfg.y)}{given} in nats, {table.name}")
     for header in ("estimator", "n", "MI", "error", "p-value", "r_I"):
         out.add_column(header, justify="right")
     out.add_row(
@@ -104,6 +93,7 @@ def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze_command)
 
 
+@configured(api.analyze_config, exclude=("run",))
 def analyze_command(
     run: Annotated[Path, typer.Argument(help="Run directory (after `astrolatent encode RUN`).")],
     labels: Annotated[
@@ -115,9 +105,7 @@ def analyze_command(
     n_bootstrap: Annotated[
         int | None, typer.Option(help="Half-sampling replicates for error bars (default 20).")
     ] = None,
-    n_permutations: Annotated[
-        int | None, typer.Option(help="Label permutations for p-values (default 100).")
-    ] = None,
+    n_permutations: Permutations = None,
     max_samples: Annotated[
         int | None, typer.Option(help="Spectra used per label (random subsample; default 5000).")
     ] = None,
@@ -128,52 +116,40 @@ def analyze_command(
             "thresholds) or fixed thresholds."
         ),
     ] = None,
-    no_baseline: Annotated[
-        bool, typer.Option("--no-baseline", help="Skip the PCA baseline and ceiling.")
-    ] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
+    pca_baseline: Annotated[
+        bool | None,
+        typer.Option(
+            "--baseline/--no-baseline", help="The PCA baseline and ceiling (default: on)."
+        ),
+    ] = None,
+    seed: Seed = None,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """What each latent dimension knows: informative dims, MI with labels, baseline, traversals."""
-    from astrolatent import api
-
-    cfg = api.analyze_config(
-        config=config,
-        labels=labels,
-        estimator=estimator,
-        n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations,
-        max_samples=max_samples,
-        split=split,
-        pca_baseline=False if no_baseline else None,
-        seed=seed,
-    )
-    print_config(cfg, when=show_config)
     with console.status("analysing") as status:
         summary = api.analyze(run, config=cfg, progress=lambda msg: status.update(msg)).summary
     if as_json:
         echo_json(summary)
         return
+    _print_analysis(summary)
+    _print_audit(summary)
+    console.print(f"results in {Path(run) / 'analysis'}")
+
+
+def _print_analysis(summary: dict) -> None:
+    """The informative dims and the table of each label's best latent and references."""
+    from rich.table import Table
+
     inf = summary["informative"]
     console.print(
         f"{summary['n_latent']} latent dims; informative by dispersion {inf['dispersion']['dims']}, "
         f"by KL rate {inf['kl']['dims']}, both {inf['agreed']}"
     )
-    from rich.table import Table
-
     table = Table(title="best latent per label")
-    columns = (
-        "label",
-        "best dim",
-        "MI (nats)",
-        "r_I",
-        "best informative dim (r_I)",
-        "p (FWER)",
-        "all latents r",
-    )
-    for col in (*columns, "PCA best r_I", "ceiling r"):
+    columns = ("label", "best dim", "MI (nats)", "r_I", "best informative dim (r_I)")
+    for col in (*columns, "p (FWER)", "all latents r", "PCA best r_I", "ceiling r"):
         table.add_column(col)
     pca = summary.get("baseline_pca", {}).get("labels", {})
     joint = summary.get("all_latents", {})
@@ -193,8 +169,6 @@ def analyze_command(
             f"{ceiling[name]['r']:.2f}" if name in ceiling else "-",
         )
     console.print(table)
-    _print_audit(summary)
-    console.print(f"results in {Path(run) / 'analysis'}")
 
 
 def _print_audit(summary: dict) -> None:

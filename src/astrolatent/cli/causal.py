@@ -7,21 +7,21 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from astrolatent.api import resolve
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
-    PrintConfig,
+    Alpha,
+    JsonFlag,
+    Seed,
+    configured,
     console,
     echo_json,
     parse_columns,
-    print_config,
     progress_bar,
 )
-from astrolatent.errors import ConfigError, InputFileError
+from astrolatent.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -33,62 +33,61 @@ def register(app: typer.Typer) -> None:
     simulate_app.command("dag")(simulate_dag_command)
 
 
+@configured(api.causal_config, exclude=("run",))
 def causal_command(
     run: Annotated[Path, typer.Argument(help="Galaxy-estimator run directory.")],
-    query: Annotated[str, typer.Option("--query", help="Query column X_q of the catalogue.")],
+    query: Annotated[
+        str | None,
+        typer.Option("--query", help="Query column X_q of the catalogue (required)."),
+    ] = None,
     condition: Annotated[
-        str, typer.Option("--condition", help="Comma-separated conditioning column(s) X_c.")
-    ] = "",
-    model: Annotated[int, typer.Option("--model", help="Which model's latent space.")] = 0,
+        str | None,
+        typer.Option("--condition", help="Comma-separated conditioning column(s) X_c."),
+    ] = None,
+    model: Annotated[
+        int | None, typer.Option("--model", help="Which model's latent space (default 0).")
+    ] = None,
     evaluate: Annotated[
-        Literal["test", "val", "train"],
-        typer.Option("--evaluate", help="Objects to test (neighbours: training objects)."),
-    ] = "test",
+        Literal["test", "val", "train"] | None,
+        typer.Option(
+            "--evaluate", help="Objects to test (default test; neighbours: training objects)."
+        ),
+    ] = None,
     max_objects: Annotated[
-        int | None, typer.Option("--max-objects", help="Test at most this many (seeded).")
+        int | None,
+        typer.Option("--max-objects", help="Test at most this many (seeded; default all)."),
     ] = None,
     n_neighbors: Annotated[
-        int, typer.Option("--neighbors", help="Neighbourhood size k in S.")
-    ] = 100,
+        int | None, typer.Option("--neighbors", help="Neighbourhood size k in S (default 100).")
+    ] = None,
     n_permutations: Annotated[
-        int, typer.Option("--permutations", help="Permutations of the null per object.")
-    ] = 200,
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        int | None,
+        typer.Option("--permutations", help="Permutations of the null per object (default 200)."),
+    ] = None,
+    alpha: Alpha = None,
+    seed: Seed = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder (default RUN/causal/local_<query>...)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Local tests: does the target depend on a query variable among objects with nearby
     latents (i.e. outside the path through S), with or without conditioning?"""
     from astrolatent.analysis.causal.local import summary_rows
-    from astrolatent.workflows.causal import run_local_tests
 
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task("local tests", total=max_objects)
-        result, folder = run_local_tests(
-            run,
-            query,
-            condition=parse_columns(condition),
-            model=model,
-            evaluate=evaluate,
-            max_objects=max_objects,
-            n_neighbors=n_neighbors,
-            n_permutations=n_permutations,
-            alpha=alpha,
-            random_state=seed,
-            out_dir=out,
-            progress=lambda k: bar.advance(task, k),
-        )
+        task = bar.add_task("local tests", total=cfg.max_objects)
+        result, folder = api.causal(run, config=cfg, progress=lambda k: bar.advance(task, k))
     if as_json:
         echo_json({**result.to_dict(), "out": str(folder)})
         return
     s = result.settings
     table = Table(
-        title=f"r({s['target']}, {query}) in neighbourhoods of {n_neighbors} in S "
-        f"({s['n_evaluated']} {evaluate} objects)"
+        title=f"r({s['target']}, {cfg.query}) in neighbourhoods of {cfg.n_neighbors} in S "
+        f"({s['n_evaluated']} {cfg.evaluate} objects)"
     )
     headers, rows = summary_rows(result.to_dict())
     for col in headers:
@@ -96,9 +95,12 @@ def causal_command(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"alpha {alpha}; wrote {folder}")
+    console.print(f"alpha {cfg.alpha}; wrote {folder}")
 
 
+@configured(
+    api.discover_config, exclude=("source", "variables", "model", "latent_dims", "truth", "out")
+)
 def discover_command(
     source: Annotated[
         Path, typer.Argument(help="A table (.csv/.parquet/.fits) or a galaxy run directory.")
@@ -120,9 +122,7 @@ def discover_command(
             "--test", help="CI test of pc/fci (default fisherz; kci, rcit: nonparametric)."
         ),
     ] = None,
-    alpha: Annotated[
-        float | None, typer.Option("--alpha", help="Level of the CI tests (default 0.05).")
-    ] = None,
+    alpha: Alpha = None,
     n_bootstrap: Annotated[
         int | None,
         typer.Option("--bootstrap", help="Subsamples for edge stability (0: none; default 20)."),
@@ -139,7 +139,7 @@ def discover_command(
         Path | None,
         typer.Option("--truth", help="dag.json of a planted DAG: report skeleton F1."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
+    seed: Seed = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -148,69 +148,30 @@ def discover_command(
             "RUN/causal/discovery_<method>; table default: none).",
         ),
     ] = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the graph as JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Causal discovery among the columns of a table, or among a run's latent dims, target
     and catalogue columns; edge marks and subsample stability."""
-    from astrolatent.analysis.causal.discover import DiscoveryConfig, discover, skeleton_scores
-    from astrolatent.tables import numeric_columns, read_table
-    from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
-
-    config = resolve(
-        DiscoveryConfig,
-        config_file,
-        {
-            "method": method,
-            "test": test,
-            "alpha": alpha,
-            "n_bootstrap": n_bootstrap,
-            "max_samples": max_samples,
-            "random_state": seed,
-        },
-        source="discover options",
-    )
-    print_config(config, when=show_config)
-    method, n_bootstrap = config.method, config.n_bootstrap
-    columns = parse_columns(variables)
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task(f"{method} fits", total=1 + n_bootstrap)
-
-        def advance(k: int) -> None:
-            bar.advance(task, k)
-
-        if source.is_dir() and not is_run(source):
-            raise InputFileError(
-                source, "a folder, but not a galaxy run (no config.yaml and latents.parquet)"
-            )
-        if is_run(source):
-            dims = _parse_dims(latent_dims)
-            graph, groups = run_discovery(
-                source, columns, config, model=model, latent_dims=dims, progress=advance
-            )
-            folder = out or source / "causal" / f"discovery_{method}"
-        else:
-            if len(columns) < 2:
-                raise ConfigError("--vars: name at least two columns of the table")
-            values = numeric_columns(read_table(source), columns, source=source)
-            finite = np.isfinite(values).all(axis=1)
-            if finite.sum() < len(values) and not as_json:
-                console.print(f"dropped {len(values) - finite.sum()} rows with NaN or inf")
-            graph = discover(values[finite], columns, config, progress=advance)
-            groups = None
-            folder = out
-    extra = {}
-    if truth is not None:
-        extra["skeleton"] = skeleton_scores(graph.skeleton, _truth_adjacency(truth, graph.nodes))
-    if folder is not None:
-        write_discovery(graph, folder, groups=groups, extra=extra)
-    if as_json:
-        echo_json(
-            {**graph.to_dict(), "groups": groups, **extra, "out": str(folder) if folder else None}
+        task = bar.add_task(f"{cfg.method} fits", total=1 + cfg.n_bootstrap)
+        found = api.discover(
+            source,
+            vars=parse_columns(variables),
+            model=model,
+            latent_dims=_parse_dims(latent_dims),
+            truth=truth,
+            out=out,
+            config=cfg,
+            progress=lambda k: bar.advance(task, k),
         )
+    if as_json:
+        echo_json(found.to_dict())
         return
-    _print_graph(graph, method, extra.get("skeleton"), folder)
+    if found.n_dropped:
+        console.print(f"dropped {found.n_dropped} rows with NaN or inf")
+    _print_graph(found.graph, cfg.method, found.skeleton, found.out)
 
 
 def _print_graph(graph, method: str, skeleton: dict | None, folder: Path | None) -> None:
@@ -241,27 +202,7 @@ def _parse_dims(value: str) -> list[int] | None:
         raise ConfigError(f"--latent-dims {value!r}: expected integers like 0,1,2") from None
 
 
-def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
-    """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes`` (the same
-    set of variables)."""
-    try:
-        truth = json.loads(path.read_text())
-        names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(
-            path, f"not a DAG truth file with nodes and adjacency ({exc})"
-        ) from None
-    if sorted(nodes) != sorted(names):
-        # a subset would be scored against the wrong truth: leaving nodes out makes the
-        # ones kept dependent where the full graph has no edge between them
-        raise InputFileError(
-            path,
-            f"--truth scores a discovery over all of its nodes {names}; --vars names {nodes}",
-        )
-    order = [names.index(n) for n in nodes]
-    return adjacency[np.ix_(order, order)]
-
-
+@configured(api.simulate_dag_config, exclude=("out_dir",))
 def simulate_dag_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for table.parquet and dag.json.")],
     kind: Annotated[
@@ -279,34 +220,18 @@ def simulate_dag_command(
         Literal["gaussian", "laplace"] | None,
         typer.Option("--noise", help="Noise distribution (default gaussian)."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the truth as JSON.")] = False,
+    seed: Seed = None,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate a table from a planted causal DAG (the truth for ``discover --truth``)."""
-    from astrolatent.simulate.dags import DAGSimulationConfig, write_dag
-
-    config = resolve(
-        DAGSimulationConfig,
-        config_file,
-        {
-            "kind": kind,
-            "n_nodes": n_nodes,
-            "n_edges": n_edges,
-            "n": n,
-            "noise": noise,
-            "random_state": seed,
-        },
-        source="simulate dag options",
-    )
-    print_config(config, when=show_config)
-    table, truth = write_dag(out_dir, config)
+    table, truth = api.simulate_dag(out_dir, config=cfg)
     if as_json:
         echo_json({"table": str(table), "truth": str(truth), **json.loads(truth.read_text())})
         return
     edges = json.loads(truth.read_text())["edges"]
     console.print(
-        f"wrote {table} ({config.n} rows, {config.n_nodes} nodes) and {truth}: "
+        f"wrote {table} ({cfg.n} rows, {cfg.n_nodes} nodes) and {truth}: "
         + ", ".join(f"{e['from']}->{e['to']}" for e in edges)
     )

@@ -1,8 +1,12 @@
-"""Helpers shared by the CLI modules: JSON output, the console and its progress bar."""
+"""Helpers shared by the CLI modules: JSON output, the console and its progress bar, the
+configuration every command resolves (``--config``/``--print-config``), and the options
+several commands declare alike."""
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from astrolatent.config import Config
+from astrolatent.config import Config, split_columns
 
 console = Console(soft_wrap=True)
 
@@ -56,6 +60,68 @@ PrintConfig = Annotated[
 ]
 
 
+#: ``--json`` of every command that prints a result.
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (no tables, no progress bar).")
+]
+#: ``--seed`` of the commands whose random state defaults to 0.
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")]
+#: ``--seed`` of the simulations.
+SimulationSeed = Annotated[
+    int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
+]
+#: ``--alpha`` of the commands that test at a significance level.
+Alpha = Annotated[
+    float | None, typer.Option("--alpha", help="Significance level of the tests (default 0.05).")
+]
+#: The run argument of the commands that use a trained spectrum run.
+TrainingRun = Annotated[Path, typer.Argument(help="Training run directory.")]
+#: The table argument of the commands that read one.
+TableArg = Annotated[Path, typer.Argument(help="Table file: .csv, .parquet or .fits.")]
+#: ``--store`` of the commands that read a run's spectra.
+RunStore = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store holding the spectra (default: the run's own)."),
+]
+#: ``--n-permutations`` of the commands that give permutation p-values.
+Permutations = Annotated[
+    int | None,
+    typer.Option("--n-permutations", help="Permutations for the p-values (0: none; default 100)."),
+]
+
+
+def configured(make: Callable[..., Config], *, exclude: tuple[str, ...] = ()):
+    """Decorator of a command whose options are the fields of a configuration.
+
+    The command gains ``--config FILE`` and ``--print-config``. Its parameters, but those in
+    ``exclude`` (its arguments and the options that are not configuration) and ``as_json``,
+    are the options ``make`` (an ``api.*_config`` function) resolves over the file (None:
+    not given); the effective configuration is printed with ``--print-config`` (and the
+    command ends), otherwise the command is called with it as ``cfg``.
+    """
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for name, p in signature.parameters.items() if name != "cfg"]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        added = [
+            inspect.Parameter("config", keyword, default=None, annotation=ConfigFile),
+            inspect.Parameter("show_config", keyword, default=False, annotation=PrintConfig),
+        ]
+
+        def run(*, config: Path | None = None, show_config: bool = False, **given: object):
+            options = {k: v for k, v in given.items() if k not in (*exclude, "as_json")}
+            cfg = make(config=config, **options)
+            print_config(cfg, when=show_config)
+            return command(**given, cfg=cfg)
+
+        run.__name__, run.__doc__ = command.__name__, command.__doc__
+        run.__signature__ = signature.replace(parameters=[*own, *added])
+        return run
+
+    return decorate
+
+
 def print_config(config: Config, *, when: bool = True) -> None:
     """With ``when`` (the ``--print-config`` flag): print the effective configuration as YAML
     on stdout (valid input to ``--config``) and end the command."""
@@ -65,7 +131,5 @@ def print_config(config: Config, *, when: bool = True) -> None:
 
 
 def parse_columns(value: str | None) -> list[str]:
-    """Split a comma-separated option (``"a,b , c"`` -> ``["a", "b", "c"]``)."""
-    if not value:
-        return []
-    return [part.strip() for part in value.split(",") if part.strip()]
+    """Split a comma-separated option (``"a,b , c"`` -> ``["a", "b", "c"]``; None -> ``[]``)."""
+    return split_columns(value or "")

@@ -8,15 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
-    PrintConfig,
+    JsonFlag,
+    SimulationSeed,
+    configured,
     console,
     echo_json,
-    print_config,
     progress_bar,
 )
-from astrolatent.errors import ConfigError
 
 simulate_app = typer.Typer(
     help="Generate synthetic data with known ground truth.", no_args_is_help=True
@@ -24,14 +24,13 @@ simulate_app = typer.Typer(
 
 
 @simulate_app.command("spectra")
+@configured(api.simulate_config, exclude=("out_dir",))
 def simulate_spectra(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the FITS files and the label/truth tables.")
     ],
     n: Annotated[int | None, typer.Option("--n", help="Number of spectra (default 1000).")] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
-    ] = None,
+    seed: SimulationSeed = None,
     resolution: Annotated[
         str | None,
         typer.Option(help="low (0.5 A, 6,251 px; the default) or harps (0.01 A, 312,501 px)."),
@@ -52,28 +51,14 @@ def simulate_spectra(
             "stays complete; default 1)."
         ),
     ] = None,
-    config: ConfigFile = None,
-    show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate stellar spectra with known factors and write them as ESO 1D FITS files."""
-    from astrolatent import api
-    from astrolatent.simulate.spectra import write_spectra
-
-    cfg = api.simulate_config(
-        config=config,
-        n=n,
-        seed=seed,
-        resolution=resolution,
-        n_objects=n_objects,
-        tellurics=tellurics,
-        ccd_gap=ccd_gap,
-        labelled_fraction=labelled_fraction,
-    )
-    print_config(cfg, when=show_config)
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("simulating", total=cfg.n)
-        output = write_spectra(out_dir, cfg, progress=lambda k: bar.advance(task, k))
+        output = api.simulate_spectra(out_dir, config=cfg, progress=lambda k: bar.advance(task, k))
     payload = {
         "out_dir": str(output.out_dir),
         "n_files": len(output.files),
@@ -88,24 +73,7 @@ def simulate_spectra(
         )
 
 
-def _parse_grid(value: str | None):
-    from astrolatent.data.preprocess import GridConfig
-
-    if value is None:
-        return None
-    parts = value.split(",")
-    if len(parts) not in (3, 4):
-        raise ConfigError(f"--grid {value!r}: expected START,STOP,STEP[,linear|log]")
-    try:
-        start, stop, step = (float(p) for p in parts[:3])
-    except ValueError:
-        raise ConfigError(f"--grid {value!r}: START, STOP and STEP must be numbers") from None
-    scale = parts[3].strip() if len(parts) == 4 else "linear"
-    return GridConfig.from_dict(
-        {"start": start, "stop": stop, "step": step, "scale": scale}, source="--grid"
-    )
-
-
+@configured(api.ingest_config, exclude=("inputs", "store", "overwrite", "verify"))
 def ingest(
     inputs: Annotated[
         list[Path] | None,
@@ -114,7 +82,7 @@ def ingest(
     store: Annotated[
         Path, typer.Option("--store", help="Store directory (created, or resumed if it exists).")
     ] = ...,
-    fmt: Annotated[
+    format: Annotated[
         str | None,
         typer.Option(
             "--format",
@@ -122,8 +90,6 @@ def ingest(
         ),
     ] = None,
     preset: Annotated[str | None, typer.Option(help="harps, gaia-xp-apogee or spex-prism.")] = None,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
     labels: Annotated[
         Path | None, typer.Option(help="Label table (CSV/Parquet/FITS) to join on --id-column.")
     ] = None,
@@ -160,43 +126,20 @@ def ingest(
             help="On resume, redo the tasks whose files changed (checksums; reads every file)."
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Read spectrum files, preprocess them, and write a chunked store (resumable).
 
     Exit code 0: every file was used; 5: finished, but some files were quarantined.
     """
-    from astrolatent import api
-    from astrolatent.data import presets
-    from astrolatent.data.ingest import ingest as run_ingest
-
-    config = api.ingest_config(
-        config=config_file,
-        preset=preset,
-        format=fmt,
-        labels=labels,
-        id_column=id_column,
-        grid=_parse_grid(grid),
-        pad_to=pad_to,
-        min_median=min_median,
-        dtype=dtype,
-        workers=workers,
-        scheduler=scheduler,
-        rows_per_task=rows_per_task,
-    )
-    print_config(config, when=show_config)
-    if not inputs and config.preset is not None:
-        inputs = presets.get(config.preset).default_inputs()
-    if not inputs:
-        raise ConfigError(
-            "no input given: name FITS files or folders, or use a preset that ships its data (--preset gaia-xp-apogee)"
-        )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
-        summary = run_ingest(
+        summary = api.ingest(
             inputs,
-            store,
-            config,
+            store=store,
+            config=cfg,
             overwrite=overwrite,
             verify=verify,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -231,14 +174,15 @@ def _print_ingest(summary) -> None:
         )
 
 
+@configured(api.info_config, exclude=("store",))
 def info(
     store: Annotated[Path, typer.Argument(help="Store directory.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Counts, grid, preprocessing and label coverage of a store."""
-    from astrolatent.data.store import SpectrumStore
-
-    payload = SpectrumStore(store).info()
+    payload = api.info(store, config=cfg)
     if as_json:
         echo_json(payload)
         return

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console
+from astrolatent import api
+from astrolatent.cli.common import configured, console
 from astrolatent.errors import ConfigError
 
 
@@ -57,13 +58,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@configured(api.explore_config, exclude=("run",))
 def explore(
     run: Annotated[Path, typer.Argument(help="Run directory (trained and encoded).")],
     host: Annotated[
-        str,
-        typer.Option(help="Address to listen on; anything but loopback is reachable by others."),
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,
+        str | None,
+        typer.Option(
+            help="Address to listen on (default 127.0.0.1); anything but loopback is "
+            "reachable by others."
+        ),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (0: any free port; default 8765).")
+    ] = None,
+    *,
+    cfg,
 ) -> None:
     """Serve the interactive latent explorer of RUN in the browser.
 
@@ -72,11 +81,11 @@ def explore(
     Uses RUN/analysis/summary.json (`astrolatent analyze RUN`), when present, for the
     informative latents and each label's best latent. Stop with Ctrl-C.
     """
+    host, port = cfg.host, cfg.port
     import torch
 
     from astrolatent.errors import require
 
-    require("fastapi", "explorer", "the explorer")
     require("uvicorn", "explorer", "the explorer")
     import uvicorn
 

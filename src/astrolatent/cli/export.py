@@ -7,36 +7,29 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console, echo_json
-from astrolatent.errors import RunError
+from astrolatent import api
+from astrolatent.cli.common import JsonFlag, configured, console, echo_json
 
 
+@configured(api.export_config, exclude=("run",))
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory (after encode and/or analyze).")],
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", help="fits and/or votable (repeat the option; default both)."),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the files written as JSON.")
-    ] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write RUN/latents.parquet and the RUN/analysis tables as FITS and VOTable (TOPCAT)."""
-    from astrolatent.tables import export_tables
+    from astrolatent.workflows.export import export_run
 
-    if not run.is_dir():
-        raise RunError(f"{run}: not a run directory")
-    tables = [run / "latents.parquet", *sorted((run / "analysis").glob("*.csv"))]
-    tables = [t for t in tables if t.is_file()]
-    if not tables:
-        raise RunError(
-            f"{run}: no latents.parquet or analysis tables; run `astrolatent encode` first"
-        )
-    written = export_tables(tables, formats or ["fits", "votable"])
+    written, n_tables = export_run(run, cfg)
     if as_json:
         echo_json({"written": [str(p) for p in written]})
     else:
-        console.print(f"wrote {len(written)} tables beside {len(tables)} in {run}")
+        console.print(f"wrote {len(written)} tables beside {n_tables} in {run}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,14 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from astrolatent import api
 from astrolatent.cli.common import (
-    ConfigFile,
+    JsonFlag,
     PrintConfig,
+    Seed,
+    SimulationSeed,
+    TableArg,
+    configured,
     console,
     echo_json,
     parse_columns,
@@ -42,6 +47,7 @@ def _table_format(path: Path) -> str:
 
 
 @galaxy_app.command("simulate")
+@configured(api.galaxy_simulate_config, exclude=("out_dir", "images"))
 def simulate(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for catalog.parquet, truth.parquet, images.npy.")
@@ -50,9 +56,7 @@ def simulate(
         int | None,
         typer.Option("--n", help="Number of galaxies (after the r selection; default 1000)."),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (same seed, same files; default 0).")
-    ] = None,
+    seed: SimulationSeed = None,
     image_size: Annotated[
         int | None, typer.Option(help="Cutout size in pixels (default 64).")
     ] = None,
@@ -66,32 +70,15 @@ def simulate(
         ),
     ] = None,
     images: Annotated[bool, typer.Option(help="Render the image cutouts.")] = True,
-    config_file: ConfigFile = None,
-    show_config: PrintConfig = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Simulate a galaxy catalogue (and Sersic image cutouts) with planted relations."""
-    from astrolatent.api import resolve
-    from astrolatent.galaxies.config import GalaxySimulationConfig
-    from astrolatent.galaxies.simulate import write_galaxies
-
-    config = resolve(
-        GalaxySimulationConfig,
-        config_file,
-        {
-            "n": n,
-            "image_size": image_size,
-            "bands": bands,
-            "r_limit": r_limit,
-            "random_state": seed,
-        },
-        source="galaxy simulate options",
-    )
-    print_config(config, when=show_config)
     with progress_bar(disable=as_json) as bar:
-        task = bar.add_task("rendering" if images else "simulating", total=config.n)
-        output = write_galaxies(
-            out_dir, config, images=images, progress=lambda k: bar.advance(task, k)
+        task = bar.add_task("rendering" if images else "simulating", total=cfg.n)
+        output = api.galaxy_simulate(
+            out_dir, images=images, config=cfg, progress=lambda k: bar.advance(task, k)
         )
     if as_json:
         echo_json(output.to_dict())
@@ -104,6 +91,7 @@ def simulate(
 
 
 @galaxy_app.command("fetch-real")
+@configured(api.fetch_real_config, exclude=("name", "out"))
 def fetch_real(
     name: Annotated[Literal["kcorrect", "mlz"], typer.Argument(help="Which packaged catalogue.")],
     out: Annotated[Path, typer.Argument(help="Output table (.parquet or .csv).")],
@@ -111,10 +99,12 @@ def fetch_real(
         Path | None,
         typer.Option(help="Read from this file/folder/sdist instead of the installed package."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write a packaged real SDSS catalogue as a table (kcorrect: with fitted stellar masses)."""
-    from astrolatent.galaxies import real
+    from astrolatent.galaxies.real import COLUMN_DOCS
 
     fmt = _table_format(out)
     marks.output_file(out)  # before the download: a folder there fails now, not after it
@@ -122,48 +112,46 @@ def fetch_real(
         task = bar.add_task(
             "fitting kcorrect templates" if name == "kcorrect" else "reading", total=None
         )
-        frame = real.fetch_real(name, source=source, progress=lambda k: bar.advance(task, k))
+        frame = api.fetch_real(name, config=cfg, progress=lambda k: bar.advance(task, k))
     if fmt == "parquet":
         frame.to_parquet(out, index=False)
     else:
         frame.to_csv(out, index=False)
-    docs = real.COLUMN_DOCS[name]
+    docs = COLUMN_DOCS[name]
     if as_json:
         echo_json(
             {"out": str(out), "rows": len(frame), "columns": list(frame.columns), "docs": docs}
         )
         return
-    table = Table(title=f"{out} ({len(frame)} rows)")
-    table.add_column("columns")
-    table.add_column("meaning")
-    for cols, meaning in docs.items():
-        table.add_row(cols, meaning)
-    console.print(table)
+    _print_table(f"{out} ({len(frame)} rows)", ("columns", "meaning"), docs)
 
 
 @galaxy_app.command("groups")
+@configured(api.groups_config, exclude=("table",))
 def groups(
-    table: Annotated[Path, typer.Argument(help="Catalogue: .csv, .parquet or .fits.")],
-    groups_file: Annotated[
+    table: TableArg,
+    groups: Annotated[
         Path | None, typer.Option("--groups", help="YAML/JSON file of extra column groups.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """List the column groups (usable as --inputs) that a catalogue provides."""
-    from astrolatent.galaxies.catalog import available_groups, load_groups
-    from astrolatent.tables import read_table
-
-    frame = read_table(table)
-    extra = load_groups(groups_file) if groups_file else None
-    found = available_groups(list(frame.columns), groups=extra)
+    found = api.groups(table, config=cfg)
     if as_json:
         echo_json(found)
         return
-    out = Table(title=str(table))
-    out.add_column("group")
-    out.add_column("columns")
-    for name, columns in found.items():
-        out.add_row(name, " ".join(columns))
+    _print_table(str(table), ("group", "columns"), {k: " ".join(v) for k, v in found.items()})
+
+
+def _print_table(title: str, headers: tuple[str, str], rows: dict[str, str]) -> None:
+    """A two-column table of ``rows`` (key -> text)."""
+    out = Table(title=title)
+    for header in headers:
+        out.add_column(header)
+    for key, text in rows.items():
+        out.add_row(key, text)
     console.print(out)
 
 
@@ -304,45 +292,57 @@ def _print_summary(summary) -> None:
 
 
 @galaxy_app.command("decompose")
+@configured(api.galaxy_decompose_config)
 def decompose(
     runs: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--runs", help="RUN1,RUN2,RUN12: runs trained on X1, on X2 and on both together."
+            "--runs",
+            help="RUN1,RUN2,RUN12: runs trained on X1, on X2 and on both together (required).",
         ),
-    ],
+    ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", help="Table column to average per value of ('' for none)."),
-    ] = "class",
+        typer.Option(
+            "--by", help="Table column to average per value of ('' for none; default class)."
+        ),
+    ] = None,
     bins: Annotated[
         str | None,
         typer.Option(
             "--bins", help="Columns to average in bins of (default: the target and mag_r)."
         ),
     ] = None,
-    n_bins: Annotated[int, typer.Option("--n-bins", help="Equal-count bins per column.")] = 6,
+    n_bins: Annotated[
+        int | None, typer.Option("--n-bins", help="Equal-count bins per column (default 6).")
+    ] = None,
     common: Annotated[
-        bool,
-        typer.Option("--common", help="Keep the objects all three runs hold out (else: same)."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--common/--no-common",
+            help="Keep the objects all three runs hold out (default: they must be the same).",
+        ),
+    ] = None,
     method: Annotated[
-        Literal["mmi", "pointwise"],
+        Literal["mmi", "pointwise"] | None,
         typer.Option(
             "--method",
             help="mmi: minimum of the mean MIs (default, as in decompose); pointwise: the "
             "2025 study's per-object minimum (biased: low redundancy, negative synergy).",
         ),
-    ] = "mmi",
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", help="Bootstrap resamples for the errors.")
-    ] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    ] = None,
+    n_bootstrap: Annotated[
+        int | None,
+        typer.Option("--bootstrap", help="Bootstrap resamples for the errors (default 200)."),
+    ] = None,
+    seed: Seed = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder (default RUN12/decomposition/RUN1_vs_RUN2)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Decompose what two input sets tell about the target, from three trained runs.
 
@@ -351,26 +351,15 @@ def decompose(
     pointwise MIs, then averaged (pointwise). Per-galaxy pointwise terms are written
     either way.
     """
-    from astrolatent.galaxies.decompose import decompose_runs, default_out_dir, write_decomposition
-
-    paths = [Path(p) for p in parse_columns(runs)]
-    if len(paths) != 3:
-        raise ConfigError(f"--runs {runs!r}: give three runs RUN1,RUN2,RUN12 (X1, X2, both)")
-    result = decompose_runs(
-        *paths,
-        by=by or None,
-        bins=parse_columns(bins) if bins else None,
-        n_bins=n_bins,
-        common=common,
-        method=method,
-        n_bootstrap=bootstrap,
-        random_state=seed,
-    )
-    out_dir = out if out is not None else default_out_dir(*paths)
-    written = write_decomposition(result, out_dir)
+    result, out_dir = api.galaxy_decompose(config=cfg)
     if as_json:
         echo_json({**result.to_dict(), "out": str(out_dir)})
         return
+    _print_decomposition(result, out_dir)
+
+
+def _print_decomposition(result, out_dir: Path) -> None:
+    """The four atoms overall and per class, the three MIs, and where the files went."""
     r = result.result
     d = result.to_dict()
     names = {"x1": "+".join(result.x1), "x2": "+".join(result.x2)}
@@ -389,8 +378,7 @@ def decompose(
     console.print(table)
     console.print(
         f"I({names['x1']}) {r.mi1:.3f}, I({names['x2']}) {r.mi2:.3f}, I(both) {r.mi12:.3f} "
-        f"nats; unique1 = {names['x1']}, unique2 = {names['x2']}; wrote {len(written)} files "
-        f"to {out_dir}"
+        f"nats; unique1 = {names['x1']}, unique2 = {names['x2']}; wrote the files to {out_dir}"
     )
     if d["by_class"]:
         console.print(f"note: {d['note']}")

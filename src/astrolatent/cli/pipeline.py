@@ -3,37 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from astrolatent.cli.common import console, echo_json, progress_bar
+from astrolatent import api
+from astrolatent.cli.common import (
+    JsonFlag,
+    configured,
+    console,
+    echo_json,
+    progress_bar,
+)
 
 
+@configured(api.run_config, exclude=("pipeline",))
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline configuration (YAML/JSON).")],
     force: Annotated[
-        str | None,
-        typer.Option(
-            help="Rerun this stage and the ones after it: simulate, ingest, train, encode, analyze or report."
-        ),
+        Literal["simulate", "ingest", "train", "encode", "analyze", "report"] | None,
+        typer.Option(help="Rerun this stage and the ones after it (default: none)."),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder, replacing the file's `out` (relative to here)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Run the whole chain from a configuration file; stages whose outputs are up to date are skipped.
 
     Relative paths in the file are relative to the file's folder. Ends with the report
     path and what each informative latent dimension tracks.
     """
-    from astrolatent.pipeline import load_pipeline, run_pipeline
-    from astrolatent.report.html import describe_tracks, dimension_labels
+    from astrolatent.pipeline import load_pipeline
     from astrolatent.runtime.trainer import quiet_lightning
 
-    config = load_pipeline(pipeline, out=out)
+    load_pipeline(pipeline, out=cfg.out)  # a bad file fails before Lightning is imported
     import lightning  # noqa: F401  (imported first: its import sets its loggers' levels)
 
     bar = progress_bar(
@@ -47,10 +54,17 @@ def run(
         bar.update(tasks[stage], description=message, completed=done or 0, total=total)
 
     with quiet_lightning(), bar:
-        result = run_pipeline(config, force=force, source=pipeline, progress=progress)
+        result = api.run_pipeline(pipeline, config=cfg, progress=progress)
     if as_json:
         echo_json(result.to_dict())
         return
+    _print_pipeline(result)
+
+
+def _print_pipeline(result) -> None:
+    """Each stage's outcome, what the informative dims track, and the report's path."""
+    from astrolatent.report.html import describe_tracks, dimension_labels
+
     for s in result.stages:
         if s.status == "skipped":
             console.print(f"[dim]{s.stage:<8} up to date, skipped[/]", highlight=False)

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from astrolatent.cli.common import console
+from astrolatent import api
+from astrolatent.cli.common import configured, console
 
 
+@configured(api.report_config, exclude=("run",))
 def report(
     run: Annotated[
         Path, typer.Argument(help="Run directory (spectrum run after `analyze`, or galaxy run).")
@@ -18,12 +20,12 @@ def report(
         Path | None,
         typer.Option("--out", help="HTML file to write (default RUN/report/report.html)."),
     ] = None,
+    *,
+    cfg,
 ) -> None:
     """Write one self-contained HTML report of a run (figures embedded) and print its path."""
-    from astrolatent.report.html import build_report
-
     with console.status("writing the report"):
-        path = build_report(run, out)
+        path = api.report(run, config=cfg)
     typer.echo(str(path))
 
 

@@ -8,8 +8,13 @@ from typing import Annotated
 
 import typer
 
+from astrolatent import api
 from astrolatent.cli.common import (
+    JsonFlag,
     PrintConfig,
+    RunStore,
+    TrainingRun,
+    configured,
     console,
     echo_json,
     parse_columns,
@@ -195,23 +200,24 @@ def _positive_int(text: str, option: str) -> int:
     return value
 
 
+@configured(api.encode_config, exclude=("run",))
 def encode(
-    run: Annotated[Path, typer.Argument(help="Training run directory.")],
-    store: Annotated[
-        Path | None, typer.Option("--store", help="Store to encode (default: the run's own).")
-    ] = None,
+    run: TrainingRun,
+    store: RunStore = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output Parquet file (default RUN/latents.parquet)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Spectra per forward pass.")] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Spectra per forward pass (default 64).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto (the default), cpu or cuda.")] = None,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Write the latent means and log variances of every spectrum to RUN/latents.parquet."""
-    from astrolatent.training.encode import encode as encode_store
-
-    result = encode_store(run, store, out=out, batch_size=batch_size, device=device)
+    result = api.encode(run, config=cfg)
     if as_json:
         echo_json(result.to_dict())
         return
@@ -221,24 +227,23 @@ def encode(
     )
 
 
+@configured(api.reconstruct_config, exclude=("run",))
 def reconstruct(
-    run: Annotated[Path, typer.Argument(help="Training run directory.")],
-    ids: Annotated[str, typer.Option("--ids", help="Comma-separated spectrum ids.")],
-    store: Annotated[
-        Path | None,
-        typer.Option("--store", help="Store holding the spectra (default: the run's own)."),
+    run: TrainingRun,
+    ids: Annotated[
+        str | None,
+        typer.Option("--ids", help="Comma-separated spectrum ids (required, here or in --config)."),
     ] = None,
+    store: RunStore = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output .npz (default RUN/reconstructions.npz).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
+    *,
+    cfg,
 ) -> None:
     """Decode given spectra: writes wave, flux, valid, recon, mu, logvar and l1 to an .npz file."""
-    from astrolatent.training.encode import reconstruct as reconstruct_ids
-
-    wanted = parse_columns(ids)
-    result = reconstruct_ids(run, wanted, store)
-    path = result.save(out if out is not None else Path(run) / "reconstructions.npz")
+    result, path = api.reconstruct(run, config=cfg)
     payload = {"path": str(path), "ids": result.ids, "l1": [float(v) for v in result.l1]}
     if as_json:
         echo_json(payload)

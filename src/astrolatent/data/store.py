@@ -36,9 +36,17 @@ from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec
 from zarr.codecs.bytes import Endian
 from zarr.storage import LocalStore
 
+from astrolatent.config import Config
 from astrolatent.errors import StoreError
 
 FORMAT_VERSION = 1
+
+
+class InfoConfig(Config):
+    """Options of ``astrolatent info``: none beyond the store (the class keeps the command
+    like the others: ``--print-config`` and ``--config``)."""
+
+
 #: Metadata columns astrolatent writes itself; label columns may not use these names.
 RESERVED_COLUMNS = (
     "row",

@@ -33,12 +33,23 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from astrolatent.config import Config
 from astrolatent.errors import AstrolatentError, ConfigError
 from astrolatent.explorer.data import ExplorerData, UnknownIdError
 
 log = logging.getLogger(__name__)
 
 MAX_POINTS = 2000
+
+
+class ExploreConfig(Config):
+    """Options of ``astrolatent explore``: the address and port to listen on (0: any free
+    port); anything but loopback is reachable by others."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
 #: The page's files: URL path -> (file in the package's static folder, media type).
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from astrolatent.config import read_mapping
+from astrolatent.config import Config, read_mapping
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.tables import numeric_columns
 
@@ -45,6 +45,14 @@ POGSON = 2.5 / np.log(10.0)
 NANOMAGGY_ZERO_POINT = 22.5
 
 _OPTICAL = "ugriz"
+
+
+class GroupsConfig(Config):
+    """Options of ``astrolatent galaxy groups``: a YAML/JSON file of extra column groups."""
+
+    groups: str | None = None
+
+
 DEFAULT_GROUPS: dict[str, list[str]] = {
     "optical": [f"mag_{b}" for b in _OPTICAL] + [f"err_{b}" for b in _OPTICAL],
     **{f"band_{b}": [f"mag_{b}", f"err_{b}"] for b in _OPTICAL},

@@ -50,6 +50,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator
 
 from astrolatent.analysis.pid import (
     ATOMS,
@@ -60,6 +61,7 @@ from astrolatent.analysis.pid import (
     pointwise_decomposition,
     summarise,
 )
+from astrolatent.config import Columns, Config
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig
 from astrolatent.outputs import marks
@@ -87,6 +89,33 @@ log = logging.getLogger(__name__)
 #: Largest difference (nats) between the runs' -ln p(bin) counted as the same prior.
 _PRIOR_TOLERANCE = 1e-9
 _ROLES = ("1", "2", "12")
+
+
+class RunDecompositionConfig(Config):
+    """Options of ``astrolatent galaxy decompose``: the runs trained on X1, on X2 and on
+    both (RUN1,RUN2,RUN12), the column to average per value of (``by``; None or ``""``:
+    none), the columns to average in ``n_bins`` equal-count bins of (None: the target and
+    mag_r), whether to keep only the objects all three runs hold out (``common``), the
+    measure, the bootstrap and the output folder (None: ``RUN12/decomposition/RUN1_vs_RUN2``)."""
+
+    runs: Columns
+    by: str | None = "class"
+    bins: Columns | None = None
+    n_bins: int = 6
+    common: bool = False
+    method: Literal["mmi", "pointwise"] = DEFAULT_METHOD
+    n_bootstrap: int = Field(200, ge=0)
+    random_state: int = 0
+    out: str | None = None
+
+    @field_validator("runs")
+    @classmethod
+    def _three(cls, runs: list[str]) -> list[str]:
+        if len(runs) != 3:
+            raise ValueError(f"{runs}: give three runs RUN1,RUN2,RUN12 (X1, X2, both)")
+        return runs
+
+
 _COLOURS = {
     "redundancy": "tab:blue",
     "unique1": "tab:orange",

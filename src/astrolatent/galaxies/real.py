@@ -48,10 +48,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from astrolatent.config import Config
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import flux_to_mag
 
 log = logging.getLogger(__name__)
+
+
+class FetchRealConfig(Config):
+    """Options of ``astrolatent galaxy fetch-real``: a file, folder or sdist to read the
+    catalogue from (None: the installed package)."""
+
+    source: str | None = None
+
 
 KCORRECT_FILE = Path("data") / "test" / "gst_tests_small.fits"
 MLZ_FILES = {"train": "SDSS_MGS.train", "test": "SDSS_MGS.test"}

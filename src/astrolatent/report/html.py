@@ -28,6 +28,7 @@ import logging
 from pathlib import Path
 from string import Template
 
+from astrolatent.config import Config
 from astrolatent.errors import ConfigError, InputFileError, RunError
 from astrolatent.outputs import marks
 from astrolatent.outputs.io import write_text_atomic
@@ -70,6 +71,13 @@ from astrolatent.report.sections import (
 from astrolatent.report.sections.overview import describe_tracks, dimension_labels
 
 log = logging.getLogger(__name__)
+
+
+class ReportConfig(Config):
+    """Options of ``astrolatent report``: the HTML file (None: ``RUN/report/report.html``)."""
+
+    out: str | None = None
+
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}

@@ -24,7 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from pydantic import Field
 
+from astrolatent.config import Columns, Config
 from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
@@ -36,6 +38,26 @@ from astrolatent.training.datamodule import StoreBatchDataset
 from astrolatent.training.fit import LAST_CKPT
 
 log = logging.getLogger(__name__)
+
+
+class EncodeConfig(Config):
+    """Options of ``astrolatent encode``: spectra per forward pass, the device (``auto``: a
+    GPU when there is one), the store to encode (None: the run's own) and the output file
+    (None: ``RUN/latents.parquet``)."""
+
+    batch_size: int = Field(64, ge=1)
+    device: str = "auto"
+    store: str | None = None
+    out: str | None = None
+
+
+class ReconstructConfig(Config):
+    """Options of ``astrolatent reconstruct``: the spectrum ids, the store holding them
+    (None: the run's own) and the output ``.npz`` (None: ``RUN/reconstructions.npz``)."""
+
+    ids: Columns = Field(min_length=1)
+    store: str | None = None
+    out: str | None = None
 
 
 def _device(device: str | torch.device | None) -> torch.device:

@@ -11,9 +11,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from astrolatent.analysis.causal.discover import CausalGraph, DiscoveryConfig, discover
 from astrolatent.analysis.causal.local import LocalTestResult, local_tests
+from astrolatent.config import Columns, Config
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.catalog import CleaningReport, clean_rows, require_rows
 from astrolatent.galaxies.config import EstimatorConfig
@@ -36,6 +38,24 @@ from astrolatent.tables import read_table
 log = logging.getLogger(__name__)
 
 MIN_OBJECTS = 20
+
+
+class LocalTestConfig(Config):
+    """Options of ``astrolatent causal`` (:func:`run_local_tests`): the query column, the
+    conditioning columns, which model's latent space, which objects to test (at most
+    ``max_objects``, seeded), the neighbourhood size and permutations, the level, and the
+    output folder (None: ``RUN/causal/local_<query>...``)."""
+
+    query: str
+    condition: Columns = Field(default_factory=list)
+    model: int = Field(0, ge=0)
+    evaluate: Literal["test", "val", "train"] = "test"
+    max_objects: int | None = None
+    n_neighbors: int = 100
+    n_permutations: int = 200
+    alpha: float = 0.05
+    random_state: int = 0
+    out: str | None = None
 
 
 @dataclass

@@ -18,8 +18,10 @@ keeps the X-Z and Y-Z dependence and breaks only X-Y given Z. The p-value is
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 from scipy.spatial import cKDTree
 
 from astrolatent.analysis.mi.base import (
@@ -30,11 +32,36 @@ from astrolatent.analysis.mi.base import (
     informational_correlation,
 )
 from astrolatent.analysis.mi.ksg import standardise
+from astrolatent.config import Columns, Config
 from astrolatent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 LOCAL_PERMUTATION_NEIGHBORS = 5
+
+
+class MIConfig(Config):
+    """Options of ``astrolatent mi`` (:func:`astrolatent.api.mi`): I(x; y) or I(x; y |
+    conditional) between columns of a table, estimated with :func:`mutual_information`.
+    ``sigma``: labels (y, conditional) beyond this many standard deviations are dropped
+    (0: no clipping)."""
+
+    x: Columns = Field(min_length=1)
+    y: Columns = Field(min_length=1)
+    conditional: Columns = Field(default_factory=list)
+    estimator: Literal["auto", "gaussian_copula", "t_copula", "ksg", "gmm", "hist"] = "auto"
+    n_neighbors: int = Field(3, ge=1)
+    n_bootstrap: int = Field(30, ge=0)
+    n_permutations: int = Field(100, ge=0)
+    sigma: float = 5.0
+    random_state: int = 0
+
+    @field_validator("sigma")
+    @classmethod
+    def _sigma(cls, sigma: float) -> float:
+        if not sigma >= 0:  # also NaN
+            raise ValueError(f"sigma {sigma}: must be 0 (no clipping) or positive")
+        return sigma
 
 
 def _local_permutation(neighbours: np.ndarray, rng: np.random.Generator) -> np.ndarray:

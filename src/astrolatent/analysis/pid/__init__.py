@@ -25,6 +25,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from astrolatent.analysis.pid.base import (
     ATOMS,
@@ -63,6 +64,7 @@ from astrolatent.analysis.pid.variational import (
     PointwisePID,
     bin_target,
 )
+from astrolatent.config import Columns, Config
 from astrolatent.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,21 @@ log = logging.getLogger(__name__)
 #: The default measure of :func:`decompose`, ``astrolatent decompose`` and
 #: ``astrolatent galaxy decompose``.
 DEFAULT_METHOD = "mmi"
+
+
+class PIDConfig(Config):
+    """Options of ``astrolatent decompose`` (:func:`astrolatent.api.decompose`): the
+    target column, the columns of the two sources and the settings of :func:`decompose`
+    (``n_bins`` None: the measure's default; ``random_state`` None: unseeded)."""
+
+    target: str
+    x1: Columns = Field(min_length=1)
+    x2: Columns = Field(min_length=1)
+    method: str = DEFAULT_METHOD
+    n_bins: int | None = None
+    n_bootstrap: int = Field(100, ge=0)
+    random_state: int | None = None
+
 
 __all__ = [
     "ATOMS",
@@ -84,6 +101,7 @@ __all__ = [
     "ICcs",
     "IMin",
     "MinimumMIPID",
+    "PIDConfig",
     "PIDMeasure",
     "PIDResult",
     "PointwisePID",
