@@ -97,29 +97,34 @@ def tiny_store(tmp_path_factory) -> Path:
     return root / "store"
 
 
+def train_tiny(store: Path, run: Path, *, max_steps: int, **sections: dict) -> Path:
+    """Train a run briefly on a tiny store (batches of 8, a quarter held out) and encode it;
+    ``sections`` add configuration sections (e.g. ``architecture``, ``known_labels``)."""
+    from astrolatent.training.encode import encode
+    from astrolatent.training.fit import fit
+
+    options = {
+        "optim": {"batch_size": 8},
+        "trainer": {"val_every": 10, "checkpoint_every": 10, "log_every": 5},
+        "data": {"val_fraction": 0.25},
+        **sections,
+    }
+    fit(store, run, options, max_steps=max_steps)
+    encode(run)
+    return run
+
+
 @pytest.fixture(scope="session")
 def analyzed_run(tiny_store, tmp_path_factory) -> Path:
     """A run trained briefly on ``tiny_store``, encoded and analysed (``RUN/analysis/``):
     the input of the report and the explorer."""
-    from astrolatent.training.encode import encode
-    from astrolatent.training.fit import fit
     from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
 
     run = tmp_path_factory.mktemp("analyzed") / "run"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fit(
-            tiny_store,
-            run,
-            {
-                "optim": {"batch_size": 8},
-                "trainer": {"val_every": 10, "checkpoint_every": 10, "log_every": 5},
-                "data": {"val_fraction": 0.25},
-            },
-            max_steps=30,
-        )
-        encode(run)
+        train_tiny(tiny_store, run, max_steps=30)
         analyze_run(
             run,
             AnalyzeConfig(n_bootstrap=4, n_permutations=20, ceiling_components=4, max_samples=200),

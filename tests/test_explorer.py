@@ -35,6 +35,7 @@ from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, RunError
 from astrolatent.explorer import ExplorerData, create_app
 from astrolatent.training.encode import decode, load_model
+from tests.conftest import train_tiny
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -464,24 +465,9 @@ def test_only_the_served_host_is_answered_and_head_works(data):
 @pytest.fixture(scope="module")
 def known_run(tiny_store, tmp_path_factory, one_thread) -> Path:
     """A run whose first latent is tied to the known label rv (trained briefly, encoded)."""
-    from astrolatent.training.encode import encode
-    from astrolatent.training.fit import fit
-
     run = tmp_path_factory.mktemp("known") / "run"
-    fit(
-        tiny_store,
-        run,
-        {
-            "optim": {"batch_size": 8},
-            "trainer": {"val_every": 10, "checkpoint_every": 10, "log_every": 5},
-            "data": {"val_fraction": 0.25},
-            "architecture": {"latent_dim": 4},
-            "known_labels": {"names": ["rv"]},
-        },
-        max_steps=10,
-    )
-    encode(run)
-    return run
+    sections = {"architecture": {"latent_dim": 4}, "known_labels": {"names": ["rv"]}}
+    return train_tiny(tiny_store, run, max_steps=10, **sections)
 
 
 def test_meta_gives_every_latent_its_role(known_run):
