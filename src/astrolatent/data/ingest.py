@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import blake3
 import numpy as np
 import pandas as pd
 import zarr
@@ -34,6 +34,7 @@ from zarr.codecs import BloscCodec
 
 from astrolatent import __version__
 from astrolatent.config import Config
+from astrolatent.data import checksum as checksum_api
 from astrolatent.data import presets as preset_registry
 from astrolatent.data import readers as readers_api
 from astrolatent.data.labels import join_labels, load_labels
@@ -94,6 +95,8 @@ class IngestConfig(Config):
     scheduler: str | None = None
     rows_per_task: int | None = Field(default=None, ge=1)
     checksum: bool = True
+    #: hash of the ``checksum`` column; a store keeps the one it was created with
+    checksum_algorithm: Literal["xxh3-128", "blake3", "sha256"] = checksum_api.DEFAULT
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> IngestConfig:
@@ -320,37 +323,18 @@ def _fingerprint(files: list[Path], config: IngestConfig) -> str:
     content = {
         k: v
         for k, v in config.to_dict().items()
-        if k not in {"labels", "id_column", "workers", "scheduler"}
+        # the checksum algorithm is the store's own (older stores' fingerprints stay valid)
+        if k not in {"labels", "id_column", "workers", "scheduler", "checksum_algorithm"}
     }
     h.update(json.dumps(content, sort_keys=True).encode())
     return h.hexdigest()
 
 
-#: Hash of the ``checksum`` column, recorded as the store attribute ``checksum_algorithm``.
-CHECKSUM_ALGORITHM = "blake3"
-
-
-_read_buffer = threading.local()
-
-
-def file_checksum(path: str | Path) -> str:
-    """BLAKE3 (256 bit) of a file's bytes, hex.
-
-    BLAKE3 rather than SHA-256: a cryptographic hash of the same length at about 3x the speed
-    on one core. The file is read into a buffer kept per thread, which costs less than
-    mapping it or reading into new memory (docs/benchmarks.md, "Ingestion speed").
-    """
-    view = getattr(_read_buffer, "view", None)
-    if view is None:
-        view = _read_buffer.view = memoryview(bytearray(1 << 22))
-    h = blake3.blake3()
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            while n := fh.readinto(view):
-                h.update(view[:n])
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
-    return h.hexdigest()
+def store_checksum(store: Path) -> str | None:
+    """The checksum algorithm of a store's ``checksum`` column (None: no checksums);
+    stores written before the attribute existed used SHA-256."""
+    attrs = zarr.open_group(str(store), mode="r").attrs
+    return attrs["checksum_algorithm"] if "checksum_algorithm" in attrs else checksum_api.UNRECORDED
 
 
 @dataclass
@@ -510,18 +494,18 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             "preprocess": pre.to_dict(),
             "n_files": len(plan.files),
             "plan_quarantine": plan.quarantine,
-            "checksum_algorithm": CHECKSUM_ALGORITHM if plan.config.checksum else None,
+            "checksum_algorithm": plan.config.checksum_algorithm if plan.config.checksum else None,
             # written last: a store without it is incomplete and gets recreated
             "fingerprint": plan.fingerprint,
         }
     )
 
 
-def _forget_changed(store: Path, plan: Plan) -> None:
+def _forget_changed(store: Path, plan: Plan, algorithm: str | None) -> None:
     """Remove the metadata part of every done task one of whose files no longer has the
-    checksum recorded in it, so that the task is redone."""
-    if not plan.config.checksum:
-        raise ConfigError("--verify compares checksums, and this configuration has checksum: false")
+    checksum (of the store's algorithm) recorded in it, so that the task is redone."""
+    if algorithm is None:
+        raise ConfigError("--verify compares checksums, and this store has none (checksum: false)")
     sums: dict[str, str] = {}
     for task in plan.tasks:
         part = _part_path(store, task.index)
@@ -531,7 +515,11 @@ def _forget_changed(store: Path, plan: Plan) -> None:
         for seg in task.segments:  # the files themselves: a table row's source is "FILE[i]"
             rows = recorded.reindex(range(seg.row0, seg.row0 + seg.stop - seg.start))
             known = set(rows.dropna()) - {""}
-            if known and sums.setdefault(seg.path, file_checksum(seg.path)) not in known:
+            if (
+                known
+                and sums.setdefault(seg.path, checksum_api.file_checksum(seg.path, algorithm))
+                not in known
+            ):
                 log.warning("%s changed since it was ingested: its task is redone", seg.path)
                 part.unlink()
                 break
@@ -547,10 +535,12 @@ def run_task(
     reader: str,
     reader_options: dict,
     preprocess_config: dict,
-    checksum: bool,
+    checksum: str | None,
 ) -> dict:
     """Process one task: read, preprocess, write its row block, then its metadata part.
 
+    Every file is read once into a buffer kept per thread when it is hashed (``checksum``,
+    the algorithm, or None) or its reader parses bytes; the reader then parses that buffer.
     Runs in a worker process (pool or Dask); everything it needs travels as arguments.
     """
     config = PreprocessConfig.from_dict(preprocess_config)
@@ -567,15 +557,11 @@ def run_task(
             fmt = seg.reader or reader
             if fmt not in rdrs:
                 rdrs[fmt] = readers_api.get(fmt, **reader_options)
-            spectra = rdrs[fmt].read(Path(seg.path), seg.start, seg.stop)
-            clock.lap("read")
+            spectra = _read_segment(rdrs[fmt], seg, checksum, sums, clock)
             if len(spectra) != seg.stop - seg.start:
                 raise InputFileError(
                     seg.path, f"expected {seg.stop - seg.start} spectra, read {len(spectra)}"
                 )
-            if checksum and seg.path not in sums:
-                sums[seg.path] = file_checksum(seg.path)
-                clock.lap("hash")
         except InputFileError as exc:
             for k in range(seg.start, seg.stop):
                 records.append(
@@ -623,6 +609,29 @@ def run_task(
         "seconds": clock.seconds,
         **{s: int(status.get(s, 0)) for s in ("ok", "rejected", "quarantined")},
     }
+
+
+def _read_segment(
+    reader: readers_api.Reader,
+    seg: Segment,
+    checksum: str | None,
+    sums: dict[str, str],
+    clock: _Clock,
+) -> list:
+    """The segment's spectra, hashing the file's bytes (into ``sums``) when asked to."""
+    path = Path(seg.path)
+    data = None
+    if checksum or reader.reads_bytes:
+        data = checksum_api.read_file(path)
+        clock.lap("read")
+        if checksum and seg.path not in sums:
+            sums[seg.path] = checksum_api.digest(data, checksum)
+            clock.lap("hash")
+    spectra = None if data is None else reader.read_bytes(path, data, seg.start, seg.stop)
+    if spectra is None:
+        spectra = reader.read(path, seg.start, seg.stop)
+    clock.lap("read")
+    return spectra
 
 
 _blocks = threading.local()
@@ -685,12 +694,17 @@ def _record(
 
 
 def _run_tasks(
-    plan: Plan, store: Path, todo: list[Task], progress: Callable[[int], None] | None
+    plan: Plan,
+    store: Path,
+    todo: list[Task],
+    progress: Callable[[int], None] | None,
+    checksum: str | None,
 ) -> dict[str, float]:
-    """Run the tasks; return the seconds per stage summed over them."""
+    """Run the tasks (hashing files with ``checksum``); return the seconds per stage summed
+    over them."""
     cfg = plan.config
     args = (str(store),)
-    extra = (plan.reader, cfg.reader_options, cfg.preprocess.to_dict(), cfg.checksum)
+    extra = (plan.reader, cfg.reader_options, cfg.preprocess.to_dict(), checksum)
     seconds = dict.fromkeys(STAGES, 0.0)
 
     def done(result: dict) -> None:
@@ -812,8 +826,9 @@ def ingest(
     plan = make_plan(inputs, config)
     marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
+    algorithm = store_checksum(store)
     if verify:
-        _forget_changed(store, plan)
+        _forget_changed(store, plan, algorithm)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]
     skipped = len(plan.tasks) - len(todo)
     if skipped:
@@ -828,7 +843,7 @@ def ingest(
         if progress is not None:
             progress(done_rows, plan.n_rows)
 
-    stage_seconds = _run_tasks(plan, store, todo, step)
+    stage_seconds = _run_tasks(plan, store, todo, step, algorithm)
     meta, quarantine, label_report = finalize(store, plan)
     extra_labels = [c for c in meta.columns if c not in RESERVED_COLUMNS]
     write_parquet_atomic(store / "quarantine.parquet", quarantine)
