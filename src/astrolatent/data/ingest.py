@@ -543,9 +543,9 @@ def run_task(
     the algorithm, or None) or its reader parses bytes; the reader then parses that buffer.
     Runs in a worker process (pool or Dask); everything it needs travels as arguments.
     """
-    config = PreprocessConfig.from_dict(preprocess_config)
+    prep = task_preprocessor(preprocess_config)
+    config = prep.config
     rdrs: dict[str, readers_api.Reader] = {}
-    prep = Preprocessor(config)
     n = task.row1 - task.row0
     flux, valid, err = task_blocks(n, config)
     records: list[dict] = []
@@ -658,8 +658,20 @@ def task_blocks(
     return _blocks.arrays
 
 
+def task_preprocessor(preprocess_config: dict) -> Preprocessor:
+    """This thread's :class:`Preprocessor` of the configuration, kept from task to task like
+    the blocks: its static mask, work arrays and known wavelengths cost a few milliseconds
+    to make again for every task."""
+    key = json.dumps(preprocess_config, sort_keys=True)
+    if getattr(_blocks, "prep_key", None) != key:
+        _blocks.prep_key = key
+        _blocks.prep = Preprocessor(PreprocessConfig.from_dict(preprocess_config))
+    return _blocks.prep
+
+
 def release_task_blocks() -> None:
-    """Drop this thread's kept task blocks (after an ingestion that ran its tasks inline)."""
+    """Drop this thread's kept task blocks and preprocessor (after an ingestion that ran its
+    tasks inline)."""
     _blocks.__dict__.clear()
 
 
