@@ -384,3 +384,17 @@ def test_compiled_preprocessing_equals_numpy(options, with_err):
     big_endian.flux = flux.astype(">f4")
     big_endian.err = None if not with_err else err.astype(">f4")
     _assert_same(_both(big_endian, config)[0], _both(spectrum, config)[1])
+
+
+def test_read_file_gives_exactly_each_file_bytes(tmp_path):
+    """One kept buffer serves files larger and smaller than itself, and the empty file."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 << 20))  # more than the first buffer (4 MiB)
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"abc")
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    for path in (small, big, small, empty, big):
+        assert bytes(read_file(path)) == path.read_bytes()
+    with pytest.raises(InputFileError, match="cannot read file"):
+        read_file(tmp_path / "missing.bin")
