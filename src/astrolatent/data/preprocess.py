@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numba import njit
 from pydantic import Field, model_validator
 
 from astrolatent.config import Config
@@ -308,43 +307,6 @@ class _Pixels:
     err_peak: float  #: max |err| over the valid pixels when errors are stored, else 0
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def _gather_valid(flux, err, static, bad, check_err, valid, good, ratio):  # pragma: no cover
-    """One pass of :meth:`Preprocessor._pixels`: ``valid`` = finite flux, the static mask, not
-    flagged ``bad`` (empty: none) and, with ``check_err``, finite positive ``err`` (empty:
-    no errors); the valid flux and flux/err gathered into ``good`` and ``ratio``. Returns
-    (valid count, finite-flux count, float64 flux sum, max |flux|, max |err|)."""
-    has_err, has_bad = err.size == flux.size, bad.size == flux.size
-    k = finite = 0
-    total = peak = err_peak = 0.0
-    for i in range(flux.size):
-        f = flux[i]
-        ok = np.isfinite(f)
-        finite += ok
-        ok = ok and static[i] and not (has_bad and bad[i])
-        if ok and check_err:
-            ok = np.isfinite(err[i]) and err[i] > 0
-        valid[i] = ok
-        if ok:
-            good[k] = f
-            total += f
-            peak = max(peak, abs(f))
-            if has_err:
-                ratio[k] = f / err[i]
-                size = abs(err[i])  # a NaN error makes the maximum NaN, as in np.max
-                if not np.isnan(err_peak) and (size > err_peak or np.isnan(size)):
-                    err_peak = size
-            k += 1
-    return k, finite, total, peak, err_peak
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _divide_where(values, valid, scale, out):  # pragma: no cover
-    for i in range(values.size):
-        if valid[i]:
-            out[i] = values[i] / scale
-
-
 @dataclass
 class _OnGrid:
     """A spectrum's arrays over the grid pixels ``lo:hi`` (views when copied exactly)."""
@@ -366,17 +328,10 @@ class Preprocessor:
     interpolated in float64. Results go straight into caller-given rows of the store block.
     """
 
-    def __init__(
-        self,
-        config: PreprocessConfig,
-        static_mask: np.ndarray | None = None,
-        *,
-        compiled: bool = True,
-    ) -> None:
+    def __init__(self, config: PreprocessConfig, static_mask: np.ndarray | None = None) -> None:
         if config.grid is None:
             raise ConfigError("preprocessing needs a wavelength grid (set grid or use a preset)")
         self.config = config
-        self.compiled = compiled
         self.static = config.static_mask() if static_mask is None else static_mask
         self._target: np.ndarray | None = None
         self._known_wave: np.ndarray | None = None
@@ -397,7 +352,7 @@ class Preprocessor:
         spectrum.flux = self._native("flux", spectrum.flux)
         spectrum.err = self._native("err", spectrum.err)
         seg = self._on_grid(_check_arrays(spectrum))
-        px = self._pixels_compiled(seg, spectrum) if self.compiled else self._pixels(seg, spectrum)
+        px = self._pixels(seg, spectrum)
         valid, good, mean = px.valid, px.good, px.mean
         n_valid = good.size
         if n_valid < cfg.min_valid_fraction * grid.size or n_valid == 0:
@@ -435,9 +390,9 @@ class Preprocessor:
         out_f, out_v, out_e = out or self._new_rows(seg.err is not None and cfg.store_errors)
         span = slice(cfg.padding[0] + seg.lo, cfg.padding[0] + seg.hi)
         out_v[span] = valid
-        self._scale_into(seg.flux, valid, scale, out_f[span])
+        np.divide(seg.flux, scale, out=out_f[span], where=valid, casting="same_kind")
         if out_e is not None and seg.err is not None:
-            self._scale_into(seg.err, valid, scale, out_e[span])
+            np.divide(seg.err, scale, out=out_e[span], where=valid, casting="same_kind")
         elif out_e is not None:
             out_e = None
         return Processed(
@@ -445,7 +400,8 @@ class Preprocessor:
         )
 
     def _pixels(self, seg: _OnGrid, spectrum: Spectrum) -> _Pixels:
-        """The valid pixels and what is computed over them, with NumPy (the reference)."""
+        """The valid pixels and what is computed over them (the errors of the valid pixels
+        gathered once, for their maximum and the flux/err ratio)."""
         valid = self._valid(seg, spectrum)
         good = seg.flux[valid]  # boolean indexing: np.compress(out=...) is ~10x slower
         if good.size == 0:
@@ -459,38 +415,6 @@ class Preprocessor:
                 np.divide(good, ratio, out=ratio)
         mean = float(np.mean(good, dtype=np.float64))
         return _Pixels(valid, good, ratio, mean, float(np.max(np.abs(good))), err_peak or 0.0)
-
-    def _pixels_compiled(self, seg: _OnGrid, spectrum: Spectrum) -> _Pixels:
-        """:meth:`_pixels` in one compiled pass over the pixels (the same values; the mean
-        summed in order instead of pairwise)."""
-        cfg, n = self.config, seg.hi - seg.lo
-        left = cfg.padding[0]
-        valid = self._scratch("valid", n, bool)
-        good = self._scratch("good", n, seg.flux.dtype)
-        ratio = self._scratch("ratio", n, seg.flux.dtype)
-        err = np.empty(0, seg.flux.dtype) if seg.err is None else seg.err
-        bad = np.empty(0, bool) if seg.bad is None else seg.bad
-        k, finite, total, peak, err_peak = _gather_valid(
-            seg.flux, err, self.static[left + seg.lo : left + seg.hi], bad,
-            seg.err is not None and cfg.mask_nonpositive_error, valid, good, ratio,
-        )  # fmt: skip
-        if finite == 0:
-            self._no_coverage(spectrum)
-        return _Pixels(
-            valid,
-            good[:k],
-            None if seg.err is None else ratio[:k],
-            total / k if k else np.nan,
-            peak,
-            err_peak if cfg.store_errors else 0.0,
-        )
-
-    def _scale_into(self, values: np.ndarray, valid: np.ndarray, scale: float, out: np.ndarray):
-        """``out[valid] = values[valid] / scale`` (the division in the values' precision)."""
-        if self.compiled and out.dtype == np.float32:
-            _divide_where(values, valid, values.dtype.type(scale), out)
-        else:
-            np.divide(values, scale, out=out, where=valid, casting="same_kind")
 
     def _no_coverage(self, spectrum: Spectrum) -> None:
         _check_some_flux(spectrum)
