@@ -48,7 +48,6 @@ from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.store import write_rows
 
 N_PIX = 312_501
-START = "first preprocessing call (numba loads its kernels; once per process)"
 SEDAGHAT_SPECTRA = 270_000
 
 
@@ -164,9 +163,6 @@ def stage_costs(files: list[Path], store: Path, block: int = 25) -> Timer:
         for chunk in (store / name).glob("c.*"):  # cached ones costs a fraction of that
             chunk.unlink()
     timer = Timer()
-    # numba loads the compiled kernels at the first call, once per process (a CLI run pays
-    # it too, inside its first task): booked apart from the per-spectrum costs
-    timer.time(START, prep, reader.read(files[0])[0])
     for path in files:
         timer.time("astropy baseline", astropy_read, [path])
     for b0 in range(0, len(files), block):
@@ -191,7 +187,6 @@ def print_stage_costs(timer: Timer, n: int) -> float:
     """Print ms per spectrum of every stage; return the CPU ratio baseline / our stages."""
     ours = {k: timer.cpu[k] for k in STAGES}
     base = timer.cpu["astropy baseline"]
-    print(f"{START}: {1000 * timer.wall[START]:.0f} ms wall / {1000 * timer.cpu[START]:.0f} ms CPU")
     print(f"per-stage costs in one process, {n} files (ms per spectrum: wall / CPU):")
     labels = ("astropy baseline", "read, astropy", *STAGES[:2], "hash, BLAKE3", "hash, SHA-256")
     for label in (*labels, *STAGES[2:]):
