@@ -387,3 +387,27 @@ def test_read_file_gives_exactly_each_file_bytes(tmp_path):
         assert bytes(read_file(path)) == path.read_bytes()
     with pytest.raises(InputFileError, match="cannot read file"):
         read_file(tmp_path / "missing.bin")
+
+
+@pytest.mark.parametrize("algorithm", ["xxh3-128", "blake3", "sha256"])
+def test_block_checksum_of_a_file_equals_the_whole_file_digest(tmp_path, algorithm):
+    from astrolatent.data import checksum
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(2 * checksum.BLOCK_BYTES + 12345))
+    whole = checksum.digest(read_file(path), algorithm)
+    assert checksum.file_checksum(path, algorithm) == whole
+
+
+def test_files_beyond_the_whole_file_size_are_hashed_in_blocks(harps_files, tmp_path, monkeypatch):
+    """A file larger than the kept buffer may grow is hashed block by block and read by its
+    reader: the same store, checksums included."""
+    from astrolatent.data import checksum
+
+    ingest(harps_files[:2], tmp_path / "whole", IngestConfig.from_preset("harps"))
+    monkeypatch.setattr(checksum, "WHOLE_FILE_BYTES", 1000)
+    ingest(harps_files[:2], tmp_path / "blocks", IngestConfig.from_preset("harps"))
+    a, b = SpectrumStore(tmp_path / "whole"), SpectrumStore(tmp_path / "blocks")
+    pd_cols = ["checksum", "scale", "snr", "n_valid", "status"]
+    assert a.metadata[pd_cols].equals(b.metadata[pd_cols])
+    np.testing.assert_array_equal(a.flux[:], b.flux[:])

@@ -22,13 +22,17 @@ import xxhash
 
 from astrolatent.errors import InputFileError
 
-#: name -> a function of the file's bytes returning the hex digest
-ALGORITHMS: dict[str, Callable[[memoryview], str]] = {
-    "xxh3-128": lambda data: xxhash.xxh3_128_hexdigest(data),
-    "blake3": lambda data: blake3.blake3(data).hexdigest(),
-    "sha256": lambda data: hashlib.sha256(data).hexdigest(),
+#: name -> the hasher (called with the first bytes; ``update`` and ``hexdigest`` after)
+ALGORITHMS: dict[str, Callable] = {
+    "xxh3-128": xxhash.xxh3_128,
+    "blake3": blake3.blake3,
+    "sha256": hashlib.sha256,
 }
 DEFAULT = "xxh3-128"
+#: Files up to this size are read whole into the kept buffer; larger ones (a big table) are
+#: hashed block by block, so memory stays bounded by the task, not by the file.
+WHOLE_FILE_BYTES = 64 * 1024**2
+BLOCK_BYTES = 4 * 1024**2
 #: the algorithm of a store that does not record one (written before the attribute existed)
 UNRECORDED = "sha256"
 
@@ -47,7 +51,7 @@ def read_file(path: str | Path) -> memoryview:
             while True:
                 buf = getattr(_local, "buffer", None)
                 if buf is None or len(buf) <= size:
-                    buf = _local.buffer = bytearray(max(size + 1, 1 << 22))
+                    buf = _local.buffer = bytearray(max(size + 1, BLOCK_BYTES))
                 view, n = memoryview(buf), 0
                 while k := fh.readinto(view[n:]):
                     n += k
@@ -60,9 +64,20 @@ def read_file(path: str | Path) -> memoryview:
 
 def digest(data: memoryview | bytes, algorithm: str) -> str:
     """Hex digest of ``data`` with a name of :data:`ALGORITHMS`."""
-    return ALGORITHMS[algorithm](data)
+    return ALGORITHMS[algorithm](data).hexdigest()
 
 
 def file_checksum(path: str | Path, algorithm: str = DEFAULT) -> str:
-    """Hex digest of a file's bytes."""
-    return digest(read_file(path), algorithm)
+    """Hex digest of a file's bytes, read in blocks into the kept buffer."""
+    hasher = ALGORITHMS[algorithm]()
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            buf = getattr(_local, "buffer", None)
+            if buf is None:
+                buf = _local.buffer = bytearray(BLOCK_BYTES)
+            view = memoryview(buf)[:BLOCK_BYTES]
+            while n := fh.readinto(view):
+                hasher.update(view[:n])
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
+    return hasher.hexdigest()

@@ -618,14 +618,24 @@ def _read_segment(
     sums: dict[str, str],
     clock: _Clock,
 ) -> list:
-    """The segment's spectra, hashing the file's bytes (into ``sums``) when asked to."""
+    """The segment's spectra, hashing the file's bytes (into ``sums``) when asked to: a
+    file read whole once for both, unless it is larger than the kept buffer may grow."""
     path = Path(seg.path)
     data = None
     if checksum or reader.reads_bytes:
-        data = checksum_api.read_file(path)
-        clock.lap("read")
+        try:
+            whole = path.stat().st_size <= checksum_api.WHOLE_FILE_BYTES
+        except OSError as exc:
+            raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
+        if whole:
+            data = checksum_api.read_file(path)
+            clock.lap("read")
         if checksum and seg.path not in sums:
-            sums[seg.path] = checksum_api.digest(data, checksum)
+            sums[seg.path] = (
+                checksum_api.file_checksum(path, checksum)
+                if data is None
+                else checksum_api.digest(data, checksum)
+            )
             clock.lap("hash")
     spectra = None if data is None else reader.read_bytes(path, data, seg.start, seg.stop)
     if spectra is None:
