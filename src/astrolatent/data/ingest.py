@@ -330,7 +330,7 @@ def _fingerprint(files: list[Path], config: IngestConfig) -> str:
     return h.hexdigest()
 
 
-def store_checksum(store: Path) -> str | None:
+def _store_checksum(store: Path) -> str | None:
     """The checksum algorithm of a store's ``checksum`` column (None: no checksums);
     stores written before the attribute existed used SHA-256."""
     attrs = zarr.open_group(str(store), mode="r").attrs
@@ -860,7 +860,7 @@ def ingest(
     plan = make_plan(inputs, config)
     marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
-    algorithm = store_checksum(store)
+    algorithm = _store_checksum(store)
     if verify:
         _forget_changed(store, plan, algorithm)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]

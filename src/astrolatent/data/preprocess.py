@@ -416,21 +416,18 @@ class Preprocessor:
         mean = float(np.mean(good, dtype=np.float64))
         return _Pixels(valid, good, ratio, mean, float(np.max(np.abs(good))), err_peak or 0.0)
 
-    def _no_coverage(self, spectrum: Spectrum) -> None:
-        _check_some_flux(spectrum)
-        lo, hi, grid = spectrum.wave[0], spectrum.wave[-1], self.config.grid
-        raise InputFileError(
-            spectrum.source,
-            f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
-            f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
-        )
-
     def _valid(self, seg: _OnGrid, spectrum: Spectrum) -> np.ndarray:
         """Validity of the pixels ``seg.lo:seg.hi``; raise when none is covered."""
         cfg, n = self.config, seg.hi - seg.lo
         valid = np.isfinite(seg.flux, out=self._scratch("valid", n, bool))
         if not valid.any():
-            self._no_coverage(spectrum)
+            _check_some_flux(spectrum)
+            lo, hi, grid = spectrum.wave[0], spectrum.wave[-1], cfg.grid
+            raise InputFileError(
+                spectrum.source,
+                f"wavelength coverage {lo:.6g}-{hi:.6g} A does not overlap the grid "
+                f"{grid.start:.6g}-{grid.stop:.6g} A (wrong units or wrong window?)",
+            )
         left = cfg.padding[0]
         valid &= self.static[left + seg.lo : left + seg.hi]
         if seg.bad is not None:
