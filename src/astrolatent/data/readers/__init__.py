@@ -144,6 +144,15 @@ def _in_memory(hdu):
     return type(hdu)(data=data, header=hdu.header.copy())
 
 
+def image_data(hdu: fits.PrimaryHDU | fits.ImageHDU, path: Path) -> np.ndarray | None:
+    """An image HDU's data as a float64 copy (None when it has none); raises
+    :class:`InputFileError` when the file is truncated or corrupt."""
+    try:
+        return None if hdu.data is None else np.array(hdu.data, dtype=np.float64)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read data, file truncated or corrupt ({exc})") from None
+
+
 def column_lookup(hdu: fits.FITS_rec | fits.BinTableHDU) -> dict[str, str]:
     """Map upper-cased column names to their spelling in the table (names are case-insensitive)."""
     names = hdu.columns.names
