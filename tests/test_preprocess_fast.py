@@ -2,20 +2,26 @@
 
 The reference is a frozen copy of the old code (tests/reference_preprocess.py); flux, masks,
 errors and the normalisation must agree within float32 rounding, through the library call
-and through a whole ingestion of generated HARPS-format files, with and without fitsio.
+and through a whole ingestion of generated HARPS-format files, with the files parsed from
+the bytes read to hash them and with astropy.
 """
 
 from __future__ import annotations
 
 import copy
+import gzip
+import hashlib
+import os
 from pathlib import Path
 
 import blake3
 import numpy as np
 import pytest
+import xxhash
 
 from astrolatent.data import presets
 from astrolatent.data import readers as readers_api
+from astrolatent.data.checksum import read_file
 from astrolatent.data.ingest import IngestConfig, ingest
 from astrolatent.data.preprocess import (
     GridConfig,
@@ -26,10 +32,11 @@ from astrolatent.data.preprocess import (
     _check_arrays,
     _median,
 )
-from astrolatent.data.readers import fast_fits
+from astrolatent.data.readers import fits_bytes
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.data.store import SpectrumStore
+from astrolatent.errors import InputFileError
 from tests.reference_preprocess import preprocess as reference_preprocess
 
 #: Two float32 ulps: a float32 quotient against the float64 quotient rounded to float32.
@@ -77,14 +84,17 @@ def harps_files(tmp_path_factory) -> list[Path]:
     return _harps_files(tmp_path_factory.mktemp("harps") / "in")
 
 
-@pytest.mark.parametrize("use_fitsio", [True, False])
+def _astropy_only(monkeypatch) -> None:
+    """Make the ESO reader decline every file's bytes, so astropy reads them."""
+    monkeypatch.setattr(fits_bytes, "read_row", lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("from_bytes", [True, False])
 def test_ingested_harps_store_equals_the_float64_implementation(
-    harps_files, tmp_path, monkeypatch, use_fitsio
+    harps_files, tmp_path, monkeypatch, from_bytes
 ):
-    if use_fitsio and not fast_fits.available():
-        pytest.skip("fitsio is not installed")
-    if not use_fitsio:
-        monkeypatch.setattr(fast_fits, "fitsio", None)
+    if not from_bytes:
+        _astropy_only(monkeypatch)
     config = IngestConfig.from_preset("harps", rows_per_task=1)
     ingest([harps_files[0].parent], tmp_path / "store", config)
     store = SpectrumStore(tmp_path / "store")
@@ -109,16 +119,63 @@ def test_ingested_harps_store_equals_the_float64_implementation(
     assert meta.loc[0, "n_valid"] % 2 != meta.loc[2, "n_valid"] % 2  # both median branches ran
 
 
-def test_checksum_is_blake3_of_the_file_and_recorded_in_the_store(harps_files, tmp_path):
-    ingest(harps_files[:2], tmp_path / "on", IngestConfig.from_preset("harps"))
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        (None, lambda data: xxhash.xxh3_128_hexdigest(data)),  # the default
+        ("blake3", lambda data: blake3.blake3(data).hexdigest()),
+        ("sha256", lambda data: hashlib.sha256(data).hexdigest()),
+    ],
+)
+def test_checksum_of_the_file_and_its_algorithm_are_recorded(
+    harps_files, tmp_path, algorithm, expected
+):
+    config = IngestConfig.from_preset("harps", checksum_algorithm=algorithm)
+    ingest(harps_files[:2], tmp_path / "on", config)
     store = SpectrumStore(tmp_path / "on")
-    assert store.attrs["checksum_algorithm"] == "blake3"
-    expected = [blake3.blake3(p.read_bytes()).hexdigest() for p in harps_files[:2]]
-    assert list(store.metadata["checksum"]) == expected
+    assert store.attrs["checksum_algorithm"] == (algorithm or "xxh3-128")
+    assert list(store.metadata["checksum"]) == [expected(p.read_bytes()) for p in harps_files[:2]]
     ingest(harps_files[:2], tmp_path / "off", IngestConfig.from_preset("harps", checksum=False))
     off = SpectrumStore(tmp_path / "off")
     assert off.attrs["checksum_algorithm"] is None
     assert (off.metadata["checksum"] == "").all()
+
+
+@pytest.mark.parametrize("algorithm", ["xxh3-128", "blake3", "unrecorded"])
+def test_verify_detects_a_changed_file_with_the_store_algorithm(harps_files, tmp_path, algorithm):
+    """A file rewritten with the same size and time is found by --verify, with the store's
+    own algorithm: the default, BLAKE3 stores, and older stores that record none (SHA-256)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    files = [folder / p.name for p in harps_files[:2]]
+    for src, dst in zip(harps_files, files, strict=False):
+        dst.write_bytes(src.read_bytes())
+    store = tmp_path / "store"
+    chosen = "sha256" if algorithm == "unrecorded" else algorithm
+    config = IngestConfig.from_preset("harps", rows_per_task=1, checksum_algorithm=chosen)
+    ingest([folder], store, config)
+    if algorithm == "unrecorded":  # as a store written before the attribute existed
+        import zarr
+
+        group = zarr.open_group(str(store), mode="r+")
+        attrs = dict(group.attrs)
+        del attrs["checksum_algorithm"]
+        group.attrs.clear()
+        group.attrs.update(attrs)
+    again = IngestConfig.from_preset("harps", rows_per_task=1)  # default algorithm asked for
+    assert ingest([folder], store, again, verify=True).n_tasks_skipped == 2
+    st = files[1].stat()
+    data = bytearray(files[1].read_bytes())
+    data[-3000] ^= 1  # one bit of the flux
+    files[1].write_bytes(bytes(data))
+    os.utime(files[1], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert ingest([folder], store, again).n_tasks_skipped == 2  # size and time cannot tell
+    redone = ingest([folder], store, again, verify=True)
+    assert redone.n_tasks_skipped == 1
+    meta = SpectrumStore(store).metadata
+    digest = {"xxh3-128": xxhash.xxh3_128_hexdigest, "blake3": None, "sha256": None}[chosen]
+    if digest is not None:
+        assert meta.loc[1, "checksum"] == digest(bytes(data))
 
 
 def test_summary_reports_seconds_per_stage(harps_files, tmp_path):
@@ -128,38 +185,69 @@ def test_summary_reports_seconds_per_stage(harps_files, tmp_path):
     assert sum(summary.stage_seconds.values()) <= summary.wall_seconds
 
 
-def test_fitsio_and_astropy_read_the_same_spectrum(tmp_path):
-    if not fast_fits.available():
-        pytest.skip("fitsio is not installed")
+def test_bytes_and_astropy_read_the_same_spectrum(tmp_path, monkeypatch):
     wave = 5000.0 + 0.1 * np.arange(1000)
     path = write_eso1d(
         tmp_path / "a.fits", wave, np.linspace(1, 2, 1000), np.ones(1000), object_name="X"
     )
     reader = readers_api.get("eso-1d")
+    views = reader.read_bytes(path, read_file(path))[0]
+    assert views.flux.dtype == np.dtype(">f4")  # views of the file's bytes: no copy
     fast = reader.read(path)[0]
-    assert fast_fits.read_row(path, {"WAVE", "FLUX"}) is not None  # the fast path was taken
-    fast_fits_module = fast_fits.fitsio
-    try:
-        fast_fits.fitsio = None
-        slow = reader.read(path)[0]
-    finally:
-        fast_fits.fitsio = fast_fits_module
-    assert (fast.id, fast.object) == (slow.id, slow.object) == ("a", "X")
+    _astropy_only(monkeypatch)
+    assert reader.read_bytes(path, read_file(path)) is None
+    slow = reader.read(path)[0]
+    assert (
+        (fast.id, fast.object) == (slow.id, slow.object) == (views.id, views.object) == ("a", "X")
+    )
     for name in ("wave", "flux", "err"):
         a, b = getattr(fast, name), getattr(slow, name)
         assert a.dtype == b.dtype and a.dtype.isnative
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(getattr(views, name), b)
     assert fast.flux.dtype == np.float32  # the file's precision is kept
 
 
-def test_fitsio_leaves_broken_files_to_astropy(tmp_path):
-    if not fast_fits.available():
-        pytest.skip("fitsio is not installed")
+def test_bytes_parser_leaves_other_layouts_to_astropy(tmp_path):
     good = write_eso1d(tmp_path / "g.fits", np.arange(1.0, 101.0) + 4000, np.ones(100))
+    assert fits_bytes.read_row(read_file(good), {"WAVE", "FLUX"}) is not None
     cut = tmp_path / "cut.fits"
     cut.write_bytes(good.read_bytes()[:-1500])
-    assert fast_fits.read_row(cut, {"WAVE", "FLUX"}) is None
-    assert fast_fits.read_row(good, {"WAVE", "FLUX", "QUALITY"}) is None  # missing column
+    assert fits_bytes.read_row(read_file(cut), {"WAVE", "FLUX"}) is None
+    assert fits_bytes.read_row(read_file(good), {"WAVE", "FLUX", "QUALITY"}) is None  # missing
+    packed = tmp_path / "g.fits.gz"
+    packed.write_bytes(gzip.compress(good.read_bytes()))
+    assert fits_bytes.read_row(read_file(packed), {"WAVE", "FLUX"}) is None
+    spectrum = readers_api.get("eso-1d").read(packed)[0]  # astropy reads it
+    np.testing.assert_array_equal(spectrum.flux, np.ones(100))
+    with pytest.raises(InputFileError, match="truncated"):
+        readers_api.get("eso-1d").read(cut)
+
+
+def test_bytes_parser_finds_cells_after_other_columns(tmp_path, monkeypatch):
+    """Cell offsets follow every column's TFORM width (text, bits, integers before them)."""
+    from astropy.io import fits
+
+    n = 50
+    columns = [
+        fits.Column(name="NAME", format="7A", array=["abcdefg"]),
+        fits.Column(name="BITS", format="11X", array=[np.ones(11, bool)]),
+        fits.Column(name="Wave", format=f"{n}D", unit="nm", array=[400 + np.arange(n) / 10]),
+        fits.Column(name="COUNT", format="J", array=[7]),
+        fits.Column(name="flux", format=f"{n}E", array=[np.linspace(1, 2, n)]),
+    ]
+    primary = fits.PrimaryHDU(np.zeros((3, 4), np.int16))  # a primary with data to skip
+    primary.header["ARCFILE"] = "X.fits"
+    path = tmp_path / "mixed.fits"
+    fits.HDUList([primary, fits.BinTableHDU.from_columns(columns)]).writeto(path)
+    reader = readers_api.get("eso-1d")
+    fast = reader.read_bytes(path, read_file(path))[0]
+    _astropy_only(monkeypatch)
+    slow = reader.read(path)[0]
+    np.testing.assert_array_equal(fast.wave, slow.wave)  # nm -> Angstrom in both
+    np.testing.assert_allclose(fast.wave, 4000 + np.arange(n), rtol=1e-12)
+    np.testing.assert_array_equal(fast.flux, slow.flux)
+    assert fast.err is None and slow.err is None and fast.id == slow.id == "X"
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 10, 1001, 1002])
@@ -218,8 +306,6 @@ def test_big_endian_float32_stays_float32():
 
 
 def test_scaled_columns_are_left_to_astropy(tmp_path):
-    if not fast_fits.available():
-        pytest.skip("fitsio is not installed")
     from astropy.io import fits
 
     wave = fits.Column(name="WAVE", format="100D", unit="Angstrom", array=[4000 + np.arange(100.0)])
@@ -227,6 +313,101 @@ def test_scaled_columns_are_left_to_astropy(tmp_path):
     flux = fits.Column(name="FLUX", format="100I", bzero=1000, array=[physical])
     path = tmp_path / "scaled.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([wave, flux])]).writeto(path)
-    assert fast_fits.read_row(path, {"WAVE", "FLUX"}) is None
+    assert fits_bytes.read_row(read_file(path), {"WAVE", "FLUX"}) is None
     spectrum = readers_api.get("eso-1d").read(path)[0]
     np.testing.assert_array_equal(spectrum.flux, physical)  # TZERO applied by astropy
+
+
+def _assert_close(out, ref) -> None:
+    """``out`` equals the float64 reference within float32 rounding (same rejections)."""
+    assert type(out) is type(ref)
+    if isinstance(ref, Rejected):
+        assert out.reason == ref.reason
+        return
+    np.testing.assert_array_equal(out.valid, ref.valid)
+    np.testing.assert_allclose(out.flux, ref.flux, rtol=F32, atol=0)
+    if ref.err is None:
+        assert out.err is None
+    else:
+        np.testing.assert_allclose(out.err, ref.err, rtol=F32, atol=0)
+    assert out.scale == pytest.approx(ref.scale, rel=1e-12) and out.n_valid == ref.n_valid
+    assert out.snr == pytest.approx(ref.snr, rel=F32, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"mask_nonpositive_error": False},  # zero, negative and NaN errors stay in the ratio
+        {"store_errors": False},
+        {"normalise": "none"},
+        {"pad_to": 1100, "mask_ranges": [(4300.0, 4310.0)]},
+    ],
+)
+@pytest.mark.parametrize("with_err", [True, False])
+def test_preprocessing_of_file_bytes_equals_the_float64_implementation(options, with_err):
+    """Big-endian views of a file's bytes and native arrays give the same rows, equal to the
+    float64 implementation within float32 rounding, for every masking branch."""
+    rng = np.random.default_rng(3)
+    wave = 4000.0 + np.arange(1000.0)
+    flux = (5e4 + rng.normal(0, 500, wave.size)).astype(np.float32)
+    flux[[3, 40, 41]] = [np.nan, np.inf, -np.inf]
+    err = rng.uniform(100, 300, wave.size).astype(np.float32)
+    err[[7, 8, 9, 10]] = [0.0, -1.0, np.nan, np.inf]
+    bad = np.zeros(wave.size, bool)
+    bad[600:620] = True
+    grid = GridConfig(start=4000.0, stop=4999.0, step=1.0)
+    config = PreprocessConfig(grid=grid, **options)
+    spectrum = Spectrum(
+        id="s", wave=wave, flux=flux, err=err if with_err else None, bad=bad, source="m.fits"
+    )
+    big_endian = copy.deepcopy(spectrum)  # as parsed from a file's bytes
+    big_endian.wave = wave.astype(">f8")
+    big_endian.flux = flux.astype(">f4")
+    big_endian.err = err.astype(">f4") if with_err else None
+    prep = Preprocessor(config)
+    out = prep(copy.deepcopy(spectrum))
+    _assert_close(out, reference_preprocess(copy.deepcopy(spectrum), config))
+    for _ in range(2):  # the second time through the known wavelengths
+        again = prep(copy.deepcopy(big_endian))
+        _assert_close(again, out)
+        if isinstance(out, Processed):
+            np.testing.assert_array_equal(again.flux, out.flux)
+
+
+def test_read_file_gives_exactly_each_file_bytes(tmp_path):
+    """One kept buffer serves files larger and smaller than itself, and the empty file."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 << 20))  # more than the first buffer (4 MiB)
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"abc")
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    for path in (small, big, small, empty, big):
+        assert bytes(read_file(path)) == path.read_bytes()
+    with pytest.raises(InputFileError, match="cannot read file"):
+        read_file(tmp_path / "missing.bin")
+
+
+@pytest.mark.parametrize("algorithm", ["xxh3-128", "blake3", "sha256"])
+def test_block_checksum_of_a_file_equals_the_whole_file_digest(tmp_path, algorithm):
+    from astrolatent.data import checksum
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(2 * checksum.BLOCK_BYTES + 12345))
+    whole = checksum.digest(read_file(path), algorithm)
+    assert checksum.file_checksum(path, algorithm) == whole
+
+
+def test_files_beyond_the_whole_file_size_are_hashed_in_blocks(harps_files, tmp_path, monkeypatch):
+    """A file larger than the kept buffer may grow is hashed block by block and read by its
+    reader: the same store, checksums included."""
+    from astrolatent.data import checksum
+
+    ingest(harps_files[:2], tmp_path / "whole", IngestConfig.from_preset("harps"))
+    monkeypatch.setattr(checksum, "WHOLE_FILE_BYTES", 1000)
+    ingest(harps_files[:2], tmp_path / "blocks", IngestConfig.from_preset("harps"))
+    a, b = SpectrumStore(tmp_path / "whole"), SpectrumStore(tmp_path / "blocks")
+    pd_cols = ["checksum", "scale", "snr", "n_valid", "status"]
+    assert a.metadata[pd_cols].equals(b.metadata[pd_cols])
+    np.testing.assert_array_equal(a.flux[:], b.flux[:])

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import blake3
 import numpy as np
 import pandas as pd
 import zarr
@@ -34,6 +34,7 @@ from zarr.codecs import BloscCodec
 
 from astrolatent import __version__
 from astrolatent.config import Config
+from astrolatent.data import checksum as checksum_api
 from astrolatent.data import presets as preset_registry
 from astrolatent.data import readers as readers_api
 from astrolatent.data.labels import join_labels, load_labels
@@ -99,6 +100,8 @@ class IngestConfig(Config):
     scheduler: str | None = None
     rows_per_task: int | None = Field(default=None, ge=1)
     checksum: bool = True
+    #: hash of the ``checksum`` column; a store keeps the one it was created with
+    checksum_algorithm: Literal["xxh3-128", "blake3", "sha256"] = checksum_api.DEFAULT
 
     @classmethod
     def from_preset(cls, name: str, **overrides: object) -> IngestConfig:
@@ -325,37 +328,18 @@ def _fingerprint(files: list[Path], config: IngestConfig) -> str:
     content = {
         k: v
         for k, v in config.to_dict().items()
-        if k not in {"labels", "id_column", "workers", "scheduler"}
+        # the checksum algorithm is the store's own (older stores' fingerprints stay valid)
+        if k not in {"labels", "id_column", "workers", "scheduler", "checksum_algorithm"}
     }
     h.update(json.dumps(content, sort_keys=True).encode())
     return h.hexdigest()
 
 
-#: Hash of the ``checksum`` column, recorded as the store attribute ``checksum_algorithm``.
-CHECKSUM_ALGORITHM = "blake3"
-
-
-_read_buffer = threading.local()
-
-
-def file_checksum(path: str | Path) -> str:
-    """BLAKE3 (256 bit) of a file's bytes, hex.
-
-    BLAKE3 rather than SHA-256: a cryptographic hash of the same length at about 3x the speed
-    on one core. The file is read into a buffer kept per thread, which costs less than
-    mapping it or reading into new memory (docs/benchmarks.md, "Ingestion speed").
-    """
-    view = getattr(_read_buffer, "view", None)
-    if view is None:
-        view = _read_buffer.view = memoryview(bytearray(1 << 22))
-    h = blake3.blake3()
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            while n := fh.readinto(view):
-                h.update(view[:n])
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
-    return h.hexdigest()
+def _store_checksum(store: Path) -> str | None:
+    """The checksum algorithm of a store's ``checksum`` column (None: no checksums);
+    stores written before the attribute existed used SHA-256."""
+    attrs = zarr.open_group(str(store), mode="r").attrs
+    return attrs["checksum_algorithm"] if "checksum_algorithm" in attrs else checksum_api.UNRECORDED
 
 
 @dataclass
@@ -515,18 +499,18 @@ def _create_store(path: Path, plan: Plan, overwrite: bool) -> None:
             "preprocess": pre.to_dict(),
             "n_files": len(plan.files),
             "plan_quarantine": plan.quarantine,
-            "checksum_algorithm": CHECKSUM_ALGORITHM if plan.config.checksum else None,
+            "checksum_algorithm": plan.config.checksum_algorithm if plan.config.checksum else None,
             # written last: a store without it is incomplete and gets recreated
             "fingerprint": plan.fingerprint,
         }
     )
 
 
-def _forget_changed(store: Path, plan: Plan) -> None:
+def _forget_changed(store: Path, plan: Plan, algorithm: str | None) -> None:
     """Remove the metadata part of every done task one of whose files no longer has the
-    checksum recorded in it, so that the task is redone."""
-    if not plan.config.checksum:
-        raise ConfigError("--verify compares checksums, and this configuration has checksum: false")
+    checksum (of the store's algorithm) recorded in it, so that the task is redone."""
+    if algorithm is None:
+        raise ConfigError("--verify compares checksums, and this store has none (checksum: false)")
     sums: dict[str, str] = {}
     for task in plan.tasks:
         part = _part_path(store, task.index)
@@ -536,7 +520,11 @@ def _forget_changed(store: Path, plan: Plan) -> None:
         for seg in task.segments:  # the files themselves: a table row's source is "FILE[i]"
             rows = recorded.reindex(range(seg.row0, seg.row0 + seg.stop - seg.start))
             known = set(rows.dropna()) - {""}
-            if known and sums.setdefault(seg.path, file_checksum(seg.path)) not in known:
+            if (
+                known
+                and sums.setdefault(seg.path, checksum_api.file_checksum(seg.path, algorithm))
+                not in known
+            ):
                 log.warning("%s changed since it was ingested: its task is redone", seg.path)
                 part.unlink()
                 break
@@ -552,15 +540,17 @@ def run_task(
     reader: str,
     reader_options: dict,
     preprocess_config: dict,
-    checksum: bool,
+    checksum: str | None,
 ) -> dict:
     """Process one task: read, preprocess, write its row block, then its metadata part.
 
+    Every file is read once into a buffer kept per thread when it is hashed (``checksum``,
+    the algorithm, or None) or its reader parses bytes; the reader then parses that buffer.
     Runs in a worker process (pool or Dask); everything it needs travels as arguments.
     """
-    config = PreprocessConfig.from_dict(preprocess_config)
+    prep = task_preprocessor(preprocess_config)
+    config = prep.config
     rdrs: dict[str, readers_api.Reader] = {}
-    prep = Preprocessor(config)
     n = task.row1 - task.row0
     flux, valid, err = task_blocks(n, config)
     records: list[dict] = []
@@ -572,15 +562,11 @@ def run_task(
             fmt = seg.reader or reader
             if fmt not in rdrs:
                 rdrs[fmt] = readers_api.get(fmt, **reader_options)
-            spectra = rdrs[fmt].read(Path(seg.path), seg.start, seg.stop)
-            clock.lap("read")
+            spectra = _read_segment(rdrs[fmt], seg, checksum, sums, clock)
             if len(spectra) != seg.stop - seg.start:
                 raise InputFileError(
                     seg.path, f"expected {seg.stop - seg.start} spectra, read {len(spectra)}"
                 )
-            if checksum and seg.path not in sums:
-                sums[seg.path] = file_checksum(seg.path)
-                clock.lap("hash")
         except InputFileError as exc:
             for k in range(seg.start, seg.stop):
                 records.append(
@@ -630,6 +616,39 @@ def run_task(
     }
 
 
+def _read_segment(
+    reader: readers_api.Reader,
+    seg: Segment,
+    checksum: str | None,
+    sums: dict[str, str],
+    clock: _Clock,
+) -> list:
+    """The segment's spectra, hashing the file's bytes (into ``sums``) when asked to: a
+    file read whole once for both, unless it is larger than the kept buffer may grow."""
+    path = Path(seg.path)
+    data = None
+    if checksum or reader.reads_bytes:
+        try:
+            whole = path.stat().st_size <= checksum_api.WHOLE_FILE_BYTES
+        except OSError as exc:
+            raise InputFileError(path, f"cannot read file ({exc.strerror})") from None
+        if whole:
+            data = checksum_api.read_file(path)
+            clock.lap("read")
+        if checksum and seg.path not in sums:
+            sums[seg.path] = (
+                checksum_api.file_checksum(path, checksum)
+                if data is None
+                else checksum_api.digest(data, checksum)
+            )
+            clock.lap("hash")
+    spectra = None if data is None else reader.read_bytes(path, data, seg.start, seg.stop)
+    if spectra is None:
+        spectra = reader.read(path, seg.start, seg.stop)
+    clock.lap("read")
+    return spectra
+
+
 _blocks = threading.local()
 
 
@@ -654,8 +673,20 @@ def task_blocks(
     return _blocks.arrays
 
 
+def task_preprocessor(preprocess_config: dict) -> Preprocessor:
+    """This thread's :class:`Preprocessor` of the configuration, kept from task to task like
+    the blocks: its static mask, work arrays and known wavelengths cost a few milliseconds
+    to make again for every task."""
+    key = json.dumps(preprocess_config, sort_keys=True)
+    if getattr(_blocks, "prep_key", None) != key:
+        _blocks.prep_key = key
+        _blocks.prep = Preprocessor(PreprocessConfig.from_dict(preprocess_config))
+    return _blocks.prep
+
+
 def release_task_blocks() -> None:
-    """Drop this thread's kept task blocks (after an ingestion that ran its tasks inline)."""
+    """Drop this thread's kept task blocks and preprocessor (after an ingestion that ran its
+    tasks inline)."""
     _blocks.__dict__.clear()
 
 
@@ -690,12 +721,17 @@ def _record(
 
 
 def _run_tasks(
-    plan: Plan, store: Path, todo: list[Task], progress: Callable[[int], None] | None
+    plan: Plan,
+    store: Path,
+    todo: list[Task],
+    progress: Callable[[int], None] | None,
+    checksum: str | None,
 ) -> dict[str, float]:
-    """Run the tasks; return the seconds per stage summed over them."""
+    """Run the tasks (hashing files with ``checksum``); return the seconds per stage summed
+    over them."""
     cfg = plan.config
     args = (str(store),)
-    extra = (plan.reader, cfg.reader_options, cfg.preprocess.to_dict(), cfg.checksum)
+    extra = (plan.reader, cfg.reader_options, cfg.preprocess.to_dict(), checksum)
     seconds = dict.fromkeys(STAGES, 0.0)
 
     def done(result: dict) -> None:
@@ -739,12 +775,24 @@ def _run_tasks(
         finally:
             release_task_blocks()
         return seconds
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _worker_context()
     with cf.ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_task, *args, t, *extra): i for i, t in enumerate(todo)}
         for fut in cf.as_completed(futures):
             done(_result(fut.result, todo, futures[fut]))
     return seconds
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How pool workers start: forked from a server process that has imported ingestion once
+    (``forkserver``, POSIX), so N workers do not each pay the ~1.3 s of CPU of the imports;
+    ``spawn`` where there is no forkserver. Never a plain fork of this process, whose
+    threads (zarr's event loop, Blosc's) a child would inherit stopped."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 def _result(get: Callable[[], dict], todo: list[Task], i: int) -> dict:
@@ -817,8 +865,9 @@ def ingest(
     plan = make_plan(inputs, config)
     marks.claim(store, "store", STORE_OWNS, what="--store")
     _create_store(store, plan, overwrite)
+    algorithm = _store_checksum(store)
     if verify:
-        _forget_changed(store, plan)
+        _forget_changed(store, plan, algorithm)
     todo = [t for t in plan.tasks if not _part_path(store, t.index).is_file()]
     skipped = len(plan.tasks) - len(todo)
     if skipped:
@@ -833,7 +882,7 @@ def ingest(
         if progress is not None:
             progress(done_rows, plan.n_rows)
 
-    stage_seconds = _run_tasks(plan, store, todo, step)
+    stage_seconds = _run_tasks(plan, store, todo, step, algorithm)
     meta, quarantine, label_report = finalize(store, plan)
     extra_labels = [c for c in meta.columns if c not in RESERVED_COLUMNS]
     write_parquet_atomic(store / "quarantine.parquet", quarantine)

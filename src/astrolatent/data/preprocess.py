@@ -172,7 +172,9 @@ def _check_arrays(spectrum: Spectrum) -> Spectrum:
     """Return the spectrum with array fields (float wave and flux), or raise
     :class:`InputFileError` for shapes that do not fit together."""
     src = spectrum.source
-    wave, flux = np.asarray(spectrum.wave, np.float64), _float_array(spectrum.flux)
+    wave, flux = np.asarray(spectrum.wave), _float_array(spectrum.flux)
+    if wave.dtype.kind != "f" or wave.dtype.itemsize != 8:  # float64 in either byte order stays
+        wave = wave.astype(np.float64)
     if wave.ndim != 1 or flux.ndim != 1:
         raise InputFileError(
             src, f"wavelength and flux must be 1D, got shapes {wave.shape} and {flux.shape}"
@@ -294,6 +296,18 @@ def _median(values: np.ndarray) -> float:
 
 
 @dataclass
+class _Pixels:
+    """The valid pixels of a spectrum's stretch of the grid and what is computed over them."""
+
+    valid: np.ndarray  #: (n,) bool
+    good: np.ndarray  #: flux of the valid pixels, in order (a work array: the median reorders it)
+    ratio: np.ndarray | None  #: flux / err of the valid pixels (None without errors)
+    mean: float  #: mean flux of the valid pixels (float64 sum)
+    peak: float  #: max |flux| over the valid pixels
+    err_peak: float  #: max |err| over the valid pixels when errors are stored, else 0
+
+
+@dataclass
 class _OnGrid:
     """A spectrum's arrays over the grid pixels ``lo:hi`` (views when copied exactly)."""
 
@@ -335,21 +349,17 @@ class Preprocessor:
         None: not stored); new rows by default. Rows are left zero when the spectrum is rejected.
         """
         cfg, grid = self.config, self.config.grid
+        spectrum.flux = self._native("flux", spectrum.flux)
+        spectrum.err = self._native("err", spectrum.err)
         seg = self._on_grid(_check_arrays(spectrum))
-        valid = self._valid(seg, spectrum)
-        n_valid = int(np.count_nonzero(valid))
+        px = self._pixels(seg, spectrum)
+        valid, good, mean = px.valid, px.good, px.mean
+        n_valid = good.size
         if n_valid < cfg.min_valid_fraction * grid.size or n_valid == 0:
             return Rejected(
                 f"only {n_valid} of {grid.size} pixels valid (minimum fraction {cfg.min_valid_fraction})"
             )
-        good = seg.flux[valid]  # boolean indexing: np.compress(out=...) is ~10x slower
-        mean = float(np.mean(good, dtype=np.float64))
-        if seg.err is not None:
-            ratio = seg.err[valid]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                snr = _median(np.divide(good, ratio, out=ratio))
-        else:
-            snr = der_snr(good)
+        snr = _median(px.ratio) if px.ratio is not None else der_snr(good)
         median = _median(good)
         scale = 1.0
         if cfg.normalise == "median":
@@ -358,15 +368,13 @@ class Preprocessor:
             if mean <= 0:
                 return Rejected(f"non-positive mean flux {mean:.4g}")
             scale = median
-        peak = float(np.max(np.abs(good))) / scale
+        peak = px.peak / scale
         if cfg.max_flux is not None and peak > cfg.max_flux:
             return Rejected(f"normalised flux reaches {peak:.4g} > max_flux {cfg.max_flux:.4g}")
         note = ""
         limit = float(np.finfo(cfg.dtype).max)
         stored_err = seg.err if cfg.store_errors else None
-        if peak > limit or (
-            stored_err is not None and float(np.max(np.abs(stored_err[valid]))) / scale > limit
-        ):
+        if peak > limit or (stored_err is not None and px.err_peak / scale > limit):
             beyond = _beyond_dtype(
                 seg.flux / scale, None if stored_err is None else stored_err / scale, cfg.dtype
             )
@@ -390,6 +398,23 @@ class Preprocessor:
         return Processed(
             flux=out_f, valid=out_v, err=out_e, scale=scale, snr=snr, n_valid=n_valid, note=note
         )
+
+    def _pixels(self, seg: _OnGrid, spectrum: Spectrum) -> _Pixels:
+        """The valid pixels and what is computed over them (the errors of the valid pixels
+        gathered once, for their maximum and the flux/err ratio)."""
+        valid = self._valid(seg, spectrum)
+        good = seg.flux[valid]  # boolean indexing: np.compress(out=...) is ~10x slower
+        if good.size == 0:
+            return _Pixels(valid, good, None, np.nan, 0.0, 0.0)
+        ratio = err_peak = None
+        if seg.err is not None:
+            ratio = seg.err[valid]
+            if self.config.store_errors:
+                err_peak = float(np.max(np.abs(ratio)))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                np.divide(good, ratio, out=ratio)
+        mean = float(np.mean(good, dtype=np.float64))
+        return _Pixels(valid, good, ratio, mean, float(np.max(np.abs(good))), err_peak or 0.0)
 
     def _valid(self, seg: _OnGrid, spectrum: Spectrum) -> np.ndarray:
         """Validity of the pixels ``seg.lo:seg.hi``; raise when none is covered."""
@@ -421,20 +446,45 @@ class Preprocessor:
             buf = self._buffers[name] = np.empty(max(size, self.config.grid.size), dtype)
         return buf[:size]
 
+    def _native(self, name: str, values: np.ndarray | None) -> np.ndarray | None:
+        """A float array of the other byte order (a view of a file's bytes) copied into a
+        kept work array, valid until the next spectrum; anything else as it is."""
+        if not (
+            isinstance(values, np.ndarray)
+            and values.dtype.kind == "f"
+            and values.dtype.itemsize in (4, 8)
+            and not values.dtype.isnative
+            and values.ndim == 1
+        ):
+            return values
+        out = self._scratch(name, values.size, values.dtype.newbyteorder("="))
+        np.copyto(out, values)
+        return out
+
     def _new_rows(self, with_err: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         n, dtype = self.config.length, self.config.dtype
         err = np.zeros(n, dtype) if with_err else None
         return np.zeros(n, dtype), np.zeros(n, bool), err
 
+    def _is_known(self, wave: np.ndarray) -> bool:
+        """Whether ``wave`` holds the same values as the last wavelengths found on the grid.
+
+        Compared as raw 64-bit words when both have one byte order (a file's big-endian
+        bytes need no conversion): equal words are equal finite numbers, since the known
+        wavelengths passed the checks.
+        """
+        known = self._known_wave
+        if known is None or known.shape != wave.shape:
+            return False
+        same = self._scratch("same", wave.size, bool)
+        if known.dtype == wave.dtype and wave.flags.c_contiguous:
+            return bool(np.equal(known.view(np.uint64), wave.view(np.uint64), out=same).all())
+        return bool(np.equal(known, wave, out=same).all())
+
     def _on_grid(self, spectrum: Spectrum) -> _OnGrid:
         """The spectrum over the grid: an exact copy when it lies on it, else resampled."""
         cfg, wave = self.config, spectrum.wave
-        known = self._known_wave
-        if (
-            known is not None
-            and known.shape == wave.shape
-            and np.equal(known, wave, out=self._scratch("same", wave.size, bool)).all()
-        ):
+        if self._is_known(wave):
             offset = self._known_offset
         else:
             spectrum = _check_wave(spectrum)

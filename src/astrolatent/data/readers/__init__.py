@@ -7,6 +7,7 @@ recognises the content (never the file name).
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from pathlib import Path
@@ -36,6 +37,8 @@ class Reader:
     priority: ClassVar[int] = 50
     #: What the reader looks for, quoted when no reader recognises a file.
     expects: ClassVar[str] = ""
+    #: Whether :meth:`read_bytes` parses files (ingestion then reads each file once).
+    reads_bytes: ClassVar[bool] = False
 
     def __init__(self, **options: object) -> None:
         if options:
@@ -53,6 +56,15 @@ class Reader:
     def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
         """Spectra ``start:stop`` of the file (all of them by default)."""
         raise NotImplementedError
+
+    def read_bytes(
+        self, path: Path, data: memoryview, start: int = 0, stop: int | None = None
+    ) -> list[Spectrum] | None:
+        """Spectra ``start:stop`` parsed from ``data``, the file's bytes already in memory
+        (ingestion has read them to hash them); None when this reader cannot, and
+        :meth:`read` reads the file. The spectra's arrays may be views of ``data`` in the
+        file's byte order, valid only as long as ``data`` is."""
+        return None
 
 
 _REGISTRY: Registry[type[Reader]] = Registry(Reader, "format")
@@ -132,6 +144,15 @@ def _in_memory(hdu):
     return type(hdu)(data=data, header=hdu.header.copy())
 
 
+def image_data(hdu: fits.PrimaryHDU | fits.ImageHDU, path: Path) -> np.ndarray | None:
+    """An image HDU's data as a float64 copy (None when it has none); raises
+    :class:`InputFileError` when the file is truncated or corrupt."""
+    try:
+        return None if hdu.data is None else np.array(hdu.data, dtype=np.float64)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read data, file truncated or corrupt ({exc})") from None
+
+
 def column_lookup(hdu: fits.FITS_rec | fits.BinTableHDU) -> dict[str, str]:
     """Map upper-cased column names to their spelling in the table (names are case-insensitive)."""
     names = hdu.columns.names
@@ -151,18 +172,32 @@ _UNIT_ALIASES = {
 
 
 def to_angstrom(values: np.ndarray, unit: str | None, *, path: Path, what: str) -> np.ndarray:
-    """Convert wavelengths to Angstrom; ``unit`` None or empty means the values already are."""
-    values = np.asarray(values, dtype=np.float64)
+    """Convert wavelengths to Angstrom; ``unit`` None or empty means the values already are.
+
+    float64 values already in Angstrom are returned as they are (in any byte order).
+    """
+    values = np.asarray(values)
+    if values.dtype.kind != "f" or values.dtype.itemsize != 8:  # float64 of either byte order stays
+        values = values.astype(np.float64)
     if not unit or not unit.strip():
         return values
-    text = _UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+    factor = _angstrom_per(unit.strip())
+    if factor is None:
+        raise InputFileError(path, f"{what} has unit {unit!r}, which is not a wavelength")
+    return values if factor == 1.0 else values * factor
+
+
+@functools.lru_cache(maxsize=64)
+def _angstrom_per(unit: str) -> float | None:
+    """Angstrom per ``unit`` (as spelled in a header), None when it is not a wavelength."""
+    text = _UNIT_ALIASES.get(unit.lower(), unit)
     try:
         parsed = u.Unit(text, format="fits", parse_strict="silent")
         if isinstance(parsed, u.UnrecognizedUnit):
             parsed = u.Unit(text.lower(), parse_strict="raise")
-        return (values * parsed).to_value(u.AA)
+        return float(parsed.to(u.AA))
     except (ValueError, u.UnitConversionError, TypeError):
-        raise InputFileError(path, f"{what} has unit {unit!r}, which is not a wavelength") from None
+        return None
 
 
 def is_log10_wcs(header: fits.Header) -> bool:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from astrolatent.data.checksum import read_file
 from astrolatent.data.readers import (
     Reader,
     column_lookup,
-    fast_fits,
+    fits_bytes,
     open_fits,
     register,
     to_angstrom,
@@ -30,6 +31,7 @@ class ESO1DReader(Reader):
     name = "eso-1d"
     priority = 10
     expects = "a one-row binary table with WAVE and FLUX arrays in extension 1"
+    reads_bytes = True
 
     @classmethod
     def identify(cls, hdul: fits.HDUList) -> bool:
@@ -38,13 +40,27 @@ class ESO1DReader(Reader):
         cols = column_lookup(hdul[1])
         return {"WAVE", "FLUX"} <= set(cols) and hdul[1].header.get("NAXIS2") == 1
 
+    def read_bytes(
+        self, path: Path, data: memoryview, start: int = 0, stop: int | None = None
+    ) -> list[Spectrum] | None:
+        if start > 0 or (stop is not None and stop < 1):
+            return []
+        row = fits_bytes.read_row(data, {"WAVE", "FLUX"}, {"ERR"})
+        if row is None:
+            return None
+        return [_spectrum(Path(path), row.cells, row.units["WAVE"], row.primary)]
+
     def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
         path = Path(path)
         if start > 0 or (stop is not None and stop < 1):
             return []
-        fast = fast_fits.read_row(path, {"WAVE", "FLUX"}, {"ERR"})
-        if fast is not None:
-            return [_spectrum(path, fast.cells, fast.units["WAVE"], fast.primary)]
+        if path.name.lower().endswith((".fits", ".fit", ".fts")) and path.is_file():
+            spectra = self.read_bytes(path, read_file(path))
+            if spectra is not None:  # copies: the bytes are a buffer that the next read reuses
+                for s in spectra:
+                    s.wave, s.flux = _native_copy(s.wave), _native_copy(s.flux)
+                    s.err = None if s.err is None else _native_copy(s.err)
+                return spectra
         with open_fits(path) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise InputFileError(

@@ -34,7 +34,14 @@ from typing import ClassVar
 import numpy as np
 from astropy.io import fits
 
-from astrolatent.data.readers import Reader, linear_wcs, open_fits, register, to_angstrom
+from astrolatent.data.readers import (
+    Reader,
+    image_data,
+    linear_wcs,
+    open_fits,
+    register,
+    to_angstrom,
+)
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import ConfigError, InputFileError
 
@@ -101,12 +108,7 @@ class RowsReader(Reader):
             return []
         with open_fits(path) as hdul:
             header = hdul[0].header
-            try:
-                data = None if hdul[0].data is None else np.asarray(hdul[0].data, np.float64)
-            except Exception as exc:
-                raise InputFileError(
-                    path, f"cannot read data, file truncated or corrupt ({exc})"
-                ) from None
+            data = image_data(hdul[0], path)
         stack = _oriented(data)
         shape = None if data is None else data.shape
         if stack is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from astrolatent.data.readers import Reader, linear_wcs, open_fits, register
+from astrolatent.data.readers import Reader, image_data, linear_wcs, open_fits, register
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.errors import InputFileError
 
@@ -48,12 +48,7 @@ class WCS1DReader(Reader):
                 raise InputFileError(
                     path, f"primary HDU has NAXIS={header.get('NAXIS')}, expected a 1D spectrum"
                 )
-            try:
-                flux = np.array(hdul[0].data, dtype=np.float64).ravel()
-            except Exception as exc:
-                raise InputFileError(
-                    path, f"cannot read data, file truncated or corrupt ({exc})"
-                ) from None
+            flux = np.asarray(image_data(hdul[0], path), dtype=np.float64).ravel()
             wave = linear_wcs(header, flux.size, path=path, log10=self.log10_wavelength)
             err = None
             for ext in _ERR_EXTENSIONS:
