@@ -290,11 +290,7 @@ def build_estimator(
             image_shape=image_shape,
             n_bins=config.pdf.n_bins,
             latent_dim=resolved_latent_dim(config, images=image_shape is not None),
-            depth=ec.depth,
-            width=ec.width,
-            channels=ec.channels,
-            inception=ec.inception,
-            negative_slope=ec.negative_slope,
+            encoder=ec,
             head_width=config.pdf.head_width,
             decoder=config.contrastive.enabled,
         )
