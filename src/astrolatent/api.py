@@ -579,9 +579,7 @@ def causal(run: str | Path, *, config: ConfigArg = None, progress=None, **option
     objects with nearby latents. Returns the result and the folder written."""
     from astrolatent.workflows.causal import run_local_tests
 
-    cfg = causal_config(config=config, **options)
-    settings = cfg.model_dump(exclude={"out"})
-    return run_local_tests(run, **settings, out_dir=cfg.out, progress=progress)
+    return run_local_tests(run, causal_config(config=config, **options), progress=progress)
 
 
 def discover_config(*, config: ConfigArg = None, **options: Any):
