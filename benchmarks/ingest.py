@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import psutil
 import zarr
 from astropy.io import fits
 
+from astrolatent.cli import command_line
 from astrolatent.data import presets
 from astrolatent.data import readers as readers_api
 from astrolatent.data.ingest import STAGES, file_checksum, release_task_blocks, task_blocks
@@ -83,20 +83,8 @@ def astropy_read(files: list[Path]) -> float:
 def run_ingest(folder: Path, store: Path, workers: int) -> tuple[float, float, dict]:
     """Wall seconds, peak RSS (MiB) and the summary of one ingest run (whole process tree)."""
     shutil.rmtree(store, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "astrolatent",
-        "ingest",
-        str(folder),
-        "--store",
-        str(store),
-        "--preset",
-        "harps",
-        "--workers",
-        str(workers),
-        "--json",
-    ]
+    options = ["--preset", "harps", "--workers", str(workers), "--json"]
+    cmd = command_line("ingest", str(folder), "--store", str(store), *options)
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
