@@ -60,13 +60,7 @@ def resolve(
     """The effective configuration: ``cls`` defaults < ``base`` (a preset) < ``config`` (a
     file, mapping or instance) < the ``options`` that are not None (dotted keys such as
     ``"preprocess.pad_to"`` reach nested sections)."""
-    if isinstance(config, Config):
-        layered = config.to_dict()
-    elif isinstance(config, str | Path):
-        layered = read_mapping(config)
-    else:
-        layered = dict(config or {})
-    data = merge(dict(base or {}), layered)
+    data = merge(dict(base or {}), _layer(config))
     for key, value in options.items():
         if value is None:
             continue
@@ -78,6 +72,15 @@ def resolve(
             value = value.to_dict()
         node[leaf] = str(value) if isinstance(value, Path) else value
     return cls.from_dict(data, source=source)
+
+
+def _layer(config: str | Path | Mapping[str, Any] | Config | None) -> dict:
+    """A configuration argument (a file, mapping or instance; None: empty) as a mapping."""
+    if isinstance(config, Config):
+        return config.to_dict()
+    if isinstance(config, str | Path):
+        return read_mapping(config)
+    return dict(config or {})
 
 
 def _configure(
@@ -765,6 +768,88 @@ def groups(table: str | Path, *, config: ConfigArg = None, **options: Any) -> di
     return available_groups(list(read_table(table).columns), groups=extra)
 
 
+def galaxy_train_config(
+    table: str | Path,
+    *,
+    config: ConfigArg = None,
+    target: str | None = None,
+    inputs: str | Sequence[str] | None = None,
+    images: str | Path | None = None,
+    groups: str | Path | None = None,
+    target_range: str | Sequence[float] | None = None,
+    bins: int | None = None,
+    cv_folds: int | None = None,
+    latent_dim: int | None = None,
+    contrastive: bool | None = None,
+    max_epochs: int | None = None,
+    max_minutes: float | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+):
+    """The effective ``galaxy train`` configuration (an
+    :class:`~astrolatent.galaxies.config.EstimatorConfig`): defaults < ``config`` < options.
+    ``inputs``: column groups or columns (a list or comma-separated); ``groups``: a YAML/JSON
+    file of extra column groups, added to the configuration's; ``target_range``: LOW,HIGH of
+    the PDF bins (two numbers, or ``"LOW,HIGH"``); ``seed``: of splits, weights and batches;
+    ``threads``: torch CPU threads."""
+    from astrolatent.config import split_columns
+    from astrolatent.galaxies.catalog import load_groups
+    from astrolatent.galaxies.config import EstimatorConfig
+
+    layered = _layer(config)
+    extra_groups = None
+    if groups is not None:
+        extra_groups = {**layered.get("data", {}).get("groups", {}), **load_groups(groups)}
+    if isinstance(inputs, str):
+        inputs = split_columns(inputs)
+    low, high = _parse_range(target_range) or (None, None)
+    given = {
+        "data.table": str(table),
+        "data.target": target,
+        "data.inputs": list(inputs) if inputs else None,
+        "data.images": None if images is None else str(images),
+        "data.groups": extra_groups,
+        "data.cv_folds": cv_folds,
+        "pdf.target_min": low,
+        "pdf.target_max": high,
+        "pdf.n_bins": bins,
+        "encoder.latent_dim": latent_dim,
+        "contrastive.enabled": contrastive,
+        "trainer.max_epochs": max_epochs,
+        "trainer.max_minutes": max_minutes,
+        "trainer.seed": seed,
+        "trainer.num_threads": threads,
+    }
+    return resolve(EstimatorConfig, layered, given, source="galaxy train options")
+
+
+def _parse_range(value: str | Sequence[float] | None) -> tuple[float, float] | None:
+    """``"LOW,HIGH"`` (or two numbers) as a pair of floats; None as None."""
+    from astrolatent.config import split_columns
+
+    if value is None:
+        return None
+    parts = split_columns(value) if isinstance(value, str) else list(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--range {value!r}: expected LOW,HIGH (two numbers)") from None
+    return low, high
+
+
+def galaxy_train(
+    table: str | Path, *, run: str | Path, config: ConfigArg = None, progress=None, **options: Any
+):
+    """``astrolatent galaxy train``: a PDF estimator of ``target`` from the catalogue
+    ``table``, written to the run directory ``run`` (options: those of
+    :func:`galaxy_train_config`). ``progress`` is called with a dict after each epoch
+    (model, epoch, val_ce). Returns the training summary (``to_dict()``)."""
+    from astrolatent.galaxies.train import fit_estimator
+
+    cfg = galaxy_train_config(table, config=config, **options)
+    return fit_estimator(cfg, run, progress=progress)
+
+
 def galaxy_decompose_config(*, config: ConfigArg = None, **options: Any):
     """The effective ``galaxy decompose`` configuration (the fields of
     :class:`~astrolatent.galaxies.decompose.RunDecompositionConfig`)."""
@@ -892,6 +977,8 @@ __all__ = [
     "galaxy_decompose_config",
     "galaxy_simulate",
     "galaxy_simulate_config",
+    "galaxy_train",
+    "galaxy_train_config",
     "groups",
     "groups_config",
     "info",
