@@ -255,3 +255,5 @@ def test_galaxy_train_config_takes_the_cli_options_and_merges_groups(tmp_path) -
     assert api.galaxy_train_config(tmp_path / "t.csv", config=cfg) == cfg  # a round trip
     with pytest.raises(ConfigError, match="expected LOW,HIGH"):
         api.galaxy_train_config(tmp_path / "t.csv", target="y", target_range="1")
+    with pytest.raises(ConfigError, match=r"\['epochs'\] unknown"):
+        api.galaxy_train_config(tmp_path / "t.csv", target="y", epochs=3)

@@ -99,34 +99,13 @@ ConfigArg = str | Path | Mapping[str, Any] | Config | None
 # ---------------------------------------------------------------------------------------
 # simulate -> ingest -> train -> encode
 # ---------------------------------------------------------------------------------------
-def simulate_config(
-    *,
-    config: str | Path | Mapping[str, Any] | None = None,
-    n: int | None = None,
-    seed: int | None = None,
-    resolution: str | None = None,
-    n_objects: int | None = None,
-    tellurics: bool | None = None,
-    ccd_gap: bool | None = None,
-    labelled_fraction: float | None = None,
-):
-    """The effective ``simulate spectra`` configuration: defaults < ``config`` < options."""
+def simulate_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``simulate spectra`` configuration (the fields of
+    :class:`~astrolatent.simulate.spectra.SpectrumSimulationConfig`, ``seed`` for
+    ``random_state``): defaults < ``config`` < options."""
     from astrolatent.simulate.spectra import SpectrumSimulationConfig
 
-    return resolve(
-        SpectrumSimulationConfig,
-        config,
-        {
-            "n": n,
-            "random_state": seed,
-            "resolution": resolution,
-            "n_objects": n_objects,
-            "tellurics": tellurics,
-            "ccd_gap": ccd_gap,
-            "labelled_fraction": labelled_fraction,
-        },
-        source="simulate options",
-    )
+    return _configure(SpectrumSimulationConfig, config, options, "simulate")
 
 
 def simulate_spectra(out_dir: str | Path, *, progress=None, **options: Any):
@@ -768,58 +747,57 @@ def groups(table: str | Path, *, config: ConfigArg = None, **options: Any) -> di
     return available_groups(list(read_table(table).columns), groups=extra)
 
 
+#: The ``galaxy train`` options that each set one field of the
+#: :class:`~astrolatent.galaxies.config.EstimatorConfig`.
+GALAXY_TRAIN_FIELDS = {
+    "target": "data.target",
+    "images": "data.images",
+    "cv_folds": "data.cv_folds",
+    "bins": "pdf.n_bins",
+    "latent_dim": "encoder.latent_dim",
+    "contrastive": "contrastive.enabled",
+    "max_epochs": "trainer.max_epochs",
+    "max_minutes": "trainer.max_minutes",
+    "seed": "trainer.seed",
+    "threads": "trainer.num_threads",
+}
+
+
 def galaxy_train_config(
     table: str | Path,
     *,
     config: ConfigArg = None,
-    target: str | None = None,
     inputs: str | Sequence[str] | None = None,
-    images: str | Path | None = None,
     groups: str | Path | None = None,
     target_range: str | Sequence[float] | None = None,
-    bins: int | None = None,
-    cv_folds: int | None = None,
-    latent_dim: int | None = None,
-    contrastive: bool | None = None,
-    max_epochs: int | None = None,
-    max_minutes: float | None = None,
-    seed: int | None = None,
-    threads: int | None = None,
+    **options: Any,
 ):
     """The effective ``galaxy train`` configuration (an
     :class:`~astrolatent.galaxies.config.EstimatorConfig`): defaults < ``config`` < options.
     ``inputs``: column groups or columns (a list or comma-separated); ``groups``: a YAML/JSON
     file of extra column groups, added to the configuration's; ``target_range``: LOW,HIGH of
-    the PDF bins (two numbers, or ``"LOW,HIGH"``); ``seed``: of splits, weights and batches;
-    ``threads``: torch CPU threads."""
+    the PDF bins (two numbers, or ``"LOW,HIGH"``); ``options``: those of
+    :data:`GALAXY_TRAIN_FIELDS` (``seed``: of splits, weights and batches; ``threads``:
+    torch CPU threads)."""
     from astrolatent.config import split_columns
     from astrolatent.galaxies.catalog import load_groups
     from astrolatent.galaxies.config import EstimatorConfig
 
+    unknown = sorted(set(options) - set(GALAXY_TRAIN_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"galaxy train options: {unknown} unknown; choose from {sorted(GALAXY_TRAIN_FIELDS)}"
+        )
+    given = {GALAXY_TRAIN_FIELDS[name]: value for name, value in options.items()}
     layered = _layer(config)
-    extra_groups = None
     if groups is not None:
-        extra_groups = {**layered.get("data", {}).get("groups", {}), **load_groups(groups)}
+        extra = {**layered.get("data", {}).get("groups", {}), **load_groups(groups)}
+        given["data.groups"] = extra
     if isinstance(inputs, str):
         inputs = split_columns(inputs)
-    low, high = _parse_range(target_range) or (None, None)
-    given = {
-        "data.table": str(table),
-        "data.target": target,
-        "data.inputs": list(inputs) if inputs else None,
-        "data.images": None if images is None else str(images),
-        "data.groups": extra_groups,
-        "data.cv_folds": cv_folds,
-        "pdf.target_min": low,
-        "pdf.target_max": high,
-        "pdf.n_bins": bins,
-        "encoder.latent_dim": latent_dim,
-        "contrastive.enabled": contrastive,
-        "trainer.max_epochs": max_epochs,
-        "trainer.max_minutes": max_minutes,
-        "trainer.seed": seed,
-        "trainer.num_threads": threads,
-    }
+    given["data.inputs"] = list(inputs) if inputs else None
+    given["data.table"] = str(table)
+    given["pdf.target_min"], given["pdf.target_max"] = _parse_range(target_range) or (None, None)
     return resolve(EstimatorConfig, layered, given, source="galaxy train options")
 
 
