@@ -935,6 +935,7 @@ def run_pipeline(pipeline: str | Path, *, config: ConfigArg = None, progress=Non
 __all__ = [
     "Analysis",
     "Discovery",
+    "GALAXY_TRAIN_FIELDS",
     "analyze",
     "analyze_config",
     "causal",
