@@ -233,24 +233,62 @@ def train_config(
     config: ConfigArg = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
-    known_labels: list[str] | None = None,
+    known_labels: str | Sequence[str] | None = None,
+    **launch: Any,
 ):
     """The configuration a new ``train`` run on ``store`` would use (what ``astrolatent
     train --print-config`` prints): the preset (default: chosen from the spectrum length) <
-    ``config`` < the budget and ``known_labels`` given. Nothing is written."""
+    ``config`` < the budget, ``known_labels`` (a list or comma-separated) and the ``launch``
+    options given (``devices``, ``num_nodes``: a positive count or ``"auto"``;
+    ``accelerator``, ``precision``), which set the ``trainer`` section. Nothing is written."""
+    from astrolatent.config import split_columns
     from astrolatent.data.store import SpectrumStore
     from astrolatent.errors import StoreError
     from astrolatent.training.fit import resolve_config
 
     if not Path(store).exists():
         raise StoreError(f"{store}: no such store; create one with `astrolatent ingest`")
+    if isinstance(known_labels, str):
+        known_labels = split_columns(known_labels)
+    overrides = _train_overrides(config, known_labels)
     return resolve_config(
         SpectrumStore(store),
-        _train_overrides(config, known_labels),
+        _with_launch(overrides, launch),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,
     )
+
+
+#: The launch options of ``train``, set in the ``trainer`` section.
+LAUNCH_OPTIONS = ("devices", "num_nodes", "accelerator", "precision")
+
+
+def _with_launch(overrides: dict | None, launch: dict[str, Any]) -> dict | None:
+    """``overrides`` with the launch options that were given (not None) under ``trainer``;
+    ``devices`` and ``num_nodes`` as positive counts (or ``"auto"``)."""
+    unknown = sorted(set(launch) - set(LAUNCH_OPTIONS))
+    if unknown:
+        raise ConfigError(f"train options: {unknown} unknown; choose from {list(LAUNCH_OPTIONS)}")
+    given = {k: v for k, v in launch.items() if v is not None}
+    if not given:
+        return overrides
+    for name in ("devices", "num_nodes"):
+        if name in given and given[name] != "auto":
+            given[name] = _positive_int(str(given[name]), "--" + name.replace("_", "-"))
+    overrides = dict(overrides or {})
+    overrides["trainer"] = {**overrides.get("trainer", {}), **given}
+    return overrides
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a positive integer or auto") from None
+    if value < 1:
+        raise ConfigError(f"{option} {value}: must be at least 1")
+    return value
 
 
 def train(
@@ -933,9 +971,9 @@ def run_pipeline(pipeline: str | Path, *, config: ConfigArg = None, progress=Non
 
 
 __all__ = [
+    "GALAXY_TRAIN_FIELDS",
     "Analysis",
     "Discovery",
-    "GALAXY_TRAIN_FIELDS",
     "analyze",
     "analyze_config",
     "causal",
