@@ -117,23 +117,31 @@ def simulate_spectra(out_dir: str | Path, *, progress=None, **options: Any):
     return write_spectra(out_dir, simulate_config(**options), progress=progress)
 
 
+#: The ``ingest`` options that each set one field of the
+#: :class:`~astrolatent.data.ingest.IngestConfig` (``grid`` and ``preset`` are parsed).
+INGEST_FIELDS = {
+    "format": "format",
+    "labels": "labels",
+    "id_column": "id_column",
+    "pad_to": "preprocess.pad_to",
+    "min_median": "preprocess.min_median",
+    "dtype": "preprocess.dtype",
+    "workers": "workers",
+    "scheduler": "scheduler",
+    "rows_per_task": "rows_per_task",
+}
+
+
 def ingest_config(
     *,
-    config: str | Path | Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
     preset: str | None = None,
-    format: str | None = None,
-    labels: str | Path | None = None,
-    id_column: str | None = None,
     grid: Any = None,
-    pad_to: int | None = None,
-    min_median: float | None = None,
-    dtype: str | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    rows_per_task: int | None = None,
+    **options: Any,
 ):
     """The effective ingest configuration: defaults < ``preset`` < ``config`` < options
-    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``)."""
+    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``; the others:
+    those of :data:`INGEST_FIELDS`)."""
     from astrolatent.data import presets
     from astrolatent.data.ingest import IngestConfig
 
@@ -146,24 +154,18 @@ def ingest_config(
             "preprocess": p.preprocess.to_dict(),
             "preset": preset,
         }
-    return resolve(
-        IngestConfig,
-        config,
-        {
-            "format": format,
-            "labels": None if labels is None else str(labels),
-            "id_column": id_column,
-            "preprocess.grid": _parse_grid(grid),
-            "preprocess.pad_to": pad_to,
-            "preprocess.min_median": min_median,
-            "preprocess.dtype": dtype,
-            "workers": workers,
-            "scheduler": scheduler,
-            "rows_per_task": rows_per_task,
-        },
-        base=base,
-        source="ingest options",
-    )
+    given = _fields(options, INGEST_FIELDS, "ingest")
+    given["preprocess.grid"] = _parse_grid(grid)
+    return resolve(IngestConfig, config, given, base=base, source="ingest options")
+
+
+def _fields(options: Mapping[str, Any], fields: Mapping[str, str], command: str) -> dict:
+    """``options`` under the (dotted) configuration fields that ``fields`` maps their
+    names to; an option ``fields`` lacks is a ConfigError naming ``command``."""
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(f"{command} options: {unknown} unknown; choose from {sorted(fields)}")
+    return {fields[name]: value for name, value in options.items()}
 
 
 def _parse_grid(value: Any) -> Any:
@@ -220,10 +222,7 @@ def _train_overrides(config: ConfigArg, known_labels: list[str] | None) -> dict 
     configuration) with ``known_labels`` set when given."""
     from astrolatent.training.config import with_known_labels
 
-    if isinstance(config, Config):
-        config = config.to_dict()
-    overrides = read_mapping(config) if isinstance(config, str | Path) else config
-    return with_known_labels(dict(overrides) if overrides is not None else None, known_labels)
+    return with_known_labels(None if config is None else _layer(config), known_labels)
 
 
 def train_config(
@@ -261,16 +260,13 @@ def train_config(
 
 
 #: The launch options of ``train``, set in the ``trainer`` section.
-LAUNCH_OPTIONS = ("devices", "num_nodes", "accelerator", "precision")
+LAUNCH_FIELDS = {name: name for name in ("devices", "num_nodes", "accelerator", "precision")}
 
 
 def _with_launch(overrides: dict | None, launch: dict[str, Any]) -> dict | None:
     """``overrides`` with the launch options that were given (not None) under ``trainer``;
     ``devices`` and ``num_nodes`` as positive counts (or ``"auto"``)."""
-    unknown = sorted(set(launch) - set(LAUNCH_OPTIONS))
-    if unknown:
-        raise ConfigError(f"train options: {unknown} unknown; choose from {list(LAUNCH_OPTIONS)}")
-    given = {k: v for k, v in launch.items() if v is not None}
+    given = {k: v for k, v in _fields(launch, LAUNCH_FIELDS, "train").items() if v is not None}
     if not given:
         return overrides
     for name in ("devices", "num_nodes"):
@@ -821,12 +817,7 @@ def galaxy_train_config(
     from astrolatent.galaxies.catalog import load_groups
     from astrolatent.galaxies.config import EstimatorConfig
 
-    unknown = sorted(set(options) - set(GALAXY_TRAIN_FIELDS))
-    if unknown:
-        raise ConfigError(
-            f"galaxy train options: {unknown} unknown; choose from {sorted(GALAXY_TRAIN_FIELDS)}"
-        )
-    given = {GALAXY_TRAIN_FIELDS[name]: value for name, value in options.items()}
+    given = _fields(options, GALAXY_TRAIN_FIELDS, "galaxy train")
     layered = _layer(config)
     if groups is not None:
         extra = {**layered.get("data", {}).get("groups", {}), **load_groups(groups)}
@@ -972,6 +963,7 @@ def run_pipeline(pipeline: str | Path, *, config: ConfigArg = None, progress=Non
 
 __all__ = [
     "GALAXY_TRAIN_FIELDS",
+    "INGEST_FIELDS",
     "Analysis",
     "Discovery",
     "analyze",
