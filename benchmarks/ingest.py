@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import psutil
 import zarr
 from astropy.io import fits
 
+from astrolatent.cli import command_line
 from astrolatent.data import checksum, presets
 from astrolatent.data import readers as readers_api
 from astrolatent.data.ingest import STAGES, release_task_blocks, task_blocks
@@ -82,20 +82,8 @@ def astropy_read(files: list[Path]) -> float:
 def run_ingest(folder: Path, store: Path, workers: int) -> tuple[float, float, dict]:
     """Wall seconds, peak RSS (MiB) and the summary of one ingest run (whole process tree)."""
     shutil.rmtree(store, ignore_errors=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "astrolatent",
-        "ingest",
-        str(folder),
-        "--store",
-        str(store),
-        "--preset",
-        "harps",
-        "--workers",
-        str(workers),
-        "--json",
-    ]
+    options = ["--preset", "harps", "--workers", str(workers), "--json"]
+    cmd = command_line("ingest", str(folder), "--store", str(store), *options)
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0

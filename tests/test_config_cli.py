@@ -230,3 +230,30 @@ def _yaml(tmp_path: Path) -> Path:
     path = tmp_path / "train.yaml"
     path.write_text("optim:\n  batch_size: 8\n")
     return path
+
+
+def test_galaxy_train_config_takes_the_cli_options_and_merges_groups(tmp_path) -> None:
+    from astrolatent import api
+    from astrolatent.errors import ConfigError
+
+    (tmp_path / "c.yaml").write_text("data:\n  groups:\n    mine: [a]\n")
+    (tmp_path / "g.yaml").write_text("yours: [b, c]\n")
+    cfg = api.galaxy_train_config(
+        tmp_path / "t.csv",
+        config=tmp_path / "c.yaml",
+        target="y",
+        inputs="mine, yours",
+        groups=tmp_path / "g.yaml",
+        target_range="1,2.5",
+        bins=40,
+        seed=3,
+    )
+    assert cfg.data.inputs == ["mine", "yours"]
+    assert cfg.data.groups == {"mine": ["a"], "yours": ["b", "c"]}  # the file's and the extra
+    assert (cfg.pdf.target_min, cfg.pdf.target_max, cfg.pdf.n_bins) == (1.0, 2.5, 40)
+    assert cfg.trainer.seed == 3
+    assert api.galaxy_train_config(tmp_path / "t.csv", config=cfg) == cfg  # a round trip
+    with pytest.raises(ConfigError, match="expected LOW,HIGH"):
+        api.galaxy_train_config(tmp_path / "t.csv", target="y", target_range="1")
+    with pytest.raises(ConfigError, match=r"\['epochs'\] unknown"):
+        api.galaxy_train_config(tmp_path / "t.csv", target="y", epochs=3)

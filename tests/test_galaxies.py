@@ -23,7 +23,7 @@ from astrolatent.galaxies.catalog import (
     require_rows,
     resolve_inputs,
 )
-from astrolatent.galaxies.config import GalaxySimulationConfig
+from astrolatent.galaxies.config import EncoderConfig, GalaxySimulationConfig
 from astrolatent.galaxies.models import (
     GalaxyEstimator,
     info_nce,
@@ -290,8 +290,7 @@ def test_cnn_estimator_shapes_with_extra_inputs_and_decoder():
         image_shape=(5, 16, 16),
         n_bins=50,
         latent_dim=16,
-        channels=[8, 16],
-        inception=True,
+        encoder=EncoderConfig(channels=[8, 16], inception=True),
         decoder=True,
     )
     latent, logits = model(torch.randn(4, 1), torch.randn(4, 5, 16, 16))

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import zarr
 from astropy.io import fits
 from typer.testing import CliRunner
 
-from astrolatent.cli import app
+from astrolatent.cli import app, command_line
 from astrolatent.data.ingest import IngestConfig, ingest
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.store import SpectrumStore
@@ -191,20 +190,11 @@ def test_kill_and_resume_gives_the_same_store(tmp_path):
         flux, err = absorption_spectrum(LOW_WAVE, rv=i, seed=i)
         write_eso1d(folder / f"ADP.{i:03d}.fits", LOW_WAVE, flux, err, object_name=f"S{i}")
     _add_bad_files(folder)
-    cmd = [
-        sys.executable,
-        "-m",
-        "astrolatent",
-        "ingest",
-        str(folder),
-        "--store",
-        str(tmp_path / "killed"),
-        "--rows-per-task",
-        "1",
-    ]
+    killed = tmp_path / "killed"
+    cmd = command_line("ingest", str(folder), "--store", str(killed), "--rows-per-task", "1")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    parts = tmp_path / "killed" / "parts"
+    parts = killed / "parts"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(parts.glob("*.parquet"))) < 10:
         time.sleep(0.01)
@@ -212,13 +202,13 @@ def test_kill_and_resume_gives_the_same_store(tmp_path):
     proc.wait()
     n_done = len(list(parts.glob("*.parquet")))
     assert 10 <= n_done < 85, "the kill must land mid-run"
-    assert not (tmp_path / "killed" / "metadata.parquet").exists()
+    assert not (killed / "metadata.parquet").exists()
     resumed = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env)
     assert resumed.returncode == 5, resumed.stderr  # finished; 5 files quarantined
     summary = json.loads(resumed.stdout)
     assert summary["n_tasks_skipped"] >= 10 and summary["n_ok"] == 80
     ingest([folder], tmp_path / "clean", IngestConfig(rows_per_task=1))
-    _assert_same_store(tmp_path / "killed", tmp_path / "clean")
+    _assert_same_store(killed, tmp_path / "clean")
 
 
 def test_label_columns_that_clash_with_metadata_are_renamed(eso_folder, tmp_path):

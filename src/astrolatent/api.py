@@ -60,13 +60,7 @@ def resolve(
     """The effective configuration: ``cls`` defaults < ``base`` (a preset) < ``config`` (a
     file, mapping or instance) < the ``options`` that are not None (dotted keys such as
     ``"preprocess.pad_to"`` reach nested sections)."""
-    if isinstance(config, Config):
-        layered = config.to_dict()
-    elif isinstance(config, str | Path):
-        layered = read_mapping(config)
-    else:
-        layered = dict(config or {})
-    data = merge(dict(base or {}), layered)
+    data = merge(dict(base or {}), _layer(config))
     for key, value in options.items():
         if value is None:
             continue
@@ -78,6 +72,15 @@ def resolve(
             value = value.to_dict()
         node[leaf] = str(value) if isinstance(value, Path) else value
     return cls.from_dict(data, source=source)
+
+
+def _layer(config: str | Path | Mapping[str, Any] | Config | None) -> dict:
+    """A configuration argument (a file, mapping or instance; None: empty) as a mapping."""
+    if isinstance(config, Config):
+        return config.to_dict()
+    if isinstance(config, str | Path):
+        return read_mapping(config)
+    return dict(config or {})
 
 
 def _configure(
@@ -96,34 +99,13 @@ ConfigArg = str | Path | Mapping[str, Any] | Config | None
 # ---------------------------------------------------------------------------------------
 # simulate -> ingest -> train -> encode
 # ---------------------------------------------------------------------------------------
-def simulate_config(
-    *,
-    config: str | Path | Mapping[str, Any] | None = None,
-    n: int | None = None,
-    seed: int | None = None,
-    resolution: str | None = None,
-    n_objects: int | None = None,
-    tellurics: bool | None = None,
-    ccd_gap: bool | None = None,
-    labelled_fraction: float | None = None,
-):
-    """The effective ``simulate spectra`` configuration: defaults < ``config`` < options."""
+def simulate_config(*, config: ConfigArg = None, **options: Any):
+    """The effective ``simulate spectra`` configuration (the fields of
+    :class:`~astrolatent.simulate.spectra.SpectrumSimulationConfig`, ``seed`` for
+    ``random_state``): defaults < ``config`` < options."""
     from astrolatent.simulate.spectra import SpectrumSimulationConfig
 
-    return resolve(
-        SpectrumSimulationConfig,
-        config,
-        {
-            "n": n,
-            "random_state": seed,
-            "resolution": resolution,
-            "n_objects": n_objects,
-            "tellurics": tellurics,
-            "ccd_gap": ccd_gap,
-            "labelled_fraction": labelled_fraction,
-        },
-        source="simulate options",
-    )
+    return _configure(SpectrumSimulationConfig, config, options, "simulate")
 
 
 def simulate_spectra(out_dir: str | Path, *, progress=None, **options: Any):
@@ -135,23 +117,31 @@ def simulate_spectra(out_dir: str | Path, *, progress=None, **options: Any):
     return write_spectra(out_dir, simulate_config(**options), progress=progress)
 
 
+#: The ``ingest`` options that each set one field of the
+#: :class:`~astrolatent.data.ingest.IngestConfig` (``grid`` and ``preset`` are parsed).
+INGEST_FIELDS = {
+    "format": "format",
+    "labels": "labels",
+    "id_column": "id_column",
+    "pad_to": "preprocess.pad_to",
+    "min_median": "preprocess.min_median",
+    "dtype": "preprocess.dtype",
+    "workers": "workers",
+    "scheduler": "scheduler",
+    "rows_per_task": "rows_per_task",
+}
+
+
 def ingest_config(
     *,
-    config: str | Path | Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
     preset: str | None = None,
-    format: str | None = None,
-    labels: str | Path | None = None,
-    id_column: str | None = None,
     grid: Any = None,
-    pad_to: int | None = None,
-    min_median: float | None = None,
-    dtype: str | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    rows_per_task: int | None = None,
+    **options: Any,
 ):
     """The effective ingest configuration: defaults < ``preset`` < ``config`` < options
-    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``)."""
+    (``grid``: a GridConfig, a mapping, or ``"START,STOP,STEP[,linear|log]"``; the others:
+    those of :data:`INGEST_FIELDS`)."""
     from astrolatent.data import presets
     from astrolatent.data.ingest import IngestConfig
 
@@ -164,24 +154,18 @@ def ingest_config(
             "preprocess": p.preprocess.to_dict(),
             "preset": preset,
         }
-    return resolve(
-        IngestConfig,
-        config,
-        {
-            "format": format,
-            "labels": None if labels is None else str(labels),
-            "id_column": id_column,
-            "preprocess.grid": _parse_grid(grid),
-            "preprocess.pad_to": pad_to,
-            "preprocess.min_median": min_median,
-            "preprocess.dtype": dtype,
-            "workers": workers,
-            "scheduler": scheduler,
-            "rows_per_task": rows_per_task,
-        },
-        base=base,
-        source="ingest options",
-    )
+    given = _fields(options, INGEST_FIELDS, "ingest")
+    given["preprocess.grid"] = _parse_grid(grid)
+    return resolve(IngestConfig, config, given, base=base, source="ingest options")
+
+
+def _fields(options: Mapping[str, Any], fields: Mapping[str, str], command: str) -> dict:
+    """``options`` under the (dotted) configuration fields that ``fields`` maps their
+    names to; an option ``fields`` lacks is a ConfigError naming ``command``."""
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(f"{command} options: {unknown} unknown; choose from {sorted(fields)}")
+    return {fields[name]: value for name, value in options.items()}
 
 
 def _parse_grid(value: Any) -> Any:
@@ -238,10 +222,7 @@ def _train_overrides(config: ConfigArg, known_labels: list[str] | None) -> dict 
     configuration) with ``known_labels`` set when given."""
     from astrolatent.training.config import with_known_labels
 
-    if isinstance(config, Config):
-        config = config.to_dict()
-    overrides = read_mapping(config) if isinstance(config, str | Path) else config
-    return with_known_labels(dict(overrides) if overrides is not None else None, known_labels)
+    return with_known_labels(None if config is None else _layer(config), known_labels)
 
 
 def train_config(
@@ -251,24 +232,59 @@ def train_config(
     config: ConfigArg = None,
     max_steps: int | None = None,
     max_minutes: float | None = None,
-    known_labels: list[str] | None = None,
+    known_labels: str | Sequence[str] | None = None,
+    **launch: Any,
 ):
     """The configuration a new ``train`` run on ``store`` would use (what ``astrolatent
     train --print-config`` prints): the preset (default: chosen from the spectrum length) <
-    ``config`` < the budget and ``known_labels`` given. Nothing is written."""
+    ``config`` < the budget, ``known_labels`` (a list or comma-separated) and the ``launch``
+    options given (``devices``, ``num_nodes``: a positive count or ``"auto"``;
+    ``accelerator``, ``precision``), which set the ``trainer`` section. Nothing is written."""
+    from astrolatent.config import split_columns
     from astrolatent.data.store import SpectrumStore
     from astrolatent.errors import StoreError
     from astrolatent.training.fit import resolve_config
 
     if not Path(store).exists():
         raise StoreError(f"{store}: no such store; create one with `astrolatent ingest`")
+    if isinstance(known_labels, str):
+        known_labels = split_columns(known_labels)
+    overrides = _train_overrides(config, known_labels)
     return resolve_config(
         SpectrumStore(store),
-        _train_overrides(config, known_labels),
+        _with_launch(overrides, launch),
         preset=preset,
         max_steps=max_steps,
         max_minutes=max_minutes,
     )
+
+
+#: The launch options of ``train``, set in the ``trainer`` section.
+LAUNCH_FIELDS = {name: name for name in ("devices", "num_nodes", "accelerator", "precision")}
+
+
+def _with_launch(overrides: dict | None, launch: dict[str, Any]) -> dict | None:
+    """``overrides`` with the launch options that were given (not None) under ``trainer``;
+    ``devices`` and ``num_nodes`` as positive counts (or ``"auto"``)."""
+    given = {k: v for k, v in _fields(launch, LAUNCH_FIELDS, "train").items() if v is not None}
+    if not given:
+        return overrides
+    for name in ("devices", "num_nodes"):
+        if name in given and given[name] != "auto":
+            given[name] = _positive_int(str(given[name]), "--" + name.replace("_", "-"))
+    overrides = dict(overrides or {})
+    overrides["trainer"] = {**overrides.get("trainer", {}), **given}
+    return overrides
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a positive integer or auto") from None
+    if value < 1:
+        raise ConfigError(f"{option} {value}: must be at least 1")
+    return value
 
 
 def train(
@@ -579,9 +595,7 @@ def causal(run: str | Path, *, config: ConfigArg = None, progress=None, **option
     objects with nearby latents. Returns the result and the folder written."""
     from astrolatent.workflows.causal import run_local_tests
 
-    cfg = causal_config(config=config, **options)
-    settings = cfg.model_dump(exclude={"out"})
-    return run_local_tests(run, **settings, out_dir=cfg.out, progress=progress)
+    return run_local_tests(run, causal_config(config=config, **options), progress=progress)
 
 
 def discover_config(*, config: ConfigArg = None, **options: Any):
@@ -767,6 +781,82 @@ def groups(table: str | Path, *, config: ConfigArg = None, **options: Any) -> di
     return available_groups(list(read_table(table).columns), groups=extra)
 
 
+#: The ``galaxy train`` options that each set one field of the
+#: :class:`~astrolatent.galaxies.config.EstimatorConfig`.
+GALAXY_TRAIN_FIELDS = {
+    "target": "data.target",
+    "images": "data.images",
+    "cv_folds": "data.cv_folds",
+    "bins": "pdf.n_bins",
+    "latent_dim": "encoder.latent_dim",
+    "contrastive": "contrastive.enabled",
+    "max_epochs": "trainer.max_epochs",
+    "max_minutes": "trainer.max_minutes",
+    "seed": "trainer.seed",
+    "threads": "trainer.num_threads",
+}
+
+
+def galaxy_train_config(
+    table: str | Path,
+    *,
+    config: ConfigArg = None,
+    inputs: str | Sequence[str] | None = None,
+    groups: str | Path | None = None,
+    target_range: str | Sequence[float] | None = None,
+    **options: Any,
+):
+    """The effective ``galaxy train`` configuration (an
+    :class:`~astrolatent.galaxies.config.EstimatorConfig`): defaults < ``config`` < options.
+    ``inputs``: column groups or columns (a list or comma-separated); ``groups``: a YAML/JSON
+    file of extra column groups, added to the configuration's; ``target_range``: LOW,HIGH of
+    the PDF bins (two numbers, or ``"LOW,HIGH"``); ``options``: those of
+    :data:`GALAXY_TRAIN_FIELDS` (``seed``: of splits, weights and batches; ``threads``:
+    torch CPU threads)."""
+    from astrolatent.config import split_columns
+    from astrolatent.galaxies.catalog import load_groups
+    from astrolatent.galaxies.config import EstimatorConfig
+
+    given = _fields(options, GALAXY_TRAIN_FIELDS, "galaxy train")
+    layered = _layer(config)
+    if groups is not None:
+        extra = {**layered.get("data", {}).get("groups", {}), **load_groups(groups)}
+        given["data.groups"] = extra
+    if isinstance(inputs, str):
+        inputs = split_columns(inputs)
+    given["data.inputs"] = list(inputs) if inputs else None
+    given["data.table"] = str(table)
+    given["pdf.target_min"], given["pdf.target_max"] = _parse_range(target_range) or (None, None)
+    return resolve(EstimatorConfig, layered, given, source="galaxy train options")
+
+
+def _parse_range(value: str | Sequence[float] | None) -> tuple[float, float] | None:
+    """``"LOW,HIGH"`` (or two numbers) as a pair of floats; None as None."""
+    from astrolatent.config import split_columns
+
+    if value is None:
+        return None
+    parts = split_columns(value) if isinstance(value, str) else list(value)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--range {value!r}: expected LOW,HIGH (two numbers)") from None
+    return low, high
+
+
+def galaxy_train(
+    table: str | Path, *, run: str | Path, config: ConfigArg = None, progress=None, **options: Any
+):
+    """``astrolatent galaxy train``: a PDF estimator of ``target`` from the catalogue
+    ``table``, written to the run directory ``run`` (options: those of
+    :func:`galaxy_train_config`). ``progress`` is called with a dict after each epoch
+    (model, epoch, val_ce). Returns the training summary (``to_dict()``)."""
+    from astrolatent.galaxies.train import fit_estimator
+
+    cfg = galaxy_train_config(table, config=config, **options)
+    return fit_estimator(cfg, run, progress=progress)
+
+
 def galaxy_decompose_config(*, config: ConfigArg = None, **options: Any):
     """The effective ``galaxy decompose`` configuration (the fields of
     :class:`~astrolatent.galaxies.decompose.RunDecompositionConfig`)."""
@@ -872,6 +962,8 @@ def run_pipeline(pipeline: str | Path, *, config: ConfigArg = None, progress=Non
 
 
 __all__ = [
+    "GALAXY_TRAIN_FIELDS",
+    "INGEST_FIELDS",
     "Analysis",
     "Discovery",
     "analyze",
@@ -894,6 +986,8 @@ __all__ = [
     "galaxy_decompose_config",
     "galaxy_simulate",
     "galaxy_simulate_config",
+    "galaxy_train",
+    "galaxy_train_config",
     "groups",
     "groups_config",
     "info",

@@ -104,6 +104,12 @@ def run(args: Sequence[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+def command_line(*args: str) -> list[str]:
+    """The argv that runs ``astrolatent ARGS`` in a new process with this Python (for
+    benchmarks and tests that need a separate process)."""
+    return [sys.executable, "-m", "astrolatent", *args]
+
+
 def _fail(message: str, code: int, *, traceback: bool = False) -> int:
     """Print ``message`` as one red line (the traceback after it with -v); return ``code``."""
     line = " ".join(str(message).split()) or "failed"

@@ -12,15 +12,12 @@ from rich.table import Table
 from astrolatent import api
 from astrolatent.cli.common import (
     JsonFlag,
-    PrintConfig,
     Seed,
     SimulationSeed,
     TableArg,
     configured,
     console,
     echo_json,
-    parse_columns,
-    print_config,
     progress_bar,
 )
 from astrolatent.errors import ConfigError
@@ -155,18 +152,8 @@ def _print_table(title: str, headers: tuple[str, str], rows: dict[str, str]) -> 
     console.print(out)
 
 
-def _parse_range(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    parts = parse_columns(value)
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--range {value!r}: expected LOW,HIGH (two numbers)") from None
-    return low, high
-
-
 @galaxy_app.command("train")
+@configured(api.galaxy_train_config, exclude=("run",))
 def train(
     table: Annotated[Path, typer.Argument(help="Catalogue: .csv, .parquet or .fits.")],
     target: Annotated[str, typer.Option("--target", help="Target column (e.g. logmass).")],
@@ -177,12 +164,8 @@ def train(
     images: Annotated[
         Path | None, typer.Option("--images", help=".npy (N, C, S, S) images, row i = table row i.")
     ] = None,
-    groups_file: Annotated[
+    groups: Annotated[
         Path | None, typer.Option("--groups", help="YAML/JSON file of extra column groups.")
-    ] = None,
-    config_file: Annotated[
-        Path | None,
-        typer.Option("--config", help="YAML/JSON estimator options (see config.yaml of a run)."),
     ] = None,
     target_range: Annotated[
         str | None, typer.Option("--range", help="LOW,HIGH of the PDF bins (default 6,12.5).")
@@ -211,43 +194,13 @@ def train(
         int | None, typer.Option("--seed", help="Seed of splits, weights, batches.")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
-    show_config: PrintConfig = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    *,
+    cfg,
 ) -> None:
     """Train a PDF estimator of the target and write the run directory."""
-    from astrolatent.api import resolve
-    from astrolatent.config import read_mapping
-    from astrolatent.galaxies.catalog import load_groups
-    from astrolatent.galaxies.config import EstimatorConfig
-    from astrolatent.galaxies.train import fit_estimator
-
-    options = read_mapping(config_file, what="options") if config_file is not None else {}
-    groups = None
-    if groups_file is not None:
-        groups = {**options.get("data", {}).get("groups", {}), **load_groups(groups_file)}
-    low, high = _parse_range(target_range) or (None, None)
-    given = {
-        "data.table": str(table),
-        "data.target": target,
-        "data.inputs": parse_columns(inputs) or None,
-        "data.images": None if images is None else str(images),
-        "data.groups": groups,
-        "data.cv_folds": cv_folds,
-        "pdf.target_min": low,
-        "pdf.target_max": high,
-        "pdf.n_bins": bins,
-        "encoder.latent_dim": latent_dim,
-        "contrastive.enabled": contrastive,
-        "trainer.max_epochs": max_epochs,
-        "trainer.max_minutes": max_minutes,
-        "trainer.seed": seed,
-        "trainer.num_threads": threads,
-    }
-    config = resolve(EstimatorConfig, options, given, source="galaxy train options")
-    print_config(config, when=show_config)
-
-    n_models = max(1, config.data.cv_folds)
-    epochs = config.trainer.max_epochs
+    n_models = max(1, cfg.data.cv_folds)
+    epochs = cfg.trainer.max_epochs
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("training", total=n_models * epochs)
 
@@ -259,7 +212,7 @@ def train(
             )
             bar.update(task, completed=done, description=text)
 
-        summary = fit_estimator(config, run, progress=report)
+        summary = api.galaxy_train(table, run=run, config=cfg, progress=report)
     if as_json:
         echo_json(summary.to_dict())
         return

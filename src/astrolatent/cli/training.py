@@ -11,26 +11,17 @@ import typer
 from astrolatent import api
 from astrolatent.cli.common import (
     JsonFlag,
-    PrintConfig,
     RunStore,
     TrainingRun,
     configured,
     console,
     echo_json,
-    parse_columns,
-    print_config,
     progress_bar,
 )
-from astrolatent.config import read_mapping
 from astrolatent.errors import ConfigError
 
 
-def _read_overrides(path: Path | None) -> dict | None:
-    if path is None:
-        return None
-    return read_mapping(path)
-
-
+@configured(api.train_config, exclude=("run", "resume"))
 def train(
     store: Annotated[Path, typer.Argument(help="Spectrum store made by `astrolatent ingest`.")],
     run: Annotated[
@@ -40,13 +31,6 @@ def train(
         str | None,
         typer.Option(
             help="auto (default: from the spectrum length), harps-full, lowres or gaia-xp."
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="YAML/JSON file of options merged over the preset (e.g. a run's config.yaml).",
         ),
     ] = None,
     max_steps: Annotated[
@@ -78,10 +62,11 @@ def train(
     precision: Annotated[
         str | None, typer.Option(help="32 or bf16-mixed (16-mixed on old GPUs).")
     ] = None,
-    show_config: PrintConfig = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the training summary as JSON.")
     ] = False,
+    *,
+    cfg,
 ) -> None:
     """Train the spectrum VAE on a store (one CPU to many GPUs) and write a run directory.
 
@@ -91,53 +76,27 @@ def train(
     Devices and nodes are read from torchrun/SLURM; optim.batch_size is per process.
     """
     from astrolatent.runtime.trainer import env_global_rank
-    from astrolatent.training.config import with_known_labels
     from astrolatent.training.fit import fit
 
-    names = None if known_labels is None else parse_columns(known_labels)
-    if names is not None and resume:
-        raise ConfigError("--known-labels cannot change on --resume (the run keeps its own)")
-    overrides = _with_launch(
-        with_known_labels(_read_overrides(config), names),
-        resume=resume,
-        devices=devices,
-        num_nodes=num_nodes,
-        accelerator=accelerator,
-        precision=precision,
-    )
+    if resume:  # the run keeps its own configuration; only the budget may change
+        launch = (devices, num_nodes, accelerator, precision)
+        if known_labels is not None:
+            raise ConfigError("--known-labels cannot change on --resume (the run keeps its own)")
+        if any(v is not None for v in launch):
+            raise ConfigError(
+                "--devices/--num-nodes/--accelerator/--precision cannot change on --resume"
+            )
     budget = {"preset": preset, "max_steps": max_steps, "max_minutes": max_minutes}
-    if show_config:
-        from astrolatent.training.fit import resolve_config
-
-        print_config(resolve_config(store, overrides, **budget))
     rank_zero = env_global_rank() == 0  # other ranks of a parallel run stay quiet
     with _training_bar(disable=as_json or not rank_zero) as progress:
-        summary = fit(store, run, overrides, resume=resume, progress=progress, **budget)
+        config = None if resume else cfg
+        summary = fit(store, run, config, resume=resume, progress=progress, **budget)
     if not rank_zero:
         return
     if as_json:
         echo_json(summary.to_dict())
         return
     _print_training(summary, run)
-
-
-def _with_launch(overrides: dict | None, *, resume: bool, **launch: object) -> dict | None:
-    """``overrides`` with the launch options that were given (devices, nodes, accelerator,
-    precision) under ``trainer``; they cannot change on ``--resume``."""
-    given = {k: v for k, v in launch.items() if v is not None}
-    if not given:
-        return overrides
-    if resume:
-        raise ConfigError(
-            "--devices/--num-nodes/--accelerator/--precision cannot change on --resume"
-        )
-    if "devices" in given and given["devices"] != "auto":
-        given["devices"] = _positive_int(str(given["devices"]), "--devices")
-    if "num_nodes" in given:
-        given["num_nodes"] = _positive_int(str(given["num_nodes"]), "--num-nodes")
-    overrides = dict(overrides or {})
-    overrides["trainer"] = {**overrides.get("trainer", {}), **given}
-    return overrides
 
 
 @contextlib.contextmanager
@@ -188,16 +147,6 @@ def _print_training(summary, run: Path) -> None:
     )
     console.print(f"loss: train {train_loss}, validation {val}{active}", highlight=False)
     console.print(f"run directory: {run}", highlight=False)
-
-
-def _positive_int(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: expected a positive integer or auto") from None
-    if value < 1:
-        raise ConfigError(f"{option} {value}: must be at least 1")
-    return value
 
 
 @configured(api.encode_config, exclude=("run",))

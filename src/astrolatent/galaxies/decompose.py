@@ -288,8 +288,6 @@ class RunDecomposition:
 
     result: PIDResult
     target: str
-    x1: list[str]
-    x2: list[str]
     runs: dict[str, dict]
     by: str | None
     by_class: pd.DataFrame | None
@@ -301,6 +299,16 @@ class RunDecomposition:
     @property
     def pointwise(self) -> pd.DataFrame:
         return self.result.pointwise
+
+    @property
+    def x1(self) -> list[str]:
+        """The inputs of the run on X1 (from ``runs``)."""
+        return self.runs["x1"]["inputs"]
+
+    @property
+    def x2(self) -> list[str]:
+        """The inputs of the run on X2 (from ``runs``)."""
+        return self.runs["x2"]["inputs"]
 
     def to_dict(self) -> dict:
         """JSON-safe: the atoms and ``*_err``, mi1/mi2/mi12, method, n, x1, x2, target,
@@ -431,7 +439,8 @@ def decompose_runs(
     target = runs[2].config.data.target
     frame, by, bins = _pointwise_frame(joined, runs[2], by, bins)
     rng = np.random.default_rng(random_state)
-    overall = summarise(frame, method=method, n_bootstrap=n_bootstrap, random_state=rng).iloc[0]
+    resampling = {"method": method, "n_bootstrap": n_bootstrap, "random_state": rng}
+    overall = summarise(frame, **resampling).iloc[0]
     result = PIDResult(
         *(float(overall[a]) for a in ATOMS),
         method=method,
@@ -439,26 +448,20 @@ def decompose_runs(
         **{f"{a}_err": float(overall[f"{a}_err"]) for a in ATOMS},
         pointwise=frame,
     )
-    by_class = None
-    if by is not None:
-        by_class = summarise(frame, by=by, method=method, n_bootstrap=n_bootstrap, random_state=rng)
+    by_class = None if by is None else summarise(frame, by=by, **resampling)
     by_bin = {}
     for col in bins:
         if not pd.api.types.is_numeric_dtype(frame[col]):
             raise ConfigError(
                 f"column {col!r} is not numeric (dtype {frame[col].dtype}); bin a number"
             )
-        edges = _quantile_edges(frame[col], n_bins)
         by_bin[col] = summarise(
-            frame, by=col, bins=edges, method=method, n_bootstrap=n_bootstrap, random_state=rng
+            frame, by=col, bins=_quantile_edges(frame[col], n_bins), **resampling
         )
-    run_info = _run_info(runs)
     return RunDecomposition(
         result=result,
         target=target,
-        x1=runs[0].sources,
-        x2=runs[1].sources,
-        runs=run_info,
+        runs=_run_info(runs),
         by=by,
         by_class=by_class,
         by_bin=by_bin,

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from astrolatent.galaxies.config import EncoderConfig
+
 
 def mlp(sizes: Sequence[int], negative_slope: float = 0.01) -> nn.Sequential:
     """``(N, sizes[0]) -> (N, sizes[-1])``: a Linear layer between each pair of consecutive
@@ -65,24 +67,28 @@ class CNNEncoder(nn.Module):
     Each stage: a 3x3 convolution (or an :class:`InceptionBlock`) then a stride-2 3x3
     convolution, batch normalisation and LeakyReLU after each; then adaptive average pooling to 4x4, flattening,
     concatenation of the extra features, Linear(width) + LeakyReLU, Linear(latent_dim).
+    The stages' ``channels``, ``inception``, ``width`` and ``negative_slope`` come from
+    ``encoder`` (its ``latent_dim`` is not read).
     """
 
     def __init__(
         self,
         in_channels: int,
+        latent_dim: int,
+        encoder: EncoderConfig,
         *,
-        latent_dim: int = 16,
-        channels: tuple[int, ...] | list[int] = (16, 32, 64),
-        inception: bool = False,
         n_extra: int = 0,
-        width: int = 128,
-        negative_slope: float = 0.01,
     ) -> None:
         super().__init__()
+        negative_slope = encoder.negative_slope
         layers: list[nn.Module] = []
         c_prev = in_channels
-        for c in channels:
-            first = InceptionBlock(c_prev, c) if inception else nn.Conv2d(c_prev, c, 3, padding=1)
+        for c in encoder.channels:
+            first = (
+                InceptionBlock(c_prev, c)
+                if encoder.inception
+                else nn.Conv2d(c_prev, c, 3, padding=1)
+            )
             layers += [
                 first,
                 nn.BatchNorm2d(c),
@@ -94,7 +100,7 @@ class CNNEncoder(nn.Module):
             c_prev = c
         layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten()]
         self.features = nn.Sequential(*layers)
-        self.head = mlp([c_prev * 16 + n_extra, width, latent_dim], negative_slope)
+        self.head = mlp([c_prev * 16 + n_extra, encoder.width, latent_dim], negative_slope)
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(images)
@@ -145,7 +151,9 @@ class GalaxyEstimator(nn.Module):
             joined after the convolutions; may be 0).
         image_shape: ``(C, S, S)`` of the images, or None for a tabular (MLP) model.
         n_bins: bins of the target's PDF.
-        latent_dim, depth, width, channels, inception, negative_slope: encoder options.
+        latent_dim: size of the latent S (resolved: not None).
+        encoder: the encoder's depth, width, channels, inception and negative_slope
+            (its ``latent_dim`` is not read); default :class:`EncoderConfig`'s defaults.
         head_width: hidden width of the PDF head.
         decoder: build the reconstruction arm (supervised-contrastive training).
         clip: standardised tabular inputs are clipped to +-clip.
@@ -161,11 +169,7 @@ class GalaxyEstimator(nn.Module):
         image_shape: tuple[int, int, int] | None,
         n_bins: int,
         latent_dim: int,
-        depth: int = 4,
-        width: int = 128,
-        channels: tuple[int, ...] | list[int] = (16, 32, 64),
-        inception: bool = False,
-        negative_slope: float = 0.01,
+        encoder: EncoderConfig | None = None,
         head_width: int = 64,
         decoder: bool = False,
         clip: float = 10.0,
@@ -175,8 +179,9 @@ class GalaxyEstimator(nn.Module):
             raise ValueError("a tabular model needs at least one input column")
         self.image_shape = image_shape
         self.clip = clip
+        encoder = encoder if encoder is not None else EncoderConfig()
         n_channels = image_shape[0] if image_shape else 0
-        slope = negative_slope
+        slope = encoder.negative_slope
         self.register_buffer("tab_center", torch.zeros(n_tabular))
         self.register_buffer("tab_scale", torch.ones(n_tabular))
         self.register_buffer("img_center", torch.zeros(n_channels))
@@ -184,22 +189,15 @@ class GalaxyEstimator(nn.Module):
         self.encoder: nn.Module
         self.decoder: nn.Module | None = None
         if image_shape is None:
-            self.encoder = MLP([n_tabular, *[width] * depth, latent_dim], negative_slope=slope)
+            widths = [n_tabular, *[encoder.width] * encoder.depth, latent_dim]
+            self.encoder = MLP(widths, negative_slope=slope)
             if decoder:
-                self.decoder = MLP([latent_dim, width, width, n_tabular])
+                self.decoder = MLP([latent_dim, encoder.width, encoder.width, n_tabular])
         else:
-            self.encoder = CNNEncoder(
-                n_channels,
-                latent_dim=latent_dim,
-                channels=channels,
-                inception=inception,
-                n_extra=n_tabular,
-                width=width,
-                negative_slope=negative_slope,
-            )
+            self.encoder = CNNEncoder(n_channels, latent_dim, encoder, n_extra=n_tabular)
             if decoder:
                 self.decoder = ImageDecoder(
-                    latent_dim, n_channels, image_shape[1], channels=channels
+                    latent_dim, n_channels, image_shape[1], channels=encoder.channels
                 )
         self.head = MLP([latent_dim, head_width, n_bins], negative_slope=slope)
 

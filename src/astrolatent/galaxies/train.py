@@ -61,17 +61,9 @@ from astrolatent.outputs.layout import (
 )
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import GalaxyTrainSummary
+from astrolatent.runtime import trainer as runtime
 from astrolatent.runtime.checkpoint import load_model, save_model
 from astrolatent.runtime.run import save_config, write_train_summary
-from astrolatent.runtime.trainer import (
-    early_stopping,
-    launch,
-    make_trainer,
-    quiet_lightning,
-    seeded,
-    stop_reason,
-    torch_settings,
-)
 from astrolatent.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -284,17 +276,13 @@ def build_estimator(
                 f"contrastive training of images needs an image size divisible by 2^{k}; "
                 f"images are {image_shape[1]} px (use fewer encoder.channels)"
             )
-    with seeded(config.trainer.seed):
+    with runtime.seeded(config.trainer.seed):
         return GalaxyEstimator(
             n_tabular=n_tabular,
             image_shape=image_shape,
             n_bins=config.pdf.n_bins,
             latent_dim=resolved_latent_dim(config, images=image_shape is not None),
-            depth=ec.depth,
-            width=ec.width,
-            channels=ec.channels,
-            inception=ec.inception,
-            negative_slope=ec.negative_slope,
+            encoder=ec,
             head_width=config.pdf.head_width,
             decoder=config.contrastive.enabled,
         )
@@ -550,12 +538,12 @@ def _train_model(
     module = EstimatorModule(model, config, seed=seed)
     report = {"model": index, "n_models": n_models, "max_epochs": tc.max_epochs}
     recorder = _RunRecorder(index, progress, report)
-    with quiet_lightning():
-        trainer = make_trainer(
+    with runtime.quiet_lightning():
+        trainer = runtime.make_trainer(
             tc,
-            launch(tc.accelerator),
+            runtime.launch(tc.accelerator),
             run_dir,
-            [recorder, *early_stopping(tc, "val/ce")],
+            [recorder, *runtime.early_stopping(tc, "val/ce")],
             max_epochs=tc.max_epochs,
             logger=False,
         )
@@ -572,7 +560,7 @@ def _train_model(
         "epochs": trainer.current_epoch,
         "best_epoch": recorder.best_epoch,
         "best_val_ce": recorder.best,
-        "stopped_by": stop_reason(trainer),
+        "stopped_by": runtime.stop_reason(trainer),
         "seconds": time.perf_counter() - t0,
     }
     if progress is not None:
@@ -709,7 +697,7 @@ def _fit_models(
     edges = metrics.bin_edges(config.pdf.target_min, config.pdf.target_max, config.pdf.n_bins)
     history: list[tuple[int, int, str, float]] = []
     records, predictions, latents, held_probs = [], [], [], []
-    with torch_settings(config.trainer.num_threads):
+    with runtime.torch_settings(config.trainer.num_threads):
         for m, split in enumerate(splits):
             seen = np.concatenate([split["train"], split["val"]])
             prior = metrics.prior_probabilities(

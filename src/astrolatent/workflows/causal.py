@@ -129,37 +129,28 @@ def local_dir_name(query: str, condition: Sequence[str]) -> str:
 
 def run_local_tests(
     run: str | Path,
-    query: str,
+    config: LocalTestConfig,
     *,
-    condition: Sequence[str] = (),
-    model: int = 0,
-    evaluate: Literal["test", "val", "train"] = "test",
-    max_objects: int | None = None,
-    n_neighbors: int = 100,
-    n_permutations: int = 200,
-    alpha: float = 0.05,
-    random_state: int = 0,
-    out_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[LocalTestResult, Path]:
-    """Local tests of a run's target against ``query`` in the latent space of ``model``.
+    """Local tests of a run's target against ``config.query`` in the latent space of
+    ``config.model``.
 
-    Neighbourhoods are drawn from the model's training objects; the ``evaluate`` role's
-    objects are tested (at most ``max_objects``, a seeded subsample). Writes into
-    ``out_dir`` (default ``RUN/causal/local_<query>[_given_<condition>]/``):
+    Neighbourhoods are drawn from the model's training objects; the ``config.evaluate``
+    role's objects are tested (at most ``config.max_objects``, a seeded subsample). Writes
+    into ``config.out`` (default ``RUN/causal/local_<query>[_given_<condition>]/``):
     ``local.json`` (settings and summaries), ``local.parquet`` (one row per evaluated
-    object, with its ``id``), ``r_hist.png`` and ``r_map.png``. Returns the result and
-    the folder.
+    object, with its ``id``), ``r_hist.png`` and ``r_map.png``. ``progress`` is called
+    with the number of objects done. Returns the result and the folder.
     """
-    condition = list(condition)
+    query, condition = config.query, list(config.condition)
     if query in condition:
         raise ConfigError(f"the query {query!r} is also a conditioning column")
-    objects = load_run_objects(run, [query, *condition], model=model)
+    objects = load_run_objects(run, [query, *condition], model=config.model)
     if query == objects.target:
         raise ConfigError(f"the query {query!r} is the run's target; choose another column")
     if objects.target in condition:
         raise ConfigError(f"cannot condition on the target {objects.target!r}")
-    evaluated = _evaluated(objects, evaluate, max_objects, random_state)
     values = objects.values
     result = local_tests(
         objects.latents,
@@ -167,11 +158,11 @@ def run_local_tests(
         values[query].to_numpy(),
         condition=values[condition].to_numpy() if condition else None,
         reference=objects.roles == "train",
-        evaluate=evaluated,
-        n_neighbors=n_neighbors,
-        n_permutations=n_permutations,
-        alpha=alpha,
-        random_state=random_state,
+        evaluate=_evaluated(objects, config),
+        n_neighbors=config.n_neighbors,
+        n_permutations=config.n_permutations,
+        alpha=config.alpha,
+        random_state=config.random_state,
         progress=progress,
     )
     result.objects.insert(0, "id", objects.ids[result.objects["index"].to_numpy()])
@@ -182,23 +173,23 @@ def run_local_tests(
         "target": objects.target,
         "query": query,
         "condition": condition,
-        "evaluate": evaluate,
+        "evaluate": config.evaluate,
         **result.settings,
     }
     out = (
-        Path(out_dir)
-        if out_dir is not None
+        Path(config.out)
+        if config.out is not None
         else (objects.run / CAUSAL_DIR / local_dir_name(query, condition))
     )
-    _write_local_tests(result, out, target=objects.target, query=query, alpha=alpha)
+    _write_local_tests(result, out, target=objects.target, query=query, alpha=config.alpha)
     log.info("wrote local tests of %s to %s", query, out)
     return result, out
 
 
-def _evaluated(
-    objects: RunObjects, evaluate: str, max_objects: int | None, random_state: int
-) -> np.ndarray:
-    """The mask of the ``evaluate`` role's objects, at most ``max_objects`` (seeded)."""
+def _evaluated(objects: RunObjects, config: LocalTestConfig) -> np.ndarray:
+    """The mask of the ``config.evaluate`` role's objects, at most ``config.max_objects``
+    (a subsample seeded by ``config.random_state``)."""
+    evaluate, max_objects = config.evaluate, config.max_objects
     evaluated = objects.roles == evaluate
     if not evaluated.any():
         raise ConfigError(
@@ -206,7 +197,7 @@ def _evaluated(
             "choose another evaluate role"
         )
     if max_objects is not None and evaluated.sum() > max_objects:
-        rng = np.random.default_rng(random_state)
+        rng = np.random.default_rng(config.random_state)
         keep = rng.choice(np.flatnonzero(evaluated), max_objects, replace=False)
         evaluated = np.zeros_like(evaluated)
         evaluated[keep] = True

@@ -36,6 +36,22 @@ ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 #: Fewest rows (after dropping NaN) any measure accepts.
 MIN_ROWS = 20
 
+
+@dataclass(frozen=True)
+class PIDSample:
+    """The validated, paired rows a measure decomposes: the target ``y`` (n,) and the
+    sources ``x1`` (n, d1) and ``x2`` (n, d2), all finite float64."""
+
+    y: np.ndarray
+    x1: np.ndarray
+    x2: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return self.y.shape[0]
+
+
 #: Names that measures had before -> the measure that name now is. An old name still works
 #: for a while, with a one-line deprecation warning.
 RENAMED = {"variational": "pointwise"}
@@ -161,28 +177,23 @@ class PIDMeasure(ABC):
             raise ConfigError(f"{n} rows are too few for a PID; at least {MIN_ROWS} are needed")
         if n_bootstrap < 0 or n_bootstrap == 1:
             raise ConfigError(f"n_bootstrap={n_bootstrap} must be 0 (no errors) or at least 2")
-        self._check(ys[:, 0], x1s, x2s)
+        sample = PIDSample(ys[:, 0], x1s, x2s)
+        self._check(sample)
         return self._decompose(
-            ys[:, 0], x1s, x2s, n_bootstrap=n_bootstrap, rng=np.random.default_rng(random_state)
+            sample, n_bootstrap=n_bootstrap, rng=np.random.default_rng(random_state)
         )
 
-    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
-        """Refuse (ConfigError) or warn about options these validated samples of shape (n,),
-        (n, d1), (n, d2) cannot support; a binned measure needs at least two bins."""
+    def _check(self, sample: PIDSample) -> None:
+        """Refuse (ConfigError) or warn about options this validated sample cannot
+        support; a binned measure needs at least two bins."""
         if self.default_bins is not None and self.n_bins < 2:
             raise ConfigError(f"n_bins={self.n_bins} must be at least 2")
 
     @abstractmethod
     def _decompose(
-        self,
-        y: np.ndarray,
-        x1: np.ndarray,
-        x2: np.ndarray,
-        *,
-        n_bootstrap: int,
-        rng: np.random.Generator,
+        self, sample: PIDSample, *, n_bootstrap: int, rng: np.random.Generator
     ) -> PIDResult:
-        """The decomposition of validated arrays of shape (n,), (n, d1) and (n, d2)."""
+        """The decomposition of a validated sample."""
 
 
 MEASURES: Registry[type[PIDMeasure]] = Registry(PIDMeasure, "method")
@@ -193,15 +204,10 @@ class ResamplingPIDMeasure(PIDMeasure):
     bootstrap resamples of the rows. Subclasses implement :meth:`_atoms`."""
 
     def _decompose(
-        self,
-        y: np.ndarray,
-        x1: np.ndarray,
-        x2: np.ndarray,
-        *,
-        n_bootstrap: int,
-        rng: np.random.Generator,
+        self, sample: PIDSample, *, n_bootstrap: int, rng: np.random.Generator
     ) -> PIDResult:
-        n = y.shape[0]
+        y, x1, x2 = sample.y, sample.x1, sample.x2
+        n = sample.n
         atoms = self._atoms(y, x1, x2)
         errors = np.full(len(ATOMS), np.nan)
         if n_bootstrap:

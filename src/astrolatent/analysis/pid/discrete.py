@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from astrolatent.analysis.pid.base import (
     PIDResult,
+    PIDSample,
     ResamplingPIDMeasure,
     atoms_from_mi,
     register_measure,
@@ -284,15 +285,16 @@ class DiscretePID(ResamplingPIDMeasure):
     def __init__(self, *, n_bins: int = DEFAULT_BINS) -> None:
         self.n_bins = n_bins
 
-    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
-        super()._check(y, x1, x2)
-        cells = np.prod([discretise(v, n_bins=self.n_bins).max() + 1 for v in (y, x1, x2)])
-        if cells > y.size / 5:
+    def _check(self, sample: PIDSample) -> None:
+        super()._check(sample)
+        sources = (sample.y, sample.x1, sample.x2)
+        cells = np.prod([discretise(v, n_bins=self.n_bins).max() + 1 for v in sources])
+        if cells > sample.n / 5:
             log.warning(
                 "%d histogram cells for %d objects: plug-in %s estimates are biased upward; "
                 "use fewer bins or fewer source columns",
                 cells,
-                y.size,
+                sample.n,
                 self.name,
             )
 

@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from astrolatent.analysis.mi.copula import normal_scores
-from astrolatent.analysis.pid.base import ATOMS, PIDMeasure, PIDResult, register_measure
+from astrolatent.analysis.pid.base import ATOMS, PIDMeasure, PIDResult, PIDSample, register_measure
 from astrolatent.analysis.pid.pointwise import pointwise_decomposition, summarise
 from astrolatent.errors import ConfigError
 
@@ -181,9 +181,9 @@ class ClassifierPID(PIDMeasure):
         self.learning_rate = learning_rate
         self.label_smoothing = label_smoothing
 
-    def _check(self, y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> None:
-        super()._check(y, x1, x2)
-        n = y.shape[0]
+    def _check(self, sample: PIDSample) -> None:
+        super()._check(sample)
+        n = sample.n
         if not 2 <= self.n_folds <= n // 10:
             raise ConfigError(
                 f"n_folds={self.n_folds} must be between 2 and {n // 10} (n/10) for {n} objects"
@@ -197,17 +197,11 @@ class ClassifierPID(PIDMeasure):
             )
 
     def _decompose(
-        self,
-        y: np.ndarray,
-        x1: np.ndarray,
-        x2: np.ndarray,
-        *,
-        n_bootstrap: int,
-        rng: np.random.Generator,
+        self, sample: PIDSample, *, n_bootstrap: int, rng: np.random.Generator
     ) -> PIDResult:
-        n = y.shape[0]
+        n, x1, x2 = sample.n, sample.x1, sample.x2
         codes, edges = bin_target(
-            y, n_bins=self.n_bins, bin_range=self.bin_range, binning=self.binning
+            sample.y, n_bins=self.n_bins, bin_range=self.bin_range, binning=self.binning
         )
         self.n_bins_ = edges.size - 1
         if self.rank_inputs:
