@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 class Reader:
     """Base class of a format reader.
 
-    Subclasses set ``name``, implement :meth:`identify` and :meth:`read`, and override
-    :meth:`count` when a file can hold more than one spectrum. Options (e.g. which table
+    Subclasses set ``name`` and implement :meth:`identify` and :meth:`read_one` (a file
+    holding one spectrum) or :meth:`read` and :meth:`count` (a file holding several). Options (e.g. which table
     column holds the flux) are keyword arguments of ``__init__``.
     """
 
@@ -54,7 +54,13 @@ class Reader:
         return 1
 
     def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        """Spectra ``start:stop`` of the file (all of them by default)."""
+        """Spectra ``start:stop`` of the file (all of them by default). This default serves
+        files that hold one spectrum (:meth:`read_one`); readers of files that hold several
+        override it and :meth:`count`."""
+        return [self.read_one(Path(path))] if holds_first(start, stop) else []
+
+    def read_one(self, path: Path) -> Spectrum:
+        """The spectrum of a file that holds one."""
         raise NotImplementedError
 
     def read_bytes(
@@ -65,6 +71,11 @@ class Reader:
         :meth:`read` reads the file. The spectra's arrays may be views of ``data`` in the
         file's byte order, valid only as long as ``data`` is."""
         return None
+
+
+def holds_first(start: int, stop: int | None) -> bool:
+    """Whether rows ``start:stop`` of a file include its first spectrum (row 0)."""
+    return start <= 0 and (stop is None or stop >= 1)
 
 
 _REGISTRY: Registry[type[Reader]] = Registry(Reader, "format")

@@ -54,10 +54,7 @@ class APOGEEReader(Reader):
             and head.get("NAXIS1") == err.header.get("NAXIS1")
         )
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         with open_fits(path) as hdul:
             flux_hdu, err_hdu = _image(hdul, 1), _image(hdul, 2)
             if flux_hdu is None or err_hdu is None:
@@ -86,15 +83,13 @@ class APOGEEReader(Reader):
         bad = flux == 0
         if mask is not None and mask.shape == flux.shape:
             bad |= (mask & self.mask_bits) != 0
-        return [
-            Spectrum(
-                id=spec_id,
-                wave=wave,
-                flux=flux,
-                err=err,
-                bad=bad,
-                object=spec_id,
-                source=str(path),
-                extra={"flux_unit": str(flux_hdu.header.get("BUNIT", "")).strip()},
-            )
-        ]
+        return Spectrum(
+            id=spec_id,
+            wave=wave,
+            flux=flux,
+            err=err,
+            bad=bad,
+            object=spec_id,
+            source=str(path),
+            extra={"flux_unit": str(flux_hdu.header.get("BUNIT", "")).strip()},
+        )

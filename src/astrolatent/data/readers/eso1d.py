@@ -17,6 +17,7 @@ from astrolatent.data.readers import (
     Reader,
     column_lookup,
     fits_bytes,
+    holds_first,
     open_fits,
     register,
     to_angstrom,
@@ -43,24 +44,21 @@ class ESO1DReader(Reader):
     def read_bytes(
         self, path: Path, data: memoryview, start: int = 0, stop: int | None = None
     ) -> list[Spectrum] | None:
-        if start > 0 or (stop is not None and stop < 1):
+        if not holds_first(start, stop):
             return []
         row = fits_bytes.read_row(data, {"WAVE", "FLUX"}, {"ERR"})
         if row is None:
             return None
         return [_spectrum(Path(path), row.cells, row.units["WAVE"], row.primary)]
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         if path.name.lower().endswith((".fits", ".fit", ".fts")) and path.is_file():
             spectra = self.read_bytes(path, read_file(path))
             if spectra is not None:  # copies: the bytes are a buffer that the next read reuses
                 for s in spectra:
                     s.wave, s.flux = _native_copy(s.wave), _native_copy(s.flux)
                     s.err = None if s.err is None else _native_copy(s.err)
-                return spectra
+                return spectra[0]
         with open_fits(path) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise InputFileError(
@@ -85,7 +83,7 @@ class ESO1DReader(Reader):
                     path, f"cannot read table data, file truncated or corrupt ({exc})"
                 ) from None
             unit = table.columns[cols["WAVE"]].unit
-            return [_spectrum(path, cells, unit, hdul[0].header)]
+            return _spectrum(path, cells, unit, hdul[0].header)
 
 
 def _spectrum(path: Path, cells: dict[str, np.ndarray], wave_unit: str | None, primary) -> Spectrum:

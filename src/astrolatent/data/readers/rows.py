@@ -102,10 +102,7 @@ class RowsReader(Reader):
     def _wave_unit(self, header: fits.Header, wave: np.ndarray) -> str | None:
         return self.wave_unit
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         with open_fits(path) as hdul:
             header = hdul[0].header
             data = image_data(hdul[0], path)
@@ -146,18 +143,16 @@ class RowsReader(Reader):
         }
         if stack.shape[0] > 1:
             extra["aperture"] = aperture
-        return [
-            Spectrum(
-                id=path.name.split(".fits")[0],
-                wave=wave,
-                flux=arr["flux"],
-                err=err,
-                bad=bad,
-                object=str(header.get("OBJECT", "")).strip(),
-                source=str(path),
-                extra=extra,
-            )
-        ]
+        return Spectrum(
+            id=path.name.split(".fits")[0],
+            wave=wave,
+            flux=arr["flux"],
+            err=err,
+            bad=bad,
+            object=str(header.get("OBJECT", "")).strip(),
+            source=str(path),
+            extra=extra,
+        )
 
 
 register(RowsReader)

@@ -26,10 +26,7 @@ class SDSSReader(Reader):
     def identify(cls, hdul: fits.HDUList) -> bool:
         return "COADD" in hdul and {"LOGLAM", "FLUX"} <= set(column_lookup(hdul["COADD"]))
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         with open_fits(path) as hdul:
             if "COADD" not in hdul:
                 raise InputFileError(path, "no COADD extension (not an SDSS spec file)")
@@ -64,8 +61,6 @@ class SDSSReader(Reader):
             bad |= ~(ivar > 0)
         if and_mask is not None:
             bad |= and_mask != 0
-        return [
-            Spectrum(
-                id=spec_id, wave=wave, flux=flux, err=err, bad=bad, object=obj, source=str(path)
-            )
-        ]
+        return Spectrum(
+            id=spec_id, wave=wave, flux=flux, err=err, bad=bad, object=obj, source=str(path)
+        )

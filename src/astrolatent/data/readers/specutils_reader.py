@@ -75,10 +75,7 @@ class SpecutilsReader(Reader):
             return False
         return True
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         spec_cls = _spectrum_class()
         if spec_cls is None:
             raise ConfigError("the specutils reader needs specutils: pip install specutils")
@@ -100,18 +97,16 @@ class SpecutilsReader(Reader):
             raise InputFileError(
                 path, f"spectral axis unit {spec.spectral_axis.unit} is not a wavelength"
             ) from None
-        return [
-            Spectrum(
-                id=path.name.split(".fits")[0],
-                wave=np.asarray(wave, np.float64),
-                flux=np.asarray(spec.flux.value, np.float64),
-                err=_sigma(spec),
-                bad=None if spec.mask is None else np.asarray(spec.mask, bool),
-                object=str(spec.meta.get("header", {}).get("OBJECT", "")).strip(),
-                source=str(path),
-                extra={"flux_unit": spec.flux.unit.to_string(), "specutils_format": fmt},
-            )
-        ]
+        return Spectrum(
+            id=path.name.split(".fits")[0],
+            wave=np.asarray(wave, np.float64),
+            flux=np.asarray(spec.flux.value, np.float64),
+            err=_sigma(spec),
+            bad=None if spec.mask is None else np.asarray(spec.mask, bool),
+            object=str(spec.meta.get("header", {}).get("OBJECT", "")).strip(),
+            source=str(path),
+            extra={"flux_unit": spec.flux.unit.to_string(), "specutils_format": fmt},
+        )
 
 
 def _sigma(spec) -> np.ndarray | None:

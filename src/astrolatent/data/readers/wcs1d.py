@@ -38,10 +38,7 @@ class WCS1DReader(Reader):
             and ("CDELT1" in header or "CD1_1" in header)
         )
 
-    def read(self, path: Path, start: int = 0, stop: int | None = None) -> list[Spectrum]:
-        path = Path(path)
-        if start > 0 or (stop is not None and stop < 1):
-            return []
+    def read_one(self, path: Path) -> Spectrum:
         with open_fits(path) as hdul:
             header = hdul[0].header
             if header.get("NAXIS") != 1:
@@ -56,13 +53,11 @@ class WCS1DReader(Reader):
                     err = np.array(hdul[ext].data, dtype=np.float64).ravel()
                     break
             obj = str(header.get("OBJECT", "")).strip()
-        return [
-            Spectrum(
-                id=path.name.split(".fits")[0],
-                wave=wave,
-                flux=flux,
-                err=err,
-                object=obj,
-                source=str(path),
-            )
-        ]
+        return Spectrum(
+            id=path.name.split(".fits")[0],
+            wave=wave,
+            flux=flux,
+            err=err,
+            object=obj,
+            source=str(path),
+        )
