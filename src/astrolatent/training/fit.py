@@ -72,7 +72,7 @@ from astrolatent.outputs.layout import (
 from astrolatent.outputs.layout import TRAIN_SUMMARY_FILE as SUMMARY_FILE
 from astrolatent.outputs.summaries import TRAIN_SUMMARY_FORMAT_VERSION, provenance
 from astrolatent.runtime import save_checkpoint
-from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config
+from astrolatent.training.config import FORMAT_VERSION, TrainConfig, make_config, resolve_doppler
 from astrolatent.training.datamodule import (
     SpectrumDataModule,
     known_label_arrays,
@@ -523,7 +523,7 @@ def _prepare_run(
             if cfg.data.split_seed is not None
             else cfg.trainer.seed,
         )
-    cfg = _standardise_known(cfg, store_obj, split)
+    cfg = resolve_doppler(_standardise_known(cfg, store_obj, split), store_obj.wave)
 
     if rank_zero:
         claim_run(run_dir)
