@@ -208,12 +208,22 @@ class VAEModule(L.LightningModule):
         count = self.trainer.strategy.reduce(self._val_count, reduce_op="sum")
         self.val_kl_per_dim = (total / count.clamp_min(1)).cpu().numpy()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         c = self.optim_config
         params = self.model.parameters()
         if self.prior is not None:
             params = itertools.chain(params, self.prior.parameters())
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        optimizer = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.schedule == "constant":
+            return optimizer
+        total = self.trainer.max_steps
+        if c.schedule == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        else:
+            schedule = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=c.lr, total_steps=total
+            )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 __all__ = ["VAEModule", "step_seed"]
