@@ -417,8 +417,9 @@ class SpectrumVAE(nn.Module):
         whole = torch.floor(disp)
         frac = (disp - whole).to(rest.dtype)
         pixels = torch.arange(rest.shape[1], device=rest.device)
-        lo = (pixels + whole.long()).clamp(0, rest.shape[1] - 1)
-        hi = (lo + 1).clamp(max=rest.shape[1] - 1)
+        lo = pixels + whole.long()
+        hi = (lo + 1).clamp(0, rest.shape[1] - 1)
+        lo = lo.clamp(0, rest.shape[1] - 1)
         return torch.lerp(rest.gather(1, lo), rest.gather(1, hi), frac)
 
     def forward(
