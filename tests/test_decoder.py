@@ -16,6 +16,8 @@ from astrolatent.models.vae import (
     DopplerConfig,
     SpectrumVAE,
     count_parameters,
+    line_weights,
+    reconstruction_loss,
 )
 from astrolatent.training.config import PRESETS, make_config, resolve_doppler
 from astrolatent.training.encode import encode, load_model
@@ -202,6 +204,7 @@ def test_a_run_with_every_option_trains_saves_and_encodes(tiny_store, tmp_path):
         **FAST,
         "architecture": {"doppler": {}, "dense_hidden": 0},
         "optim": {**FAST["optim"], "schedule": "cosine"},
+        "loss": {"line_weight": 5.0},
         "known_labels": {"names": ["rv"]},
     }
     summary = fit(tiny_store, run, options, max_steps=20)
@@ -215,3 +218,24 @@ def test_a_run_with_every_option_trains_saves_and_encodes(tiny_store, tmp_path):
     # resuming keeps the resolved configuration and the schedule
     fit(tiny_store, run, max_steps=30, resume=True)
     assert load_model(run)[1].architecture == cfg.architecture
+
+
+def test_line_weights_emphasise_lines_and_keep_the_loss_scale():
+    wave = _wave(False)
+    flux = torch.tensor(1.3 * (1.0 - 0.2 * np.exp(-0.5 * ((wave - 5120.0) / 1.5) ** 2)))[None]
+    valid = torch.ones_like(flux, dtype=torch.bool)
+    w = line_weights(flux.float(), valid, 10.0)
+    centre = int(np.argmin(np.abs(wave - 5120.0)))
+    assert float(w[0, centre]) == pytest.approx(1 + 10 * 0.2, rel=0.05)
+    assert float(w[0, 20]) == pytest.approx(1.0)
+    # a constant error costs the same with or without the weights (normalised to mean 1)
+    recon = flux.float() + 0.01
+    plain = reconstruction_loss(recon, flux.float(), valid)
+    weighted = reconstruction_loss(recon, flux.float(), valid, pixel_weight=w)
+    assert torch.allclose(plain, weighted)
+    # an error at the line costs more with them
+    bump = flux.float().clone()
+    bump[0, centre] += 0.1
+    assert reconstruction_loss(bump, flux.float(), valid, pixel_weight=w) > 2 * reconstruction_loss(
+        bump, flux.float(), valid
+    )

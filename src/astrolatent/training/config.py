@@ -43,12 +43,15 @@ class LossConfig(Config):
     """Reconstruction + annealed KL.
 
     ``reconstruction``: ``l1`` (published), ``mse``, or ``ivar`` (inverse-variance weighted
-    squared error, needs the store's errors). ``kl_reduction``: see the module docstring.
+    squared error, needs the store's errors). ``line_weight`` > 0 weighs each pixel by
+    ``1 + line_weight * line depth`` (:func:`~astrolatent.models.vae.line_weights`, weights
+    normalised to mean 1 per spectrum). ``kl_reduction``: see the module docstring.
     The KL weight is 0 for the first ``kl_start`` optimiser steps, rises linearly to ``beta``
     at ``kl_end`` and stays there.
     """
 
     reconstruction: ReconstructionKind = "l1"
+    line_weight: float = Field(default=0.0, ge=0.0)
     kl_reduction: KLReduction = "sum"
     beta: float = Field(default=1e-3, ge=0.0)
     kl_start: int = Field(default=200, ge=0)

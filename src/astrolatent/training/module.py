@@ -23,6 +23,7 @@ from astrolatent.models.vae import (
     kl_per_dim,
     kl_weight,
     label_nll,
+    line_weights,
     reconstruction_loss,
     reduce_kl,
 )
@@ -109,12 +110,16 @@ class VAEModule(L.LightningModule):
         if self.loss_config.reconstruction == "ivar":
             err = batch["err"]
             ivar = torch.where(err > 0, 1.0 / err.clamp_min(1e-30).square(), torch.zeros_like(err))
+        strength = self.loss_config.line_weight
         recon = reconstruction_loss(
             out["recon"].float(),
             batch["flux"],
             batch["valid"],
             kind=self.loss_config.reconstruction,
             ivar=ivar,
+            pixel_weight=line_weights(batch["flux"], batch["valid"], strength)
+            if strength
+            else None,
         )
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
         extra: dict[str, torch.Tensor] = {}
