@@ -254,8 +254,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "lowres": {
-        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents",
-        "architecture": {"latent_dim": 16},
+        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents, a Doppler-shifted rest-frame decoder",
+        "architecture": {"latent_dim": 16, "doppler": {"scale_kms": 100.0}},
         "loss": {
             "reconstruction": "l1",
             "kl_reduction": "sum",
