@@ -166,11 +166,18 @@ def test_old_configs_load_and_harps_published_is_unchanged():
             make_config(HARPS_LENGTH, preset="harps-published", overrides={"architecture": option})
 
 
-def test_lowres_decodes_in_the_rest_frame_by_default_and_can_turn_it_off():
+def test_lowres_defaults_to_the_measured_decoder_and_can_turn_it_off():
     low = make_config(6251)
     assert low.architecture.doppler == DopplerConfig(scale_kms=100.0)
-    off = make_config(6251, overrides={"architecture": {"doppler": None}})
-    assert off.architecture.doppler is None
+    assert (low.architecture.dense_hidden, low.loss.line_weight) == (0, 20.0)
+    off = make_config(
+        6251,
+        overrides={
+            "architecture": {"doppler": None, "dense_hidden": None},
+            "loss": {"line_weight": 0},
+        },
+    )
+    assert off.architecture.doppler is None and off.architecture.dense_hidden is None
     assert make_config(343).architecture.doppler is None  # gaia-xp: not measured, unchanged
     assert make_config(HARPS_LENGTH).architecture.doppler is None  # harps-full: unchanged
 

@@ -254,10 +254,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "lowres": {
-        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents, a Doppler-shifted rest-frame decoder",
-        "architecture": {"latent_dim": 16, "doppler": {"scale_kms": 100.0}},
+        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents, a Doppler-shifted rest-frame decoder with a dense head, line-weighted L1",
+        "architecture": {"latent_dim": 16, "doppler": {"scale_kms": 100.0}, "dense_hidden": 0},
         "loss": {
             "reconstruction": "l1",
+            "line_weight": 20.0,
             "kl_reduction": "sum",
             "beta": 5e-4,
             "kl_start": 100,
