@@ -306,6 +306,7 @@ class SpectrumVAE(nn.Module):
         self.dense = _dense_head(config)
         if config.doppler is not None:
             self._check_grid(config.doppler)
+        if config.doppler is not None and not config.doppler.log_grid:
             # wavelength over step, for the pixel displacement of a linear grid (not saved:
             # it follows from the configuration)
             start, step = config.doppler.wave_start, config.doppler.wave_step
