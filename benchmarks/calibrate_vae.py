@@ -4,7 +4,10 @@ For each run: train with the given overrides (one thread, a wall-clock budget), 
 the store, then report per-latent dispersion (MAD of mu, METHOD.md A3) and, for every
 factor of the truth table, the best single-latent |Spearman r| and |Pearson r| and the
 held-out R^2 of a linear fit on all latents (how much of the factor the representation
-holds at all, aligned or not). Results go to ``RUN/calibration.json``.
+holds at all, aligned or not; ``r_all_latents`` is its square root), the reconstruction
+L1 at line pixels against the photon-noise floor there, and the CPU seconds per training
+step (process time, so a shared machine does not inflate it as it does wall time).
+Results go to ``RUN/calibration.json``.
 
     python benchmarks/calibrate_vae.py STORE TRUTH.csv RUN --minutes 10 \
         --set loss.beta=0.001 --set loss.kl_reduction=sum
@@ -95,6 +98,7 @@ def latent_report(
             "spearman": round(float(sp[best]), 3),
             "pearson": round(float(pe[best]), 3),
             "linear_r2_all_latents": round(float(r2), 3),
+            "r_all_latents": round(float(np.sqrt(max(r2, 0.0))), 3),
         }
     return {
         "mad": [round(float(v), 4) for v in mad],
@@ -109,11 +113,14 @@ def line_report(run: str | Path, latents: pd.DataFrame, n: int = 100) -> dict:
     """Masked L1 of the reconstructions at absorption-line pixels and elsewhere (val spectra).
 
     Lines are where the mean spectrum dips more than 5% below its running median (101 px):
-    a model that learned only the continuum has a line L1 far above its continuum L1.
+    a model that learned only the continuum has a line L1 far above its continuum L1. The
+    noise floor is the L1 a perfect model would leave, the mean |noise| = sqrt(2/pi) x the
+    stored 1-sigma error (when the store has errors).
     """
     from scipy.ndimage import median_filter
 
-    from astrolatent.training.encode import reconstruct
+    from astrolatent.data.store import SpectrumStore
+    from astrolatent.training.encode import load_model, reconstruct
 
     ids = (
         latents.loc[latents["split"] == "val", "id"].head(n).tolist()
@@ -126,11 +133,18 @@ def line_report(run: str | Path, latents: pd.DataFrame, n: int = 100) -> dict:
     line = (1 - mean / median_filter(mean, 101)) > 0.05
     res = np.abs(rec.flux - rec.recon)
     valid = rec.valid
-    return {
+    out = {
         "l1_line_pixels": round(float(res[:, line][valid[:, line]].mean()), 5),
         "l1_other_pixels": round(float(res[:, ~line][valid[:, ~line]].mean()), 5),
         "line_pixel_fraction": round(float(line.mean()), 4),
     }
+    err = SpectrumStore(load_model(run)[1].store).err
+    if err is not None:
+        floor = np.sqrt(2 / np.pi) * np.asarray(err.oindex[np.sort(rec.rows)])
+        floor = floor[np.argsort(np.argsort(rec.rows))]
+        out["noise_floor_line_pixels"] = round(float(floor[:, line][valid[:, line]].mean()), 5)
+        out["noise_floor_other_pixels"] = round(float(floor[:, ~line][valid[:, ~line]].mean()), 5)
+    return out
 
 
 def main() -> None:
@@ -148,6 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     summary = fit(
         args.store,
         args.run,
@@ -156,6 +171,7 @@ def main() -> None:
         max_minutes=args.minutes,
         max_steps=args.steps,
     )
+    cpu_per_step = (time.process_time() - cpu0) / max(1, summary.steps)
     result = encode(args.run)
     latents = pd.read_parquet(result.path)
     truth = None if args.truth == "labels" else pd.read_csv(args.truth)
@@ -176,6 +192,7 @@ def main() -> None:
         )
     }
     report["seconds"] = time.perf_counter() - t0
+    report["cpu_seconds_per_step"] = round(cpu_per_step, 4)
     Path(args.run, "calibration.json").write_text(json.dumps(report, indent=2))
     print(
         json.dumps(
@@ -183,6 +200,7 @@ def main() -> None:
         )
     )
     print(json.dumps(report["summary"]))
+    print(json.dumps({"lines": report["lines"], "cpu_seconds_per_step": cpu_per_step}))
 
 
 if __name__ == "__main__":

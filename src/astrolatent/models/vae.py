@@ -12,6 +12,13 @@ layers, a 512 x 20 bottleneck, 128 latents, 7,046,997 parameters).
 input length; inputs whose length is not a multiple of ``2**n_down`` are zero-padded inside
 the model (the padding is cut off the output, so callers always see their own length).
 
+Two decoder options (issue 16; both off by default, and off in every checkpoint saved
+before they existed): ``doppler`` decodes a rest-frame spectrum and shifts it by a velocity
+latent with linear interpolation on the store's wavelength grid (:class:`DopplerConfig`),
+and ``dense_hidden`` adds a dense map from the latents to the pixels to the convolutional
+decoder's output (line positions are fixed in wavelength; transposed convolutions share
+them badly).
+
 Nothing here does I/O; shapes are given as ``(N, L)`` with ``N`` spectra of ``L`` pixels.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import nn
@@ -33,8 +41,58 @@ HARPS_CHANNELS = (16, 16, 16, 32, 32, 32, 64, 64, 64, 128, 128, 128, 256, 512, 5
 HARPS_KERNELS = (7, 5, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3)
 HARPS_LENGTH = 327_680
 
+#: Speed of light, km/s.
+C_KMS = 299_792.458
+#: The dense head is refused above this many parameters (a linear map from 128 latents to
+#: the 327,680 HARPS pixels takes 42.3 M, six times the published model).
+MAX_DENSE_PARAMETERS = 50_000_000
+
 ReconstructionKind = Literal["l1", "mse", "ivar"]
 KLReduction = Literal["mean", "sum"]
+
+
+class DopplerConfig(Config):
+    """Rest-frame decoding and a Doppler shift by one latent (``architecture.doppler``).
+
+    The decoder is given the latents with latent ``latent`` set to 0 and produces a
+    rest-frame spectrum; latent ``latent`` is the velocity ``v = offset_kms + scale_kms *
+    z`` (km/s: with the N(0, 1) prior, ``scale_kms`` is the prior's standard deviation),
+    and the output pixel at wavelength ``lam`` is the rest-frame spectrum at
+    ``lam / (1 + v/c)``, linearly interpolated (the edge pixels repeat beyond the grid).
+    ``latent`` None is the last latent (a free one in a run with known labels); a run
+    whose known labels include ``rv`` uses the tied rv latent with the labels' own
+    standardisation instead (filled in when the run starts).
+
+    The grid (``wave_start``, ``wave_step`` in Angstrom, or in ln(lambda) when ``log_grid``)
+    is read from the store when the run starts (:meth:`for_wavelengths`).
+    """
+
+    latent: int | None = Field(default=None, ge=0)
+    scale_kms: float = Field(default=100.0, gt=0.0)
+    offset_kms: float = 0.0
+    wave_start: float | None = Field(default=None, gt=0.0)
+    wave_step: float | None = Field(default=None, gt=0.0)
+    log_grid: bool = False
+
+    @staticmethod
+    def grid_of(wave: np.ndarray) -> dict:
+        """``wave_start``, ``wave_step`` and ``log_grid`` of a linear or log-linear grid
+        ``wave (L,)`` in Angstrom; ConfigError for any other grid."""
+        wave = np.asarray(wave, dtype=np.float64)
+        if wave.ndim != 1 or wave.size < 2 or not np.all(np.isfinite(wave)) or wave[0] <= 0:
+            raise ConfigError("architecture.doppler needs a finite, positive wavelength grid")
+        for log_grid, axis in ((False, wave), (True, np.log(wave))):
+            step = np.diff(axis)
+            if step[0] > 0 and np.all(np.abs(step - step.mean()) <= 1e-3 * step.mean()):
+                return {
+                    "wave_start": float(wave[0]),
+                    "wave_step": float(step.mean()),
+                    "log_grid": log_grid,
+                }
+        raise ConfigError(
+            "architecture.doppler needs a linear or log-linear wavelength grid; the store's "
+            f"grid ({wave[0]:.2f}-{wave[-1]:.2f} A, {wave.size} px) is neither"
+        )
 
 
 class ArchitectureConfig(Config):
@@ -44,6 +102,12 @@ class ArchitectureConfig(Config):
     the last has stride 1. The decoder mirrors them. ``input_length`` is the number of pixels
     the caller gives (the store's spectrum length); when ``pad`` is true the model zero-pads
     it to the next multiple of ``2**n_down`` (split evenly, the odd pixel on the right).
+
+    ``doppler`` (None: off): see :class:`DopplerConfig`. ``dense_hidden`` (None: off): a
+    dense head from the latents to the pixels, added to the convolutional decoder's output;
+    0 is one linear layer (``(D + 1) * L`` parameters), ``H > 0`` has a hidden layer of H
+    LeakyReLU units (``(D + 1) * H + (H + 1) * L``); refused above
+    :data:`MAX_DENSE_PARAMETERS`.
     """
 
     input_length: int = Field(gt=0)
@@ -52,6 +116,37 @@ class ArchitectureConfig(Config):
     kernels: tuple[int, ...]
     negative_slope: float = Field(default=0.1, ge=0.0)
     pad: bool = True
+    doppler: DopplerConfig | None = None
+    dense_hidden: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _decoder_options(self) -> ArchitectureConfig:
+        if self.doppler is not None and self.velocity_latent >= self.latent_dim:
+            raise ValueError(
+                f"doppler.latent={self.doppler.latent} is not a latent (latent_dim={self.latent_dim})"
+            )
+        if self.dense_parameters > MAX_DENSE_PARAMETERS:
+            raise ValueError(
+                f"dense_hidden={self.dense_hidden} gives a dense head of "
+                f"{self.dense_parameters:,} parameters for {self.input_length:,} px, above "
+                f"the limit of {MAX_DENSE_PARAMETERS:,}; use a smaller dense_hidden or none"
+            )
+        return self
+
+    @property
+    def velocity_latent(self) -> int:
+        """Index of the velocity latent (``doppler`` only)."""
+        if self.doppler is None or self.doppler.latent is None:
+            return self.latent_dim - 1
+        return self.doppler.latent
+
+    @property
+    def dense_parameters(self) -> int:
+        """Parameters of the dense head (0 without one)."""
+        h, d, n = self.dense_hidden, self.latent_dim, self.input_length
+        if h is None:
+            return 0
+        return (d + 1) * n if h == 0 else (d + 1) * h + (h + 1) * n
 
     @model_validator(mode="after")
     def _consistent(self) -> ArchitectureConfig:
@@ -208,7 +303,26 @@ class SpectrumVAE(nn.Module):
         assert enc_out[0] == chans[0]
         dec.append(nn.Conv1d(1, 1, 3, padding=1))
         self.decoder = nn.Sequential(*dec)
+        self.dense = _dense_head(config)
+        if config.doppler is not None:
+            self._check_grid(config.doppler)
+        if config.doppler is not None and not config.doppler.log_grid:
+            # wavelength over step, for the pixel displacement of a linear grid (not saved:
+            # it follows from the configuration)
+            start, step = config.doppler.wave_start, config.doppler.wave_step
+            pixels = torch.arange(config.input_length, dtype=torch.float64)
+            self.register_buffer(
+                "_wave_over_step", (start / step + pixels).float(), persistent=False
+            )
         self.reset_parameters()
+
+    @staticmethod
+    def _check_grid(doppler: DopplerConfig) -> None:
+        if doppler.wave_start is None or doppler.wave_step is None:
+            raise ConfigError(
+                "architecture.doppler needs the wavelength grid (wave_start, wave_step); "
+                "it is filled in from the store when a run starts"
+            )
 
     def reset_parameters(self) -> None:
         """He (Kaiming) normal initialisation for LeakyReLU, zero biases.
@@ -218,7 +332,8 @@ class SpectrumVAE(nn.Module):
         ~1e-10 at the start, and training sits on a plateau at the mean spectrum until the
         weights have grown. Here each conv layer keeps the variance of its input: the fan-in
         is ``c_in * k`` for a convolution and ``c_in * k / stride`` for a transposed one
-        (each output pixel sees ``k / stride`` taps). The linear heads keep PyTorch's default.
+        (each output pixel sees ``k / stride`` taps). The linear heads keep PyTorch's default;
+        the dense head's output layer starts at 0 (the decoder starts as without it).
         """
         gain = nn.init.calculate_gain("leaky_relu", self.config.negative_slope)
         for module in [*self.encoder, *self.decoder]:
@@ -230,6 +345,9 @@ class SpectrumVAE(nn.Module):
                 continue
             nn.init.normal_(module.weight, 0.0, gain / math.sqrt(fan_in))
             nn.init.zeros_(module.bias)
+        if self.dense is not None:
+            nn.init.zeros_(self.dense[-1].weight)
+            nn.init.zeros_(self.dense[-1].bias)
 
     @property
     def latent_dim(self) -> int:
@@ -252,11 +370,25 @@ class SpectrumVAE(nn.Module):
         return self.fc_mu(h), self.fc_logvar(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoded flux ``(N, L)`` for latent vectors ``z`` of shape ``(N, D)``."""
+        """Decoded flux ``(N, L)`` for latent vectors ``z`` of shape ``(N, D)``.
+
+        With ``doppler``: the rest-frame spectrum of ``z`` (velocity latent set to 0)
+        shifted by the velocity latent's :meth:`velocity`.
+        """
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(
                 f"expected latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
             )
+        if self.config.doppler is None:
+            return self.decode_rest(z)
+        v = self.config.velocity_latent
+        rest = self.decode_rest(
+            torch.cat([z[:, :v], torch.zeros_like(z[:, v : v + 1]), z[:, v + 1 :]], 1)
+        )
+        return self.shift(rest, self.velocity(z))
+
+    def decode_rest(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder without the Doppler shift: flux ``(N, L)`` for ``z (N, D)``."""
         h = self.fc_decode(z).view(
             z.shape[0], self.config.channels[-1], self.config.bottleneck_length
         )
@@ -264,7 +396,32 @@ class SpectrumVAE(nn.Module):
         left, right = self.config.padding
         if left or right:
             out = out[:, left : out.shape[1] - right]
+        if self.dense is not None:
+            out = out + self.dense(z)
         return out
+
+    def velocity(self, z: torch.Tensor) -> torch.Tensor:
+        """The velocity (km/s) ``(N,)`` of latents ``z (N, D)`` (``doppler`` only)."""
+        d = self.config.doppler
+        return d.offset_kms + d.scale_kms * z[:, self.config.velocity_latent]
+
+    def shift(self, rest: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        """Rest-frame flux ``rest (N, L)`` seen at ``velocity (N,)`` km/s: the output pixel at
+        ``lam`` is ``rest`` at ``lam / (1 + v/c)``, linearly interpolated in pixels
+        (differentiable in ``velocity``; beyond the grid the edge pixels repeat)."""
+        d = self.config.doppler
+        beta = (velocity.float() / C_KMS).unsqueeze(1)
+        if d.log_grid:  # a constant shift of ln(1 + v/c) / dln(lambda) pixels
+            disp = (-torch.log1p(beta) / d.wave_step).expand(-1, rest.shape[1])
+        else:  # pixel i moves by -(lam_i / step) * beta / (1 + beta)
+            disp = -self._wave_over_step * (beta / (1.0 + beta))
+        whole = torch.floor(disp)
+        frac = (disp - whole).to(rest.dtype)
+        pixels = torch.arange(rest.shape[1], device=rest.device)
+        lo = pixels + whole.long()
+        hi = (lo + 1).clamp(0, rest.shape[1] - 1)
+        lo = lo.clamp(0, rest.shape[1] - 1)
+        return torch.lerp(rest.gather(1, lo), rest.gather(1, hi), frac)
 
     def forward(
         self,
@@ -288,6 +445,16 @@ class SpectrumVAE(nn.Module):
         return {"recon": self.decode(z), "mu": mu, "logvar": logvar, "z": z}
 
 
+def _dense_head(config: ArchitectureConfig) -> nn.Sequential | None:
+    """The dense head of ``config.dense_hidden`` (None when off)."""
+    h, d, n = config.dense_hidden, config.latent_dim, config.input_length
+    if h is None:
+        return None
+    if h == 0:
+        return nn.Sequential(nn.Linear(d, n))
+    return nn.Sequential(nn.Linear(d, h), nn.LeakyReLU(config.negative_slope), nn.Linear(h, n))
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -299,15 +466,20 @@ def reconstruction_loss(
     *,
     kind: ReconstructionKind = "l1",
     ivar: torch.Tensor | None = None,
+    pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-spectrum reconstruction error ``(N,)``: a mean over the valid pixels only.
 
     ``l1``: mean |x - x'|; ``mse``: mean (x - x')^2; ``ivar``: inverse-variance weighted
     mean of (x - x')^2 with weights ``ivar`` normalised to mean 1 over each spectrum's valid
-    pixels (so it stays on the MSE scale). Masked pixels get weight 0 and are zeroed before
-    the difference, so their values (even NaN) cannot change the loss.
+    pixels (so it stays on the MSE scale). ``pixel_weight (N, L)`` (e.g.
+    :func:`line_weights`) multiplies the weights, normalised the same way. Masked pixels get
+    weight 0 and are zeroed before the difference, so their values (even NaN) cannot change
+    the loss.
     """
     weight = valid.to(recon.dtype)
+    if pixel_weight is not None:
+        weight = weight * pixel_weight.to(recon.dtype)
     if kind == "ivar":
         if ivar is None:
             raise ValueError("kind='ivar' needs the inverse variances")
@@ -316,6 +488,20 @@ def reconstruction_loss(
     per_pixel = diff.abs() if kind == "l1" else diff.square()
     total = weight.sum(dim=1)
     return (per_pixel * weight).sum(dim=1) / total.clamp_min(torch.finfo(total.dtype).tiny)
+
+
+def line_weights(
+    target: torch.Tensor, valid: torch.Tensor, strength: float, *, window: int = 101
+) -> torch.Tensor:
+    """Per-pixel weights ``(N, L)`` that emphasise absorption lines: ``1 + strength * depth``,
+    with ``depth = 1 - flux / envelope`` clipped to [0, 1] and the envelope the running
+    maximum over ``window`` px of the flux smoothed over 5 px (masked pixels count 0). A
+    line 10% deep weighs ``1 + 0.1 * strength`` against ~1 for the continuum."""
+    flux = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1).float()
+    smooth = F.avg_pool1d(flux, 5, stride=1, padding=2, count_include_pad=False)
+    envelope = F.max_pool1d(smooth, window, stride=1, padding=window // 2).squeeze(1)
+    depth = (1.0 - flux.squeeze(1) / envelope.clamp_min(1e-6)).clamp(0.0, 1.0)
+    return 1.0 + strength * depth
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -382,10 +568,13 @@ def kl_weight(step: int, *, start: int, end: int, beta: float) -> float:
 
 
 __all__ = [
+    "C_KMS",
     "HARPS_CHANNELS",
     "HARPS_KERNELS",
     "HARPS_LENGTH",
+    "MAX_DENSE_PARAMETERS",
     "ArchitectureConfig",
+    "DopplerConfig",
     "KLReduction",
     "ReconstructionKind",
     "SpectrumVAE",
@@ -395,6 +584,7 @@ __all__ = [
     "kl_per_dim",
     "kl_weight",
     "label_nll",
+    "line_weights",
     "reconstruction_loss",
     "reduce_kl",
 ]

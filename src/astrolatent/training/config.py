@@ -31,6 +31,7 @@ from astrolatent.errors import ConfigError
 from astrolatent.models.vae import (
     HARPS_LENGTH,
     ArchitectureConfig,
+    DopplerConfig,
     KLReduction,
     ReconstructionKind,
 )
@@ -44,12 +45,15 @@ class LossConfig(Config):
     """Reconstruction + annealed KL.
 
     ``reconstruction``: ``l1`` (published), ``mse``, or ``ivar`` (inverse-variance weighted
-    squared error, needs the store's errors). ``kl_reduction``: see the module docstring.
+    squared error, needs the store's errors). ``line_weight`` > 0 weighs each pixel by
+    ``1 + line_weight * line depth`` (:func:`~astrolatent.models.vae.line_weights`, weights
+    normalised to mean 1 per spectrum). ``kl_reduction``: see the module docstring.
     The KL weight is 0 for the first ``kl_start`` optimiser steps, rises linearly to ``beta``
     at ``kl_end`` and stays there.
     """
 
     reconstruction: ReconstructionKind = "l1"
+    line_weight: float = Field(default=0.0, ge=0.0)
     kl_reduction: KLReduction = "sum"
     beta: float = Field(default=1e-3, ge=0.0)
     kl_start: int = Field(default=200, ge=0)
@@ -63,9 +67,15 @@ class LossConfig(Config):
 
 
 class OptimConfig(runtime_config.OptimConfig):
-    """The shared optimiser section (Adam, ``batch_size`` per process) and gradient
-    clipping: ``grad_clip`` caps the gradients' global norm (None: no clipping)."""
+    """The shared optimiser section (Adam, ``batch_size`` per process), gradient clipping
+    and the learning-rate schedule. ``grad_clip`` caps the gradients' global norm (None: no
+    clipping). ``schedule``: the learning rate over the run's ``trainer.max_steps`` (which
+    it then needs): ``constant`` (``lr`` throughout), ``cosine`` (from ``lr`` down to 0
+    along half a cosine) or ``onecycle`` (torch's OneCycleLR: up from ``lr / 25`` to ``lr``
+    over the first 30% of the steps, then down along a cosine).
+    """
 
+    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
     grad_clip: float | None = Field(default=None, gt=0.0)
 
 
@@ -182,6 +192,14 @@ class TrainConfig(Config):
             )
         return self
 
+    @model_validator(mode="after")
+    def _schedule_length(self) -> TrainConfig:
+        if self.optim.schedule != "constant" and self.trainer.max_steps is None:
+            raise ValueError(
+                f"optim.schedule={self.optim.schedule!r} needs a step budget (trainer.max_steps)"
+            )
+        return self
+
     @property
     def nat_cost(self) -> float:
         """Loss units per nat of KL (in one latent dim) at full weight."""
@@ -203,6 +221,8 @@ _ARCH_KEYS = {
     "max_bottleneck",
     "min_bottleneck",
 }
+#: Decoder options (issue 16) any preset but ``harps-published`` takes beside its layout.
+_DECODER_KEYS = {"doppler", "dense_hidden"}
 
 #: Each preset: a description, how to build its architecture, and its default sections.
 #: How the values were chosen (calibration runs, the per-nat cost argument) is recorded in
@@ -230,10 +250,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "lowres": {
-        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents",
-        "architecture": {"latent_dim": 16},
+        "description": "spectra of ~1,000-100,000 px (e.g. 0.5 A simulated spectra): depth follows the length, 16 latents, a Doppler-shifted rest-frame decoder with a dense head, line-weighted L1",
+        "architecture": {"latent_dim": 16, "doppler": {"scale_kms": 100.0}, "dense_hidden": 0},
         "loss": {
             "reconstruction": "l1",
+            "line_weight": 20.0,
             "kl_reduction": "sum",
             "beta": 5e-4,
             "kl_start": 100,
@@ -290,6 +311,20 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 def _architecture(preset: str, length: int, spec: dict) -> ArchitectureConfig:
     spec = dict(spec)
+    decoder = {k: spec.pop(k) for k in _DECODER_KEYS & set(spec)}
+    used = sorted(k for k, v in decoder.items() if v is not None)
+    if used and preset == "harps-published" and "channels" not in spec:
+        raise ConfigError(
+            f"preset 'harps-published' keeps the 2021 decoder; {', '.join(used)} "
+            "is not available with it (use harps-full)"
+        )
+    arch = _layout(preset, length, spec)
+    if not decoder:
+        return arch
+    return ArchitectureConfig.from_dict({**arch.to_dict(), **decoder}, source="architecture")
+
+
+def _layout(preset: str, length: int, spec: dict) -> ArchitectureConfig:
     if "channels" in spec or "kernels" in spec:
         # a full layout (e.g. from a saved config.yaml)
         spec.setdefault("input_length", length)
@@ -343,6 +378,30 @@ def scale_kl_schedule(loss: dict, max_steps: int | None) -> dict:
     out["kl_start"] = math.floor(int(loss.get("kl_start", 0)) * factor)
     out["kl_end"] = max(out["kl_start"], max_steps // 2)
     return out
+
+
+def resolve_doppler(config: TrainConfig, wave: Any) -> TrainConfig:
+    """``config`` with its Doppler decoder's grid read from ``wave (L,)`` (Angstrom) and, in a
+    run whose known labels include ``rv``, the velocity tied to the rv latent with the
+    labels' standardisation (``v = mean + std * z``); unchanged without ``doppler`` or when
+    already resolved (a resumed run). Call after the known labels are standardised."""
+    arch = config.architecture
+    doppler = arch.doppler
+    if doppler is None or doppler.wave_start is not None:
+        return config
+    update = DopplerConfig.grid_of(wave)
+    known = config.known_labels
+    if doppler.latent is None and "rv" in known.names:
+        update.update(
+            latent=known.names.index("rv"),
+            offset_kms=known.mean["rv"],
+            scale_kms=known.std["rv"],
+        )
+    doppler = DopplerConfig.from_dict(
+        {**doppler.to_dict(), **update}, source="architecture.doppler"
+    )
+    arch = ArchitectureConfig.from_dict({**arch.to_dict(), "doppler": doppler.to_dict()})
+    return config.model_copy(update={"architecture": arch})
 
 
 def with_known_labels(overrides: dict | None, names: list[str] | None) -> dict | None:
@@ -449,6 +508,7 @@ __all__ = [
     "auto_preset",
     "available_presets",
     "make_config",
+    "resolve_doppler",
     "scale_kl_schedule",
     "with_known_labels",
 ]

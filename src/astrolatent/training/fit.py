@@ -80,7 +80,13 @@ from astrolatent.runtime.trainer import (
     stop_reason,
     torch_settings,
 )
-from astrolatent.training.config import FORMAT_VERSION, TrainConfig, TrainerConfig, make_config
+from astrolatent.training.config import (
+    FORMAT_VERSION,
+    TrainConfig,
+    TrainerConfig,
+    make_config,
+    resolve_doppler,
+)
 from astrolatent.training.datamodule import (
     SpectrumDataModule,
     known_label_arrays,
@@ -492,7 +498,7 @@ def _prepare_run(
             if cfg.data.split_seed is not None
             else cfg.trainer.seed,
         )
-    cfg = _standardise_known(cfg, store_obj, split)
+    cfg = resolve_doppler(_standardise_known(cfg, store_obj, split), store_obj.wave)
 
     if rank_zero:
         claim_run(run_dir)

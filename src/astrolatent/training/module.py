@@ -23,6 +23,7 @@ from astrolatent.models.vae import (
     kl_per_dim,
     kl_weight,
     label_nll,
+    line_weights,
     reconstruction_loss,
     reduce_kl,
 )
@@ -109,12 +110,16 @@ class VAEModule(L.LightningModule):
         if self.loss_config.reconstruction == "ivar":
             err = batch["err"]
             ivar = torch.where(err > 0, 1.0 / err.clamp_min(1e-30).square(), torch.zeros_like(err))
+        strength = self.loss_config.line_weight
         recon = reconstruction_loss(
             out["recon"].float(),
             batch["flux"],
             batch["valid"],
             kind=self.loss_config.reconstruction,
             ivar=ivar,
+            pixel_weight=line_weights(batch["flux"], batch["valid"], strength)
+            if strength
+            else None,
         )
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
         extra: dict[str, torch.Tensor] = {}
@@ -208,12 +213,22 @@ class VAEModule(L.LightningModule):
         count = self.trainer.strategy.reduce(self._val_count, reduce_op="sum")
         self.val_kl_per_dim = (total / count.clamp_min(1)).cpu().numpy()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         c = self.optim_config
         params = self.model.parameters()
         if self.prior is not None:
             params = itertools.chain(params, self.prior.parameters())
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        optimizer = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.schedule == "constant":
+            return optimizer
+        total = self.trainer.max_steps
+        if c.schedule == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        else:
+            schedule = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=c.lr, total_steps=total
+            )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 __all__ = ["VAEModule", "step_seed"]
