@@ -5,6 +5,6 @@
 # dimension knows and writes the HTML report. It ends with the report path and a summary.
 set -euo pipefail
 out=${1:-demo-output}
-rm -rf "$out"
+# a rerun into the same folder redoes only the stages whose inputs or settings changed
 .venv/bin/astrolatent run examples/pipeline.yaml --out "$out"
 echo "truth of every simulated factor: $out/spectra/truth.csv"
