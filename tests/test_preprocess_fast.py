@@ -36,7 +36,7 @@ from astrolatent.data.readers import fits_bytes
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import InputFileError
+from astrolatent.errors import InputFileError, StoreError
 from tests.reference_preprocess import preprocess as reference_preprocess
 
 #: Two float32 ulps: a float32 quotient against the float64 quotient rounded to float32.
@@ -176,6 +176,19 @@ def test_verify_detects_a_changed_file_with_the_store_algorithm(harps_files, tmp
     digest = {"xxh3-128": xxhash.xxh3_128_hexdigest, "blake3": None, "sha256": None}[chosen]
     if digest is not None:
         assert meta.loc[1, "checksum"] == digest(bytes(data))
+
+
+def test_unknown_checksum_algorithm_of_a_store_is_a_store_error(harps_files, tmp_path):
+    """A store whose recorded algorithm this version does not know (a newer or edited
+    store) is refused with one line naming it, before any task runs."""
+    import zarr
+
+    store = tmp_path / "store"
+    config = IngestConfig.from_preset("harps")
+    ingest(harps_files[:1], store, config)
+    zarr.open_group(str(store), mode="r+").attrs["checksum_algorithm"] = "md5"
+    with pytest.raises(StoreError, match="checksum_algorithm 'md5' is not one of"):
+        ingest(harps_files[:1], store, config, verify=True)
 
 
 def test_summary_reports_seconds_per_stage(harps_files, tmp_path):

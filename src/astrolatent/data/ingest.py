@@ -339,7 +339,13 @@ def _store_checksum(store: Path) -> str | None:
     """The checksum algorithm of a store's ``checksum`` column (None: no checksums);
     stores written before the attribute existed used SHA-256."""
     attrs = zarr.open_group(str(store), mode="r").attrs
-    return attrs["checksum_algorithm"] if "checksum_algorithm" in attrs else checksum_api.UNRECORDED
+    algorithm = attrs.get("checksum_algorithm", checksum_api.UNRECORDED)
+    if algorithm is not None and algorithm not in checksum_api.ALGORITHMS:
+        raise StoreError(
+            f"{store}: checksum_algorithm {algorithm!r} is not one of "
+            f"{', '.join(checksum_api.ALGORITHMS)}; rebuild the store with --overwrite"
+        )
+    return algorithm
 
 
 @dataclass
