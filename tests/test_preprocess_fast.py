@@ -432,3 +432,19 @@ def test_files_beyond_the_whole_file_size_are_hashed_in_blocks(harps_files, tmp_
     pd_cols = ["checksum", "scale", "snr", "n_valid", "status"]
     assert a.metadata[pd_cols].equals(b.metadata[pd_cols])
     np.testing.assert_array_equal(a.flux[:], b.flux[:])
+
+
+def test_verify_hashes_a_file_of_several_tasks_once(tmp_path, monkeypatch):
+    """A table file whose rows are spread over tasks is hashed once by --verify."""
+    from astrolatent.data import checksum
+    from tests.test_readers import _many_spectra_table
+
+    path = _many_spectra_table(tmp_path / "tab.fits")
+    store = tmp_path / "store"
+    config = IngestConfig(rows_per_task=1)
+    assert ingest([path], store, config).n_ok == 5
+    calls = []
+    real = checksum.file_checksum
+    monkeypatch.setattr(checksum, "file_checksum", lambda p, a: calls.append(p) or real(p, a))
+    assert ingest([path], store, config, verify=True).n_tasks_skipped == 5
+    assert calls == [str(path.resolve())]

@@ -526,11 +526,11 @@ def _forget_changed(store: Path, plan: Plan, algorithm: str | None) -> None:
         for seg in task.segments:  # the files themselves: a table row's source is "FILE[i]"
             rows = recorded.reindex(range(seg.row0, seg.row0 + seg.stop - seg.start))
             known = set(rows.dropna()) - {""}
-            if (
-                known
-                and sums.setdefault(seg.path, checksum_api.file_checksum(seg.path, algorithm))
-                not in known
-            ):
+            if not known:
+                continue
+            if seg.path not in sums:  # a table file spans several segments: hashed once
+                sums[seg.path] = checksum_api.file_checksum(seg.path, algorithm)
+            if sums[seg.path] not in known:
                 log.warning("%s changed since it was ingested: its task is redone", seg.path)
                 part.unlink()
                 break
