@@ -171,15 +171,15 @@ def stage_costs(files: list[Path], store: Path, block: int = 25) -> Timer:
     return timer
 
 
-def print_stage_costs(timer: Timer, n: int) -> float:
-    """Print ms per spectrum of every stage; return the CPU ratio baseline / our stages."""
+def print_stage_costs(timer: Timer, n: int) -> None:
+    """Print ms per spectrum of every stage and the CPU ratio baseline / our stages."""
     ours = {k: timer.cpu[k] for k in STAGES}
     base = timer.cpu["astropy baseline"]
     print(f"per-stage costs in one process, {n} files (ms per spectrum: wall / CPU):")
     labels = ("astropy baseline", "read, astropy", *STAGES[:2], "hash, BLAKE3", "hash, SHA-256")
+    notes = {"read": "  (file bytes, parsed in place)", "hash": f"  ({checksum.DEFAULT})"}
     for label in (*labels, *STAGES[2:]):
-        note = {"read": "  (file bytes, parsed in place)", "hash": f"  ({checksum.DEFAULT})"}
-        note = note.get(label, "")
+        note = notes.get(label, "")
         print(
             f"  {label:18s} {1000 * timer.wall[label] / n:7.2f} / {1000 * timer.cpu[label] / n:6.2f}{note}"
         )
@@ -188,7 +188,6 @@ def print_stage_costs(timer: Timer, n: int) -> float:
         f"  sum of our stages  {1000 * sum(timer.wall[k] for k in STAGES) / n:7.2f} / "
         f"{1000 * total / n:6.2f} -> CPU ratio astropy baseline / ingest stages = {base / total:.2f}"
     )
-    return base / total
 
 
 def print_archive_estimate(rate: float, file_mb: float, disk_mbs: float) -> None:

@@ -36,7 +36,7 @@ from astrolatent.data.readers import fits_bytes
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.spectrum import Spectrum
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import InputFileError
+from astrolatent.errors import InputFileError, StoreError
 from tests.reference_preprocess import preprocess as reference_preprocess
 
 #: Two float32 ulps: a float32 quotient against the float64 quotient rounded to float32.
@@ -173,9 +173,25 @@ def test_verify_detects_a_changed_file_with_the_store_algorithm(harps_files, tmp
     redone = ingest([folder], store, again, verify=True)
     assert redone.n_tasks_skipped == 1
     meta = SpectrumStore(store).metadata
-    digest = {"xxh3-128": xxhash.xxh3_128_hexdigest, "blake3": None, "sha256": None}[chosen]
-    if digest is not None:
-        assert meta.loc[1, "checksum"] == digest(bytes(data))
+    digest = {
+        "xxh3-128": xxhash.xxh3_128_hexdigest,
+        "blake3": lambda b: blake3.blake3(b).hexdigest(),
+        "sha256": lambda b: hashlib.sha256(b).hexdigest(),
+    }[chosen]
+    assert meta.loc[1, "checksum"] == digest(bytes(data))
+
+
+def test_unknown_checksum_algorithm_of_a_store_is_a_store_error(harps_files, tmp_path):
+    """A store whose recorded algorithm this version does not know (a newer or edited
+    store) is refused with one line naming it, before any task runs."""
+    import zarr
+
+    store = tmp_path / "store"
+    config = IngestConfig.from_preset("harps")
+    ingest(harps_files[:1], store, config)
+    zarr.open_group(str(store), mode="r+").attrs["checksum_algorithm"] = "md5"
+    with pytest.raises(StoreError, match="checksum_algorithm 'md5' is not one of"):
+        ingest(harps_files[:1], store, config, verify=True)
 
 
 def test_summary_reports_seconds_per_stage(harps_files, tmp_path):
@@ -395,8 +411,13 @@ def test_block_checksum_of_a_file_equals_the_whole_file_digest(tmp_path, algorit
 
     path = tmp_path / "f.bin"
     path.write_bytes(os.urandom(2 * checksum.BLOCK_BYTES + 12345))
-    whole = checksum.digest(read_file(path), algorithm)
-    assert checksum.file_checksum(path, algorithm) == whole
+    reference = {
+        "xxh3-128": xxhash.xxh3_128_hexdigest,
+        "blake3": lambda b: blake3.blake3(b).hexdigest(),
+        "sha256": lambda b: hashlib.sha256(b).hexdigest(),
+    }[algorithm](path.read_bytes())  # the hash libraries themselves, on the whole file
+    assert checksum.digest(read_file(path), algorithm) == reference
+    assert checksum.file_checksum(path, algorithm) == reference
 
 
 def test_files_beyond_the_whole_file_size_are_hashed_in_blocks(harps_files, tmp_path, monkeypatch):
@@ -411,3 +432,19 @@ def test_files_beyond_the_whole_file_size_are_hashed_in_blocks(harps_files, tmp_
     pd_cols = ["checksum", "scale", "snr", "n_valid", "status"]
     assert a.metadata[pd_cols].equals(b.metadata[pd_cols])
     np.testing.assert_array_equal(a.flux[:], b.flux[:])
+
+
+def test_verify_hashes_a_file_of_several_tasks_once(tmp_path, monkeypatch):
+    """A table file whose rows are spread over tasks is hashed once by --verify."""
+    from astrolatent.data import checksum
+    from tests.test_readers import _many_spectra_table
+
+    path = _many_spectra_table(tmp_path / "tab.fits")
+    store = tmp_path / "store"
+    config = IngestConfig(rows_per_task=1)
+    assert ingest([path], store, config).n_ok == 5
+    calls = []
+    real = checksum.file_checksum
+    monkeypatch.setattr(checksum, "file_checksum", lambda p, a: calls.append(p) or real(p, a))
+    assert ingest([path], store, config, verify=True).n_tasks_skipped == 5
+    assert calls == [str(path.resolve())]

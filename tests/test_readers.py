@@ -178,3 +178,13 @@ def test_not_fits_truncated_and_missing_are_one_line_errors(tmp_path):
         readers.identify(tmp_path / "nope.fits")
     with pytest.raises(ConfigError, match="unknown format 'fooformat'"):
         readers.get("fooformat")
+
+
+@pytest.mark.parametrize(("key", "value"), [("CRVAL1", "abc"), ("CDELT1", "x"), ("DC-FLAG", "yes")])
+def test_wcs_keyword_that_is_not_a_number_is_an_input_file_error(tmp_path, key, value):
+    hdu = fits.PrimaryHDU(np.ones(100, np.float32))
+    hdu.header.update({"CRVAL1": 5000.0, "CDELT1": 0.5, "CRPIX1": 1})
+    hdu.header[key] = value
+    hdu.writeto(tmp_path / "s.fits")
+    with pytest.raises(InputFileError, match=rf"s\.fits: {key} = '{value}' is not a number"):
+        readers.get("wcs-1d").read(tmp_path / "s.fits")

@@ -339,7 +339,13 @@ def _store_checksum(store: Path) -> str | None:
     """The checksum algorithm of a store's ``checksum`` column (None: no checksums);
     stores written before the attribute existed used SHA-256."""
     attrs = zarr.open_group(str(store), mode="r").attrs
-    return attrs["checksum_algorithm"] if "checksum_algorithm" in attrs else checksum_api.UNRECORDED
+    algorithm = attrs.get("checksum_algorithm", checksum_api.UNRECORDED)
+    if algorithm is not None and algorithm not in checksum_api.ALGORITHMS:
+        raise StoreError(
+            f"{store}: checksum_algorithm {algorithm!r} is not one of "
+            f"{', '.join(checksum_api.ALGORITHMS)}; rebuild the store with --overwrite"
+        )
+    return algorithm
 
 
 @dataclass
@@ -520,11 +526,11 @@ def _forget_changed(store: Path, plan: Plan, algorithm: str | None) -> None:
         for seg in task.segments:  # the files themselves: a table row's source is "FILE[i]"
             rows = recorded.reindex(range(seg.row0, seg.row0 + seg.stop - seg.start))
             known = set(rows.dropna()) - {""}
-            if (
-                known
-                and sums.setdefault(seg.path, checksum_api.file_checksum(seg.path, algorithm))
-                not in known
-            ):
+            if not known:
+                continue
+            if seg.path not in sums:  # a table file spans several segments: hashed once
+                sums[seg.path] = checksum_api.file_checksum(seg.path, algorithm)
+            if sums[seg.path] not in known:
                 log.warning("%s changed since it was ingested: its task is redone", seg.path)
                 part.unlink()
                 break

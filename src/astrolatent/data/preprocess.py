@@ -328,11 +328,11 @@ class Preprocessor:
     interpolated in float64. Results go straight into caller-given rows of the store block.
     """
 
-    def __init__(self, config: PreprocessConfig, static_mask: np.ndarray | None = None) -> None:
+    def __init__(self, config: PreprocessConfig) -> None:
         if config.grid is None:
             raise ConfigError("preprocessing needs a wavelength grid (set grid or use a preset)")
         self.config = config
-        self.static = config.static_mask() if static_mask is None else static_mask
+        self.static = config.static_mask()
         self._target: np.ndarray | None = None
         self._known_wave: np.ndarray | None = None
         self._known_offset = 0
@@ -504,15 +504,13 @@ class Preprocessor:
         return _OnGrid(spectrum.flux[src], bad, err, lo, hi)
 
 
-def preprocess(
-    spectrum: Spectrum, config: PreprocessConfig, static_mask: np.ndarray | None = None
-) -> Processed | Rejected:
+def preprocess(spectrum: Spectrum, config: PreprocessConfig) -> Processed | Rejected:
     """Put one spectrum on the store grid; raise :class:`InputFileError` for broken content.
 
     For many spectra with one configuration use :class:`Preprocessor`, which keeps what they
     share.
     """
-    return Preprocessor(config, static_mask)(spectrum)
+    return Preprocessor(config)(spectrum)
 
 
 def _beyond_dtype(flux: np.ndarray, err: np.ndarray | None, dtype: str) -> np.ndarray:

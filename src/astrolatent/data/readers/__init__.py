@@ -227,13 +227,14 @@ def linear_wcs(header: fits.Header, n: int, *, path: Path, log10: bool | None = 
     is None, when :func:`is_log10_wcs`. ``CUNIT1`` gives the
     unit (Angstrom when absent).
     """
-    try:
-        crval = float(header["CRVAL1"])
-        cdelt = float(header["CDELT1"] if "CDELT1" in header else header["CD1_1"])
-    except KeyError:
-        raise InputFileError(
-            path, "missing CRVAL1 or CDELT1/CD1_1 (no wavelength solution)"
-        ) from None
+    if "CRVAL1" not in header or not ("CDELT1" in header or "CD1_1" in header):
+        raise InputFileError(path, "missing CRVAL1 or CDELT1/CD1_1 (no wavelength solution)")
+    keys = ("CRVAL1", "CDELT1" if "CDELT1" in header else "CD1_1", "CRPIX1", "DC-FLAG")
+    for key in keys:  # a text or boolean value would fail below with no keyword named
+        value = header.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputFileError(path, f"{key} = {value!r} is not a number")
+    crval, cdelt = float(header[keys[0]]), float(header[keys[1]])
     crpix = float(header.get("CRPIX1", 1.0))
     coord = crval + cdelt * (np.arange(1, n + 1, dtype=np.float64) - crpix)
     if log10 is None:

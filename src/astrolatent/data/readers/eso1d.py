@@ -53,12 +53,10 @@ class ESO1DReader(Reader):
 
     def read_one(self, path: Path) -> Spectrum:
         if path.name.lower().endswith((".fits", ".fit", ".fts")) and path.is_file():
-            spectra = self.read_bytes(path, read_file(path))
-            if spectra is not None:  # copies: the bytes are a buffer that the next read reuses
-                for s in spectra:
-                    s.wave, s.flux = _native_copy(s.wave), _native_copy(s.flux)
-                    s.err = None if s.err is None else _native_copy(s.err)
-                return spectra[0]
+            row = fits_bytes.read_row(read_file(path), {"WAVE", "FLUX"}, {"ERR"})
+            if row is not None:  # copies: the bytes are a buffer that the next read reuses
+                cells = {name: _native_copy(cell) for name, cell in row.cells.items()}
+                return _spectrum(path, cells, row.units["WAVE"], row.primary)
         with open_fits(path) as hdul:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise InputFileError(
