@@ -246,6 +246,14 @@ def test_a_grid_resolved_on_another_store_is_refused(tiny_store, tmp_path):
     same.check_grid(_wave(False), "store")  # the same grid passes
     with pytest.raises(ConfigError, match="log_grid True"):
         same.model_copy(update={"log_grid": True}).check_grid(_wave(False), "store")
+    # encoding or reconstructing another store: the model's grid must be that store's
+    from astrolatent.training.encode import _open_store
+
+    shifted = make_config(128, overrides=other)
+    with pytest.raises(ConfigError, match=f"is not that of {tiny_store}"):
+        _open_store(tmp_path, shifted, tiny_store)
+    own = make_config(128, overrides={"architecture": {"doppler": same.to_dict()}})
+    assert _open_store(tmp_path, own, tiny_store)[0].length == 128
 
 
 def test_line_weights_emphasise_lines_and_keep_the_loss_scale():
