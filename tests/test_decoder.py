@@ -236,6 +236,26 @@ def test_a_run_with_every_option_trains_saves_and_encodes(tiny_store, tmp_path):
     assert load_model(run)[1].architecture == cfg.architecture
 
 
+def test_a_grid_resolved_on_another_store_is_refused(tiny_store, tmp_path):
+    # e.g. `train STORE --config OTHER_RUN/config.yaml`: the tiny store's grid is 5000 A + 0.5 A
+    other = {"architecture": {"doppler": {"wave_start": 5100.0, "wave_step": 0.5}}}
+    with pytest.raises(ConfigError, match=r"wavelength grid .*wave_start 5100.0.* is not that of"):
+        fit(tiny_store, tmp_path / "run", {**FAST, **other}, max_steps=2)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+    same = DopplerConfig(wave_start=5000.0, wave_step=0.5)
+    same.check_grid(_wave(False), "store")  # the same grid passes
+    with pytest.raises(ConfigError, match="log_grid True"):
+        same.model_copy(update={"log_grid": True}).check_grid(_wave(False), "store")
+    # encoding or reconstructing another store: the model's grid must be that store's
+    from astrolatent.training.encode import _open_store
+
+    shifted = make_config(128, overrides=other)
+    with pytest.raises(ConfigError, match=f"is not that of {tiny_store}"):
+        _open_store(tmp_path, shifted, tiny_store)
+    own = make_config(128, overrides={"architecture": {"doppler": same.to_dict()}})
+    assert _open_store(tmp_path, own, tiny_store)[0].length == 128
+
+
 def test_line_weights_emphasise_lines_and_keep_the_loss_scale():
     wave = _wave(False)
     flux = torch.tensor(1.3 * (1.0 - 0.2 * np.exp(-0.5 * ((wave - 5120.0) / 1.5) ** 2)))[None]

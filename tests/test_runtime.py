@@ -89,6 +89,32 @@ def test_checkpoint_format_version_and_rebuild_command(tmp_path):
         load_checkpoint(tmp_path / "none.pt", format_version=3, rebuild="retrain")
 
 
+def test_model_file_without_weights_or_with_other_weights_is_refused(tmp_path):
+    from torch import nn
+
+    from astrolatent.config import Config
+    from astrolatent.runtime.checkpoint import load_model, save_checkpoint, save_model
+
+    class Width(Config):
+        n: int = 2
+
+    def build(config, _payload):
+        return nn.Linear(config.n, config.n)
+
+    good = save_model(tmp_path / "good.pt", nn.Linear(2, 2), Width(), format_version=1)
+    assert load_model(good, Width, build, format_version=1, rebuild="x")[1].n == 2
+    bare = save_checkpoint(tmp_path / "bare.pt", format_version=1, step=3)
+    with pytest.raises(
+        RunError, match=r"bare.pt: not a model file \(no config, state_dict\); retrain"
+    ):
+        load_model(bare, Width, build, format_version=1, rebuild="retrain")
+    other = save_model(tmp_path / "other.pt", nn.Linear(3, 3), Width(), format_version=1)
+    with pytest.raises(
+        RunError, match=r"other.pt: the weights do not fit its configuration .*; retrain"
+    ):
+        load_model(other, Width, build, format_version=1, rebuild="retrain")
+
+
 # ---------------------------------------------------------------------------------------
 # hardware, trainer, stop reasons
 # ---------------------------------------------------------------------------------------

@@ -94,6 +94,21 @@ class DopplerConfig(Config):
             f"grid ({wave[0]:.2f}-{wave[-1]:.2f} A, {wave.size} px) is neither"
         )
 
+    def check_grid(self, wave: np.ndarray, source: str) -> None:
+        """ConfigError when the grid set here is not that of ``wave (L,)`` (Angstrom), the
+        grid of the store ``source`` (e.g. a configuration resolved on another store)."""
+        grid = self.grid_of(wave)
+        mine = (self.wave_start, self.wave_step, self.log_grid)
+        if mine[2] != grid["log_grid"] or not np.allclose(
+            mine[:2], (grid["wave_start"], grid["wave_step"]), rtol=1e-6, atol=0.0
+        ):
+            raise ConfigError(
+                f"architecture.doppler: the configuration's wavelength grid (wave_start "
+                f"{mine[0]}, wave_step {mine[1]}, log_grid {mine[2]}) is not that of {source} "
+                f"(wave_start {grid['wave_start']}, wave_step {grid['wave_step']}, log_grid "
+                f"{grid['log_grid']}); remove wave_start and wave_step to read it from the store"
+            )
+
 
 class ArchitectureConfig(Config):
     """Layout of a :class:`SpectrumVAE`.

@@ -48,11 +48,21 @@ def load_model(
 ) -> tuple[nn.Module, C, dict]:
     """The model in a file written by :func:`save_model` (on the CPU, in eval mode), its
     configuration and the file's whole payload. ``build(config, payload)`` makes the
-    untrained model the weights load into; errors as :func:`load_checkpoint`."""
+    untrained model the weights load into; errors as :func:`load_checkpoint`, and RunError
+    for a file without a configuration and weights or whose weights do not fit it."""
     payload = load_checkpoint(path, format_version=format_version, rebuild=rebuild)
+    missing = [key for key in ("config", "state_dict") if key not in payload]
+    if missing:
+        raise RunError(f"{path}: not a model file (no {', '.join(missing)}); {rebuild}")
     config = config_type.from_dict(payload["config"], source=str(path))
     model = build(config, payload)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:  # weights of another layout than the configuration's
+        first = str(exc).strip().splitlines()[0]
+        raise RunError(
+            f"{path}: the weights do not fit its configuration ({first}); {rebuild}"
+        ) from None
     model.eval()
     return model, config, payload
 

@@ -136,7 +136,9 @@ def _resolve_model(
 def _open_store(
     run_dir: Path, config: TrainConfig, store: str | Path | None
 ) -> tuple[SpectrumStore, bool]:
-    """The store to encode and whether it is the run's own (unchanged) store."""
+    """The store to encode and whether it is the run's own (unchanged) store; a store of
+    another length, or (Doppler decoder) another wavelength grid, than the training's is
+    refused."""
     if store is None:
         if config.store is None:
             raise StoreError(f"{run_dir}: the run does not record its store; pass --store")
@@ -163,6 +165,8 @@ def _open_store(
             f"{path}: spectra of {opened.length} px, but the model was trained on "
             f"{config.architecture.input_length} px; ingest with the same grid (preset) as the training store"
         )
+    if config.architecture.doppler is not None:  # the decoder shifts on the training grid
+        config.architecture.doppler.check_grid(opened.wave, str(path))
     return opened, same
 
 

@@ -499,6 +499,8 @@ def _prepare_run(
             else cfg.trainer.seed,
         )
     cfg = resolve_doppler(_standardise_known(cfg, store_obj, split), store_obj.wave)
+    if cfg.architecture.doppler is not None:  # a grid resolved on another store is refused
+        cfg.architecture.doppler.check_grid(store_obj.wave, str(store_obj.path))
 
     if rank_zero:
         claim_run(run_dir)

@@ -8,7 +8,6 @@ without saving or restoring any global random state.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 import lightning as L
@@ -215,10 +214,8 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         c = self.optim_config
-        params = self.model.parameters()
-        if self.prior is not None:
-            params = itertools.chain(params, self.prior.parameters())
-        optimizer = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        # the model's parameters, then the conditional prior's (when there is one)
+        optimizer = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         if c.schedule == "constant":
             return optimizer
         total = self.trainer.max_steps
