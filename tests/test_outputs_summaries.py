@@ -225,6 +225,16 @@ def test_a_newer_format_is_refused(name: str, tmp_path: Path) -> None:
         _load(name, tmp_path, payload)
 
 
+@pytest.mark.parametrize("version", ["99", 2.5, None, True])
+def test_a_format_version_that_is_not_a_whole_number_is_refused(version, tmp_path: Path) -> None:
+    # "99" would otherwise pass the newer-format check and be read as format 99
+    payload = CASES["decomposition"][3]()
+    payload["format_version"] = version
+    with pytest.raises(InputFileError, match=r"format_version .* is not a whole number") as info:
+        _load("decomposition", tmp_path, payload)
+    assert "decomposition.json" in str(info.value) and "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("name", [n for n in CASES if CASES[n][4] is not None])
 def test_a_file_lacking_a_key_says_which(name: str, tmp_path: Path) -> None:
     payload = CASES[name][3]()

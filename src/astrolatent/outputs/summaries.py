@@ -352,7 +352,11 @@ def load_file(model: type[F], path: str | Path, rebuild: str) -> F:
     path = Path(path)
     payload = read_json(path, rebuild)
     version = payload.get("format_version", 1) if isinstance(payload, dict) else 1
-    if isinstance(version, int) and version > model.FORMAT:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputFileError(
+            path, f"format_version {version!r} is not a whole number; rerun `{rebuild}`"
+        )
+    if version > model.FORMAT:
         raise InputFileError(
             path,
             f"format {version} is newer than this astrolatent reads ({model.FORMAT}); "
