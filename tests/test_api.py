@@ -120,3 +120,18 @@ def test_print_config_is_valid_config_input(tmp_path, command, option, key, valu
     )
     assert yaml.safe_load(third.output)[key] == other
     assert not any(p.name == "OUT" for p in tmp_path.iterdir())  # nothing was run
+
+
+def test_discover_on_a_table_without_enough_finite_rows_names_the_file(tmp_path) -> None:
+    import numpy as np
+
+    from astrolatent.errors import InputFileError
+
+    rng = np.random.default_rng(0)
+    table = tmp_path / "t.csv"
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    b[5:] = np.nan  # 5 finite rows of 50
+    table.write_text("a,b\n" + "\n".join(f"{x},{y}" for x, y in zip(a, b, strict=True)))
+    with pytest.raises(InputFileError, match=r"only 5 of 50 rows are finite") as info:
+        api.discover(table, vars=["a", "b"])
+    assert "t.csv" in str(info.value) and "\n" not in str(info.value)

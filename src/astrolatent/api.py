@@ -644,8 +644,8 @@ def discover(
     :func:`discover_config`."""
     import numpy as np
 
+    from astrolatent.analysis.causal.discover import MIN_ROWS, skeleton_scores
     from astrolatent.analysis.causal.discover import discover as run_discover
-    from astrolatent.analysis.causal.discover import skeleton_scores
     from astrolatent.errors import InputFileError
     from astrolatent.tables import numeric_columns, read_table
     from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
@@ -667,6 +667,12 @@ def discover(
         values = numeric_columns(read_table(source), columns, source=source)
         finite = np.isfinite(values).all(axis=1)
         dropped = int(len(values) - finite.sum())
+        if finite.sum() < MIN_ROWS:
+            raise InputFileError(
+                source,
+                f"only {int(finite.sum())} of {len(values)} rows are finite in all of "
+                f"{columns}; causal discovery needs at least {MIN_ROWS}",
+            )
         graph = run_discover(values[finite], columns, cfg, progress=progress)
     skeleton = None
     if truth is not None:
