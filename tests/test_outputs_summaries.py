@@ -307,3 +307,11 @@ def test_the_latents_metadata_reads_back_and_a_corrupt_one_is_one_line(tmp_path:
     pq.write_table(table.replace_schema_metadata({b"astrolatent": b'{"store": '}), path)
     with pytest.raises(InputFileError, match=r"latents\.parquet: unreadable latents metadata"):
         s.read_latents_metadata(path)
+
+
+def test_a_dag_truth_whose_adjacency_does_not_fit_its_nodes_is_refused(tmp_path: Path) -> None:
+    payload = CASES["dag"][3]()
+    payload["nodes"] = ["x0", "x1", "x2"]  # three nodes, a 2 x 2 adjacency
+    with pytest.raises(InputFileError, match="adjacency is not 3 x 3") as info:
+        _load("dag", tmp_path, payload)
+    assert "dag.json" in str(info.value) and "\n" not in str(info.value)

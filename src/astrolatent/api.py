@@ -686,28 +686,21 @@ def discover(
 def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
     """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes`` (the same
     set of variables)."""
-    import json
-
     import numpy as np
 
     from astrolatent.errors import InputFileError
+    from astrolatent.outputs.summaries import load_dag_truth
 
-    try:
-        truth = json.loads(path.read_text())
-        names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(
-            path, f"not a DAG truth file with nodes and adjacency ({exc})"
-        ) from None
-    if sorted(nodes) != sorted(names):
+    truth = load_dag_truth(path)
+    if sorted(nodes) != sorted(truth.nodes):
         # a subset would be scored against the wrong truth: leaving nodes out makes the
         # ones kept dependent where the full graph has no edge between them
         raise InputFileError(
             path,
-            f"--truth scores a discovery over all of its nodes {names}; --vars names {nodes}",
+            f"--truth scores a discovery over all of its nodes {truth.nodes}; --vars names {nodes}",
         )
-    order = [names.index(n) for n in nodes]
-    return adjacency[np.ix_(order, order)]
+    order = [truth.nodes.index(n) for n in nodes]
+    return truth.adjacency_array()[np.ix_(order, order)]
 
 
 def simulate_dag_config(*, config: ConfigArg = None, **options: Any):

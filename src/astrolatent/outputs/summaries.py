@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from astrolatent import __version__
 from astrolatent.errors import InputFileError, RunError
@@ -266,6 +266,13 @@ class DAGTruth(OutputFile):
     nodes: list[str]
     adjacency: list[list[bool]]
     edges: list[_PlantedEdge]
+
+    @model_validator(mode="after")
+    def _square(self) -> DAGTruth:
+        n = len(self.nodes)
+        if len(self.adjacency) != n or any(len(row) != n for row in self.adjacency):
+            raise ValueError(f"adjacency is not {n} x {n} for the {n} nodes")
+        return self
 
     def adjacency_array(self) -> np.ndarray:
         return np.asarray(self.adjacency, bool)
