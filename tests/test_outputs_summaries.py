@@ -315,3 +315,11 @@ def test_a_dag_truth_whose_adjacency_does_not_fit_its_nodes_is_refused(tmp_path:
     with pytest.raises(InputFileError, match="adjacency is not 3 x 3") as info:
         _load("dag", tmp_path, payload)
     assert "dag.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_analysis_summary_naming_a_dim_the_run_lacks_is_refused(tmp_path: Path) -> None:
+    payload = CASES["analysis"][3]()
+    payload["informative"]["agreed"] = [0, payload["n_latent"]]  # one past the last dim
+    with pytest.raises(InputFileError, match=r"informative dims .* are not among") as info:
+        _load("analysis", tmp_path, payload)
+    assert "summary.json" in str(info.value) and "\n" not in str(info.value)

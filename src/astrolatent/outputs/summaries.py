@@ -146,6 +146,13 @@ class AnalysisSummary(OutputFile):
     informative: _Informative
     labels: dict[str, dict[str, Any]]
 
+    @model_validator(mode="after")
+    def _dims_in_range(self) -> AnalysisSummary:
+        outside = [d for d in self.analysed_dims() if not 0 <= d < self.n_latent]
+        if outside:
+            raise ValueError(f"informative dims {outside} are not among the {self.n_latent}")
+        return self
+
     def analysed_dims(self) -> list[int]:
         return analysed_dims(self.informative.model_dump())
 
