@@ -120,3 +120,42 @@ def test_print_config_is_valid_config_input(tmp_path, command, option, key, valu
     )
     assert yaml.safe_load(third.output)[key] == other
     assert not any(p.name == "OUT" for p in tmp_path.iterdir())  # nothing was run
+
+
+def test_discover_on_a_table_without_enough_finite_rows_names_the_file(tmp_path) -> None:
+    import numpy as np
+
+    from astrolatent.errors import InputFileError
+
+    rng = np.random.default_rng(0)
+    table = tmp_path / "t.csv"
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    b[5:] = np.nan  # 5 finite rows of 50
+    table.write_text("a,b\n" + "\n".join(f"{x},{y}" for x, y in zip(a, b, strict=True)))
+    with pytest.raises(InputFileError, match=r"only 5 of 50 rows are finite") as info:
+        api.discover(table, vars=["a", "b"])
+    assert "t.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_discover_reads_its_truth_through_the_dag_loader(tmp_path) -> None:
+    import json
+
+    import numpy as np
+
+    from astrolatent.errors import InputFileError
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=200)
+    table = tmp_path / "t.csv"
+    rows = zip(a, a + 0.5 * rng.normal(size=200), rng.normal(size=200), strict=True)
+    table.write_text("a,b,c\n" + "\n".join(",".join(map(str, r)) for r in rows))
+    truth = tmp_path / "dag.json"
+    edge = {"from": "a", "to": "b", "weight": 1.0, "function": "identity"}
+    planted = {"nodes": ["a", "b", "c"], "edges": [edge]}
+    truth.write_text(json.dumps({**planted, "adjacency": [[False, True], [False, False]]}))
+    with pytest.raises(InputFileError, match="adjacency is not 3 x 3"):
+        api.discover(table, vars=["a", "b", "c"], truth=truth)
+    square = [[False, True, False], [False, False, False], [False, False, False]]
+    truth.write_text(json.dumps({**planted, "adjacency": square}))
+    found = api.discover(table, vars=["c", "b", "a"], truth=truth)  # reordered to the vars
+    assert found.skeleton["tp"] == 1 and found.skeleton["fn"] == 0

@@ -225,6 +225,16 @@ def test_a_newer_format_is_refused(name: str, tmp_path: Path) -> None:
         _load(name, tmp_path, payload)
 
 
+@pytest.mark.parametrize("version", ["99", 2.5, None, True])
+def test_a_format_version_that_is_not_a_whole_number_is_refused(version, tmp_path: Path) -> None:
+    # "99" would otherwise pass the newer-format check and be read as format 99
+    payload = CASES["decomposition"][3]()
+    payload["format_version"] = version
+    with pytest.raises(InputFileError, match=r"format_version .* is not a whole number") as info:
+        _load("decomposition", tmp_path, payload)
+    assert "decomposition.json" in str(info.value) and "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("name", [n for n in CASES if CASES[n][4] is not None])
 def test_a_file_lacking_a_key_says_which(name: str, tmp_path: Path) -> None:
     payload = CASES[name][3]()
@@ -297,3 +307,19 @@ def test_the_latents_metadata_reads_back_and_a_corrupt_one_is_one_line(tmp_path:
     pq.write_table(table.replace_schema_metadata({b"astrolatent": b'{"store": '}), path)
     with pytest.raises(InputFileError, match=r"latents\.parquet: unreadable latents metadata"):
         s.read_latents_metadata(path)
+
+
+def test_a_dag_truth_whose_adjacency_does_not_fit_its_nodes_is_refused(tmp_path: Path) -> None:
+    payload = CASES["dag"][3]()
+    payload["nodes"] = ["x0", "x1", "x2"]  # three nodes, a 2 x 2 adjacency
+    with pytest.raises(InputFileError, match="adjacency is not 3 x 3") as info:
+        _load("dag", tmp_path, payload)
+    assert "dag.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_analysis_summary_naming_a_dim_the_run_lacks_is_refused(tmp_path: Path) -> None:
+    payload = CASES["analysis"][3]()
+    payload["informative"]["agreed"] = [0, payload["n_latent"]]  # one past the last dim
+    with pytest.raises(InputFileError, match=r"informative dims .* are not among") as info:
+        _load("analysis", tmp_path, payload)
+    assert "summary.json" in str(info.value) and "\n" not in str(info.value)

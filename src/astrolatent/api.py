@@ -644,8 +644,8 @@ def discover(
     :func:`discover_config`."""
     import numpy as np
 
+    from astrolatent.analysis.causal.discover import MIN_ROWS, skeleton_scores
     from astrolatent.analysis.causal.discover import discover as run_discover
-    from astrolatent.analysis.causal.discover import skeleton_scores
     from astrolatent.errors import InputFileError
     from astrolatent.tables import numeric_columns, read_table
     from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
@@ -667,6 +667,12 @@ def discover(
         values = numeric_columns(read_table(source), columns, source=source)
         finite = np.isfinite(values).all(axis=1)
         dropped = int(len(values) - finite.sum())
+        if finite.sum() < MIN_ROWS:
+            raise InputFileError(
+                source,
+                f"only {int(finite.sum())} of {len(values)} rows are finite in all of "
+                f"{columns}; causal discovery needs at least {MIN_ROWS}",
+            )
         graph = run_discover(values[finite], columns, cfg, progress=progress)
     skeleton = None
     if truth is not None:
@@ -680,28 +686,21 @@ def discover(
 def _truth_adjacency(path: Path, nodes: list[str]) -> np.ndarray:
     """The adjacency of a ``dag.json`` (``simulate dag``), reordered to ``nodes`` (the same
     set of variables)."""
-    import json
-
     import numpy as np
 
     from astrolatent.errors import InputFileError
+    from astrolatent.outputs.summaries import load_dag_truth
 
-    try:
-        truth = json.loads(path.read_text())
-        names, adjacency = truth["nodes"], np.asarray(truth["adjacency"], bool)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(
-            path, f"not a DAG truth file with nodes and adjacency ({exc})"
-        ) from None
-    if sorted(nodes) != sorted(names):
+    truth = load_dag_truth(path)
+    if sorted(nodes) != sorted(truth.nodes):
         # a subset would be scored against the wrong truth: leaving nodes out makes the
         # ones kept dependent where the full graph has no edge between them
         raise InputFileError(
             path,
-            f"--truth scores a discovery over all of its nodes {names}; --vars names {nodes}",
+            f"--truth scores a discovery over all of its nodes {truth.nodes}; --vars names {nodes}",
         )
-    order = [names.index(n) for n in nodes]
-    return adjacency[np.ix_(order, order)]
+    order = [truth.nodes.index(n) for n in nodes]
+    return truth.adjacency_array()[np.ix_(order, order)]
 
 
 def simulate_dag_config(*, config: ConfigArg = None, **options: Any):

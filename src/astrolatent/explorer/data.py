@@ -35,6 +35,7 @@ from astrolatent.outputs.layout import ANALYSIS_SUMMARY, LATENTS_FILE
 from astrolatent.outputs.summaries import analysed_dims, load_summary, read_latents_metadata
 from astrolatent.training.encode import decode, load_model
 from astrolatent.workflows.analyze import AnalyzeConfig, default_labels, latent_matrices
+from astrolatent.workflows.audit import latent_roles as audit_roles
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,16 @@ def _json_values(values: np.ndarray, decimals: int) -> list[float | None]:
 
 
 def latent_roles(known, latent_dim: int) -> list[dict]:
-    """Role of every latent of a run: ``tied`` to a known label (the first
-    ``len(known.names)`` dims, with the label's standardisation so a tied value reads in the
-    label's units: ``label = mean + std * z``) or ``free``."""
-    roles = [
-        {
-            "role": "tied",
-            "label": name,
-            "label_mean": float(known.mean.get(name, 0.0)),
-            "label_std": float(known.std.get(name, 1.0)),
-        }
-        for name in known.names
-    ]
-    free = {"role": "free", "label": None, "label_mean": None, "label_std": None}
-    return roles + [dict(free) for _ in range(latent_dim - len(roles))]
+    """Role of every latent of a run, as the analysis records it
+    (:func:`astrolatent.workflows.audit.latent_roles`: ``tied`` to a known label, the first
+    ``len(known.names)`` dims, or ``free``), with a tied label's standardisation so a tied
+    value reads in the label's units (``label = mean + std * z``; None for free dims)."""
+    roles = audit_roles(latent_dim, {name: k for k, name in enumerate(known.names)})
+    for role in roles:
+        tied = role["role"] == "tied"
+        role["label_mean"] = float(known.mean.get(role["label"], 0.0)) if tied else None
+        role["label_std"] = float(known.std.get(role["label"], 1.0)) if tied else None
+    return roles
 
 
 def _envelope(

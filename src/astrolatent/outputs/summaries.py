@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from astrolatent import __version__
 from astrolatent.errors import InputFileError, RunError
@@ -145,6 +145,13 @@ class AnalysisSummary(OutputFile):
     n_latent: int
     informative: _Informative
     labels: dict[str, dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _dims_in_range(self) -> AnalysisSummary:
+        outside = [d for d in self.analysed_dims() if not 0 <= d < self.n_latent]
+        if outside:
+            raise ValueError(f"informative dims {outside} are not among the {self.n_latent}")
+        return self
 
     def analysed_dims(self) -> list[int]:
         return analysed_dims(self.informative.model_dump())
@@ -267,6 +274,13 @@ class DAGTruth(OutputFile):
     adjacency: list[list[bool]]
     edges: list[_PlantedEdge]
 
+    @model_validator(mode="after")
+    def _square(self) -> DAGTruth:
+        n = len(self.nodes)
+        if len(self.adjacency) != n or any(len(row) != n for row in self.adjacency):
+            raise ValueError(f"adjacency is not {n} x {n} for the {n} nodes")
+        return self
+
     def adjacency_array(self) -> np.ndarray:
         return np.asarray(self.adjacency, bool)
 
@@ -352,7 +366,11 @@ def load_file(model: type[F], path: str | Path, rebuild: str) -> F:
     path = Path(path)
     payload = read_json(path, rebuild)
     version = payload.get("format_version", 1) if isinstance(payload, dict) else 1
-    if isinstance(version, int) and version > model.FORMAT:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputFileError(
+            path, f"format_version {version!r} is not a whole number; rerun `{rebuild}`"
+        )
+    if version > model.FORMAT:
         raise InputFileError(
             path,
             f"format {version} is newer than this astrolatent reads ({model.FORMAT}); "

@@ -157,8 +157,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             ``figures/`` beside it.
 
     Raises:
-        ConfigError: ``run_dir`` is not a run, or a spectrum run lacks its latents or its
+        RunError: ``run_dir`` is not a run, or a spectrum run lacks its latents or its
             analysis (the message names the command to run).
+        InputFileError: a summary the report needs is corrupt, of a newer format or lacks
+            a key (an unreadable decomposition, local-test or discovery file is shown as a
+            note instead).
+        ConfigError: ``out`` is not an ``.html`` file name.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():

@@ -46,6 +46,8 @@ Method = Literal["pc", "fci", "ges", "lingam"]
 Test = Literal["fisherz", "kci", "rcit"]
 #: Default subsample size for the kernel-based tests (rows).
 KERNEL_MAX_SAMPLES = 400
+#: Fewest rows causal discovery accepts.
+MIN_ROWS = 10
 #: causal-learn endpoint codes of ``GeneralGraph.graph`` (``graph[a, b]``: mark at ``a``).
 _CAUSALLEARN_MARKS = {-1: "tail", 1: "arrow", 2: "circle"}
 _EDGE_TYPES = {
@@ -268,8 +270,8 @@ def discover(
         raise ConfigError(f"constant variable(s) {constant}: remove them")
     data = (data - data.mean(axis=0)) / std
     n = len(data)
-    if n < 10:
-        raise ConfigError(f"causal discovery needs at least 10 rows, got {n}")
+    if n < MIN_ROWS:
+        raise ConfigError(f"causal discovery needs at least {MIN_ROWS} rows, got {n}")
     rank = np.linalg.matrix_rank(data)
     if rank < len(nodes):
         # the conditional-independence tests invert the correlation matrix
@@ -339,6 +341,7 @@ def skeleton_scores(estimated: np.ndarray, truth: np.ndarray) -> dict:
 
 __all__ = [
     "KERNEL_MAX_SAMPLES",
+    "MIN_ROWS",
     "CausalGraph",
     "DiscoveryConfig",
     "discover",
