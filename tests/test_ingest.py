@@ -17,10 +17,11 @@ from astropy.io import fits
 from typer.testing import CliRunner
 
 from astrolatent.cli import app, command_line
+from astrolatent.data import ingest as ingest_module
 from astrolatent.data.ingest import IngestConfig, ingest
 from astrolatent.data.readers.eso1d import write_eso1d
 from astrolatent.data.store import SpectrumStore
-from astrolatent.errors import ConfigError, LabelError, StoreError
+from astrolatent.errors import ConfigError, InputFileError, LabelError, StoreError
 from tests.conftest import LOW_WAVE, absorption_spectrum
 
 runner = CliRunner()
@@ -84,6 +85,36 @@ def test_store_content_matches_the_files(eso_folder, tmp_path):
     np.testing.assert_allclose(np.median(flux, axis=1), 1.0, atol=1e-6)
     assert meta["checksum"].str.len().eq(32).all()  # XXH3-128, hex
     assert store.flux.chunks[0] >= 1 and store.flux.dtype == np.float32
+
+
+def test_rows_of_spectra_not_stored_are_zero_in_reused_blocks(eso_folder, tmp_path, monkeypatch):
+    """Tasks reuse the previous task's blocks without zeroing them: the rows of a rejected
+    spectrum, of one whose content is broken and of a file that cannot be read when its
+    task runs must still be zero, not the previous spectrum."""
+    _add_bad_files(eso_folder)
+    gone = "ADP.2020-01-01T00:05:00.000.fits"
+    read_segment = ingest_module._read_segment
+
+    def vanishing(reader, seg, *args):
+        if Path(seg.path).name == gone:  # e.g. deleted between the plan and its task
+            raise InputFileError(seg.path, "cannot read file (No such file or directory)")
+        return read_segment(reader, seg, *args)
+
+    monkeypatch.setattr(ingest_module, "_read_segment", vanishing)
+    flux, err = absorption_spectrum(LOW_WAVE, level=10.0)
+    write_eso1d(eso_folder / "ADP.dim.fits", LOW_WAVE, flux, err, arcfile="ADP.dim.fits")
+    config = IngestConfig(workers=1, rows_per_task=1, preprocess={"min_median": 50.0})
+    ingest([eso_folder], tmp_path / "s", config)
+    store = SpectrumStore(tmp_path / "s")
+    meta = store.metadata
+    stored = meta["status"] == "ok"
+    assert set(meta.loc[~stored, "status"]) == {"rejected", "quarantined"}
+    assert (meta["status"] == "rejected").sum() == 1 and (~stored).sum() == 4
+    assert "No such file" in meta.loc[meta["file"].str.endswith(gone), "reason"].item()
+    group = zarr.open_group(str(tmp_path / "s"), mode="r")
+    for row, ok in zip(meta["row"], stored, strict=True):
+        arrays = [group[name][row] for name in ("flux", "valid", "err")]
+        assert all(a.any() for a in arrays) if ok else not any(a.any() for a in arrays), row
 
 
 def test_two_workers_give_the_same_store_as_one(eso_folder, tmp_path):

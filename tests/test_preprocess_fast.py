@@ -30,7 +30,7 @@ from astrolatent.data.preprocess import (
     Processed,
     Rejected,
     _check_arrays,
-    _median,
+    masked_median,
 )
 from astrolatent.data.readers import fits_bytes
 from astrolatent.data.readers.eso1d import write_eso1d
@@ -266,13 +266,69 @@ def test_bytes_parser_finds_cells_after_other_columns(tmp_path, monkeypatch):
     assert fast.err is None and slow.err is None and fast.id == slow.id == "X"
 
 
-@pytest.mark.parametrize("size", [1, 2, 7, 10, 1001, 1002])
-def test_median_matches_numpy_for_odd_and_even_sizes(size):
+def _masked_median(values, valid):
+    work = np.empty(values.size, {4: np.int32, 8: np.int64}[values.itemsize])
+    before = values.copy()
+    out = masked_median(values, valid, int(valid.sum()), work, np.empty(values.size, bool))
+    np.testing.assert_array_equal(values, before)  # left as it was
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 2, 7, 10, 1001, 1002, 312_501])
+def test_masked_median_is_numpys_median_of_the_valid_values(size, dtype):
     rng = np.random.default_rng(size)
-    for values in (rng.normal(size=size), rng.integers(0, 3, size).astype(np.float32)):
-        assert _median(values.copy()) == np.median(values)
-        values[rng.integers(0, size)] = np.nan
-        assert np.isnan(_median(values.copy())) and np.isnan(np.median(values))
+    normal = rng.normal(size=size)
+    for values in (
+        normal,  # negative and positive floats: their bits need the order-preserving map
+        np.abs(normal) + 3000,
+        rng.integers(-2, 3, size).astype(float),  # ties, -1 .. 2
+        np.where(rng.random(size) < 0.5, -0.0, 0.0) + rng.integers(0, 2, size),  # signed zeros
+    ):
+        values = values.astype(dtype)
+        for valid in (np.ones(size, bool), rng.random(size) < 0.7):
+            if not valid.any():
+                continue
+            assert _masked_median(values, valid) == np.median(values[valid].astype(np.float64))
+    values = rng.normal(size=size).astype(dtype)
+    values[0], valid = np.inf, np.ones(size, bool)
+    assert _masked_median(values, valid) == np.median(values.astype(np.float64))
+    values[-1] = np.nan  # a NaN among the valid values makes it NaN, an invalid one is ignored
+    assert np.isnan(_masked_median(values, valid))
+    valid[-1] = False
+    if size > 1:
+        assert _masked_median(values, valid) == np.median(values[valid].astype(np.float64))
+
+
+def test_every_pixel_of_reused_rows_is_written():
+    """Rows that hold the previous task's spectra: the stretch of the grid a spectrum does
+    not cover, its invalid pixels, and all of a rejected spectrum's rows end up zero."""
+    grid = GridConfig(start=4000.0, stop=4099.0, step=1.0)
+    config = PreprocessConfig(grid=grid, pad_to=105, min_median=0.5)  # padding 2 + 3
+    prep = Preprocessor(config)
+    rows = (np.full(105, 7.0, np.float32), np.ones(105, bool), np.full(105, 7.0, np.float32))
+    wave = grid.wavelengths()[10:90]
+    flux = np.full(80, 2.0, np.float32)
+    flux[5] = np.nan
+    out = prep(_spec(wave, flux, np.full(80, 0.5, np.float32)), rows)
+    assert isinstance(out, Processed) and out.n_valid == 79
+    expected = np.zeros(105, bool)
+    expected[12:92] = True
+    expected[17] = False
+    np.testing.assert_array_equal(rows[1], expected)
+    np.testing.assert_array_equal(rows[0], np.where(expected, 1.0, 0.0))
+    np.testing.assert_array_equal(rows[2], np.where(expected, 0.25, 0.0))
+    rows[0][:], rows[1][:], rows[2][:] = 7.0, True, 7.0
+    dim = prep(_spec(wave, np.full(80, 0.1, np.float32), np.full(80, 0.5, np.float32)), rows)
+    assert isinstance(dim, Rejected) and "median flux" in dim.reason
+    assert not rows[0].any() and not rows[1].any() and not rows[2].any()
+    rows[0][:], rows[1][:], rows[2][:] = 7.0, True, 7.0
+    no_err = prep(_spec(wave, np.full(80, 2.0, np.float32)), rows)  # a file without errors
+    assert isinstance(no_err, Processed) and no_err.err is None and not rows[2].any()
+    rows[0][:] = 7.0
+    with pytest.raises(InputFileError):
+        prep(_spec(wave + 1000.0, np.full(80, 2.0, np.float32)), rows)  # off the grid
+    assert not rows[0].any() and not rows[1].any()
 
 
 def _spec(wave, flux, err=None):
@@ -448,3 +504,21 @@ def test_verify_hashes_a_file_of_several_tasks_once(tmp_path, monkeypatch):
     monkeypatch.setattr(checksum, "file_checksum", lambda p, a: calls.append(p) or real(p, a))
     assert ingest([path], store, config, verify=True).n_tasks_skipped == 5
     assert calls == [str(path.resolve())]
+
+
+def test_read_ahead_asks_for_each_file_once_ahead_of_its_read(tmp_path, monkeypatch):
+    from astrolatent.data import checksum
+
+    asked: list[str] = []
+    monkeypatch.setattr(checksum, "prefetch", asked.append)
+    files = ["a", "b", "b", "c", "d", "e"]  # "b" holds two spectra: one file to read
+    ahead = checksum.ReadAhead(files)
+    ahead.at("a")
+    assert asked == ["a", "b", "c"][: 1 + checksum.PREFETCH_FILES]
+    for path in files[1:]:
+        ahead.at(path)
+    assert asked == ["a", "b", "c", "d", "e"]  # each once, in order
+    monkeypatch.undo()
+    checksum.prefetch(tmp_path / "missing.fits")  # its own read reports a missing file
+    (tmp_path / "x.fits").write_bytes(b"x" * 10)
+    checksum.prefetch(tmp_path / "x.fits")

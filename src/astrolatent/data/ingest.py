@@ -562,7 +562,9 @@ def run_task(
     records: list[dict] = []
     sums: dict[str, str] = {}
     clock = _Clock()
+    ahead = checksum_api.ReadAhead([s.path for s in task.segments])
     for seg in task.segments:
+        ahead.at(seg.path)
         name = Path(seg.path).name.split(".fits")[0]
         try:
             fmt = seg.reader or reader
@@ -574,6 +576,10 @@ def run_task(
                     seg.path, f"expected {seg.stop - seg.start} spectra, read {len(spectra)}"
                 )
         except InputFileError as exc:
+            first = seg.row0 - task.row0
+            for block in (flux, valid, err):  # the rows of the previous task's spectra
+                if block is not None:
+                    block[first : first + seg.stop - seg.start] = 0
             for k in range(seg.start, seg.stop):
                 records.append(
                     _record(
@@ -661,7 +667,10 @@ _blocks = threading.local()
 def task_blocks(
     rows: int, config: PreprocessConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Zeroed flux, valid and err blocks ``(rows, L)`` for one task (err None if not stored).
+    """Flux, valid and err blocks ``(rows, L)`` for one task (err None if not stored),
+    holding whatever the previous task left: the preprocessor writes every pixel of a
+    spectrum's rows (zeros when it is rejected), and the task zeros the rows of files that
+    cannot be read.
 
     The blocks of a thread's previous task are reused when the shape is the same: touching
     fresh pages of memory costs about as much as preprocessing them (docs/benchmarks.md,
@@ -669,9 +678,6 @@ def task_blocks(
     """
     key = (rows, config.length, config.dtype, config.store_errors)
     if getattr(_blocks, "key", None) == key:
-        for block in _blocks.arrays:
-            if block is not None:
-                block.fill(0)
         return _blocks.arrays
     shape = (rows, config.length)
     err = np.zeros(shape, config.dtype) if config.store_errors else None
