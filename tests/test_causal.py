@@ -20,10 +20,12 @@ from astrolatent.analysis.causal import (
 from astrolatent.analysis.causal.discover import marks_from_causallearn, marks_from_weights
 from astrolatent.analysis.causal.local import quadratic_residuals
 from astrolatent.cli import app
+from astrolatent.cli import run as cli_run
 from astrolatent.errors import ConfigError, InputFileError
 from astrolatent.galaxies.config import EstimatorConfig, GalaxySimulationConfig
 from astrolatent.galaxies.simulate import write_galaxies
 from astrolatent.galaxies.train import fit_estimator
+from astrolatent.outputs.marks import claim
 from astrolatent.simulate.dags import DAGSimulationConfig, simulate_dag
 
 runner = CliRunner()
@@ -246,6 +248,19 @@ def test_discovery_rejects_bad_input():
 # ---------------------------------------------------------------------------------------
 # command line, on a planted DAG table and on a trained galaxy run
 # ---------------------------------------------------------------------------------------
+def test_causal_commands_on_a_spectrum_run_say_so_in_one_line(tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    claim(run, "run", ["config.yaml", "latents.parquet"])
+    (run / "config.yaml").write_text("store: s\n")
+    (run / "latents.parquet").write_bytes(b"")
+    for args in (["causal", str(run), "--query", "teff"], ["discover", str(run)]):
+        assert cli_run(args) != 0
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"error: {run}: a spectrum run, not a galaxy run: the causal commands read a "
+            "galaxy run (`astrolatent galaxy train`)"
+        ]
+
+
 def test_discover_cli_on_a_planted_table(tmp_path: Path):
     out = tmp_path / "dag"
     res = runner.invoke(

@@ -648,14 +648,17 @@ def discover(
     from astrolatent.analysis.causal.discover import discover as run_discover
     from astrolatent.errors import InputFileError
     from astrolatent.tables import numeric_columns, read_table
-    from astrolatent.workflows.causal import is_run, run_discovery, write_discovery
+    from astrolatent.workflows.causal import (
+        is_run,
+        not_a_galaxy_run,
+        run_discovery,
+        write_discovery,
+    )
 
     cfg = discover_config(config=config, **options)
     source, columns, groups, dropped = Path(source), list(vars), None, 0
     if source.is_dir() and not is_run(source):
-        raise InputFileError(
-            source, "a folder, but not a galaxy run (no config.yaml and latents.parquet)"
-        )
+        raise not_a_galaxy_run(source)
     if is_run(source):
         graph, groups = run_discovery(
             source, columns, cfg, model=model, latent_dims=latent_dims, progress=progress

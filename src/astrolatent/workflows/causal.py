@@ -79,9 +79,26 @@ class RunObjects:
 
 
 def is_run(path: str | Path) -> bool:
-    """Whether ``path`` is a galaxy-estimator run directory (it holds latents and config)."""
+    """Whether ``path`` is a galaxy-estimator run directory (it holds latents and config,
+    and is not marked as another kind of output, such as a spectrum run)."""
     path = Path(path)
-    return path.is_dir() and (path / CONFIG_FILE).is_file() and (path / LATENTS_FILE).is_file()
+    if not (path.is_dir() and (path / CONFIG_FILE).is_file() and (path / LATENTS_FILE).is_file()):
+        return False
+    mark = marks.read_mark(path)
+    return mark is None or mark.get("kind") == "galaxy run"
+
+
+def not_a_galaxy_run(path: str | Path) -> InputFileError:
+    """The error for a folder that :func:`is_run` refuses, saying what it is instead."""
+    path = Path(path)
+    mark = marks.read_mark(path) if path.is_dir() else None
+    if mark is not None and mark.get("kind") == "run":
+        return InputFileError(
+            path,
+            "a spectrum run, not a galaxy run: the causal commands read a galaxy run "
+            "(`astrolatent galaxy train`)",
+        )
+    return InputFileError(path, f"not a galaxy run directory (no {CONFIG_FILE}/{LATENTS_FILE})")
 
 
 def load_run_objects(run: str | Path, columns: list[str], *, model: int = 0) -> RunObjects:
@@ -89,7 +106,7 @@ def load_run_objects(run: str | Path, columns: list[str], *, model: int = 0) -> 
     run's catalogue; rows with NaN or sentinel values in any of them are dropped."""
     run = Path(run)
     if not is_run(run):
-        raise InputFileError(run, f"not a galaxy run directory (no {CONFIG_FILE}/{LATENTS_FILE})")
+        raise not_a_galaxy_run(run)
     config = EstimatorConfig.load(run / CONFIG_FILE)
     latents = pd.read_parquet(run / LATENTS_FILE)
     split = pd.read_parquet(run / SPLIT_FILE, columns=["id", "row", "model"])
@@ -295,6 +312,7 @@ __all__ = [
     "is_run",
     "load_run_objects",
     "local_dir_name",
+    "not_a_galaxy_run",
     "run_discovery",
     "run_local_tests",
     "write_discovery",
