@@ -384,7 +384,7 @@ def test_cli_table_multivariate_and_conditional(cli, frame, tmp_path):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--x", "z9", "--y", "teff"], r"table\.csv: column\(s\) \['z9'\] not found"),
+        (["--x", "z9", "--y", "teff"], r"table\.csv: missing column\(s\) z9 \(columns: "),
         (["--x", "name", "--y", "teff"], r"table\.csv: column 'name' is not numeric"),
     ],
 )

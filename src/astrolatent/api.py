@@ -480,28 +480,16 @@ MI_MIN_ROWS = 20
 
 def read_columns(table: str | Path | pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
     """The numeric scalar ``columns`` of a CSV, Parquet or FITS table (or a DataFrame) as
-    float arrays; missing values become NaN. Raises InputFileError naming the file and the
-    column."""
-    import numpy as np
+    float arrays, by the rule of :func:`astrolatent.tables.numeric_columns` (missing values
+    NaN). Raises InputFileError naming the file and the column."""
     import pandas as pd
 
-    from astrolatent.errors import InputFileError
-    from astrolatent.tables import read_table
+    from astrolatent.tables import numeric_columns, read_table
 
     source = "table" if isinstance(table, pd.DataFrame) else table
     frame = table if isinstance(table, pd.DataFrame) else read_table(table)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputFileError(
-            source, f"column(s) {missing} not found; available: {list(frame.columns)}"
-        )
-    out = {}
-    for name in columns:
-        series = frame[name]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            raise InputFileError(source, f"column {name!r} is not numeric (dtype {series.dtype})")
-        out[name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+    values = numeric_columns(frame, columns, source=source)
+    return {name: values[:, j] for j, name in enumerate(columns)}
 
 
 def mi_config(*, config: ConfigArg = None, **options: Any):
