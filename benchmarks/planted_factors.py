@@ -11,6 +11,10 @@ ceiling.
 
     python benchmarks/planted_factors.py OUT --seeds 1 2 3 --n 3000 --max-steps 6000
 
+``--simulation FILE``: other simulator settings (a YAML of ``simulate spectra``'s options,
+e.g. ``rv: [-60, 60]``); ``--spectra-per-star K``: K spectra of each star (default 1.25:
+0.8 n stars).
+
 Writes ``OUT/seed<k>/...`` (resumable: a seed whose analysis exists is not redone) and
 prints the table as Markdown (also saved as ``OUT/planted_factors.md``).
 """
@@ -41,7 +45,15 @@ def _run(args: list[str], log) -> None:
     subprocess.run(args, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
-def run_seed(out: Path, seed: int, *, n: int, max_steps: int) -> dict:
+def run_seed(
+    out: Path,
+    seed: int,
+    *,
+    n: int,
+    max_steps: int,
+    simulation: Path | None = None,
+    per_star: float = 1.25,
+) -> dict:
     """Run the chain for one seed (skipping what is done) and return its timings."""
     al = _cli()
     spectra, store, run = out / "spectra", out / "store", out / "run"
@@ -60,9 +72,10 @@ def run_seed(out: Path, seed: int, *, n: int, max_steps: int) -> dict:
                 "--n",
                 str(n),
                 "--n-objects",
-                str(int(n * 0.8)),
+                str(int(n / per_star)),
                 "--seed",
                 str(seed),
+                *(["--config", str(simulation)] if simulation else []),
             ],
         ),
         (
@@ -171,11 +184,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--max-steps", type=int, default=6000)
+    parser.add_argument("--simulation", type=Path, help="simulator settings (YAML)")
+    parser.add_argument("--spectra-per-star", type=float, default=1.25)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows = {}
     for seed in args.seeds:
-        times = run_seed(args.out / f"seed{seed}", seed, n=args.n, max_steps=args.max_steps)
+        times = run_seed(
+            args.out / f"seed{seed}",
+            seed,
+            n=args.n,
+            max_steps=args.max_steps,
+            simulation=args.simulation,
+            per_star=args.spectra_per_star,
+        )
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), flush=True)
         rows[seed] = seed_row(args.out / f"seed{seed}")
     text = table(rows)
