@@ -96,9 +96,15 @@ def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(
     # analyze reads the roles from the run: rv tied to dim 0, depth (not known) audited
     from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
 
-    summary = analyze_run(
+    summary = analyze_run(  # every spectrum: 32 stars alone are too few to analyse
         run,
-        AnalyzeConfig(n_bootstrap=4, n_permutations=20, ceiling_components=4, max_samples=200),
+        AnalyzeConfig(
+            n_bootstrap=4,
+            n_permutations=20,
+            ceiling_components=4,
+            max_samples=200,
+            one_per_object=False,
+        ),
     )
     assert [r["role"] for r in summary["roles"]] == ["tied"] + ["free"] * 5
     rv = summary["known"]["rv"]

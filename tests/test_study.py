@@ -99,6 +99,37 @@ def test_a_label_spread_over_two_latents_is_told_apart_from_a_missing_one(tmp_pa
     assert abs(summary["all_latents"]["control"]["r"]) < 0.15
 
 
+def test_repeat_spectra_of_one_star_do_not_make_a_per_star_control_significant(tmp_path):
+    """Five near-duplicate spectra per star and a control drawn per star: on all spectra
+    KSG pairs each spectrum with its star's others (distance ~0 in both), so the control
+    looks informative; on one spectrum per star it is not, and the planted factor stays."""
+    rng = np.random.default_rng(7)
+    stars, repeats, d = 300, 5, 4
+    teff, control = rng.uniform(4000, 7000, stars), rng.uniform(0, 1, stars)
+    star = np.repeat(np.arange(stars), repeats)
+    n = star.size
+    mu = rng.normal(0, 0.5, (stars, d))[star] + rng.normal(0, 0.01, (n, d))  # repeats agree
+    mu[:, 1] = (teff[star] - 5500) / 900 + rng.normal(0, 0.05, n)
+    logvar = np.full((n, d), -4.0)
+    table = pd.DataFrame(
+        {f"mu_{j}": mu[:, j] for j in range(d)} | {f"logvar_{j}": logvar[:, j] for j in range(d)}
+    )
+    table["object"] = [f"star{k}" for k in star]
+    table["teff"], table["control"] = teff[star], control[star]
+    config = AnalyzeConfig(labels=["teff", "control"], n_bootstrap=4, n_permutations=50)
+    every = analyze_latents(
+        table, config.model_copy(update={"one_per_object": False}), tmp_path / "a"
+    )
+    assert every["labels"]["control"]["significant_dims"] != []  # the artefact
+    summary = analyze_latents(table, config, tmp_path / "b")
+    labels = summary["labels"]
+    assert labels["control"]["significant_dims"] == []
+    assert labels["teff"]["best_dim"] == 1 and labels["teff"]["significant"]
+    assert labels["teff"]["n"] == stars
+    assert labels["teff"]["hygiene"]["repeat_spectra_left_out"] == n - stars
+    assert summary["all_latents"]["control"]["n"] == stars
+
+
 def test_constant_and_empty_labels_are_skipped_and_the_rest_analysed(tmp_path, caplog):
     table, _ = _planted(n=300)
     table["constant"] = 1.0

@@ -122,6 +122,14 @@ def analyze_command(
             "--baseline/--no-baseline", help="The PCA baseline and ceiling (default: on)."
         ),
     ] = None,
+    one_per_object: Annotated[
+        bool | None,
+        typer.Option(
+            "--one-per-object/--every-spectrum",
+            help="One spectrum of each object (default), or every spectrum: repeat spectra "
+            "of a star are near-duplicates that inflate MI and its significance.",
+        ),
+    ] = None,
     seed: Seed = None,
     as_json: JsonFlag = False,
     *,

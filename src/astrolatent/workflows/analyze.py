@@ -103,6 +103,13 @@ class AnalyzeConfig(Config):
     ceiling_components: int = Field(default=40, ge=1)
     traversal_sigma: float = Field(default=3.0, gt=0)
     traversal_steps: int = Field(default=9, ge=3)
+    #: analyse one (seeded, random) spectrum of each object (the store's ``object`` column)
+    #: where an object has several: repeat spectra of one star are near-duplicates, which
+    #: the KSG estimator counts as neighbours at distance ~0, so they inflate MI and its
+    #: permutation significance (even for a per-star label the spectra do not hold) and
+    #: leak across the regressors' cross-validation folds. Spectra without an object name
+    #: count as their own object.
+    one_per_object: bool = True
     random_state: int = 0
 
 
@@ -169,16 +176,38 @@ class LabelRows:
     hygiene: dict  # what cleaning removed
 
 
+def one_per_object(
+    rows: np.ndarray, table: pd.DataFrame, config: AnalyzeConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """``rows`` (indices into ``table``, sorted) keeping one seeded random row of each
+    object of ``table["object"]`` (rows with an empty object name are all kept); ``rows``
+    as they are without that column, with ``config.one_per_object`` off, or without repeats."""
+    if not config.one_per_object or "object" not in table.columns or rows.size == 0:
+        return rows
+    objects = table["object"].to_numpy()[rows]
+    named = np.flatnonzero((objects != "") & pd.notna(objects))
+    _, first = np.unique(objects[named], return_index=True)
+    if first.size == named.size:  # every object once
+        return rows
+    order = rng.permutation(named)
+    _, first = np.unique(objects[order], return_index=True)
+    unnamed = np.setdiff1d(np.arange(rows.size), named, assume_unique=True)
+    return rows[np.sort(np.concatenate([order[first], unnamed]))]
+
+
 def label_rows(
     table: pd.DataFrame, labels: list[str], config: AnalyzeConfig, rng: np.random.Generator
 ) -> dict[str, LabelRows]:
-    """Clean each label and draw its rows; labels with < 50 usable values or constant are
+    """Clean each label and draw its rows (one spectrum per object, see
+    :attr:`AnalyzeConfig.one_per_object`); labels with < 50 usable values or constant are
     skipped with a warning."""
     out = {}
     for name in labels:
         values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         cleaned = clean_labels(values, sigma=config.clip_sigma)
-        keep = np.flatnonzero(cleaned.mask)
+        usable = np.flatnonzero(cleaned.mask)
+        keep = one_per_object(usable, table, config, rng)
+        hygiene = {**cleaned.to_dict(), "repeat_spectra_left_out": int(usable.size - keep.size)}
         if keep.size > config.max_samples:
             keep = np.sort(rng.choice(keep, config.max_samples, replace=False))
         if keep.size < 50:
@@ -189,7 +218,7 @@ def label_rows(
                 "label %s: constant (%g) over its usable values, skipped", name, values[keep][0]
             )
             continue
-        out[name] = LabelRows(values[keep], keep, cleaned.to_dict())
+        out[name] = LabelRows(values[keep], keep, hygiene)
     return out
 
 
@@ -279,14 +308,16 @@ def _informative_block(
     config: AnalyzeConfig,
     rng: np.random.Generator,
     out_dir: Path,
+    pool: np.ndarray,
 ) -> dict:
-    """Informative dims by both counts, the redundancy among the analysed ones, and the
-    per-dim scores (``dimensions.csv``, ``informative_dims.png``)."""
+    """Informative dims by both counts, the redundancy among the analysed ones (MI on at
+    most ``max_samples`` of the rows ``pool``), and the per-dim scores (``dimensions.csv``,
+    ``informative_dims.png``)."""
     dims = count_informative(mu, logvar, threshold=config.dispersion_threshold, split=config.split)
     informative = dims.to_dict()
     chosen = analysed_dims(informative)
-    n, d = mu.shape
-    sub = rng.choice(n, min(n, config.max_samples), replace=False)
+    d = mu.shape[1]
+    sub = rng.choice(pool, min(pool.size, config.max_samples), replace=False)
     if len(chosen) >= 2:
         informative["redundancy"] = redundancy(
             mu[sub][:, chosen],
@@ -421,7 +452,8 @@ def analyze_latents(
     config.save(out_dir / CONFIG_FILE)
 
     step("counting informative dimensions")
-    informative = _informative_block(mu, logvar, config, rng, out_dir)
+    pool = one_per_object(np.arange(n), latents, config, rng)
+    informative = _informative_block(mu, logvar, config, rng, out_dir, pool)
     chosen = analysed_dims(informative)
 
     step("mutual information with labels")
@@ -455,6 +487,7 @@ def analyze_latents(
     step("labels from all latents together")
     summary["all_latents"] = {name: _regressor_r(mu, rows[name], config) for name in analysed}
     both = _all_finite_rows(latents, analysed) if analysed else np.array([], int)
+    both = one_per_object(both, latents, config, rng)
     if len(analysed) and both.size >= 100 and len(chosen) >= 1:
         step("disentanglement scores")
         summary["disentanglement"] = _disentanglement(mu, latents, both, chosen, analysed, config)
