@@ -162,7 +162,12 @@ class KnownLabelsConfig(Config):
     mean: dict[str, float] = Field(default_factory=dict)
     std: dict[str, float] = Field(default_factory=dict)
     weight: float = Field(default=1.0, ge=0.0)
+    label_loss: Literal["nll", "fixed_scale"] = "nll"
+    tied_kl: bool = True
+    tied_mean: bool = False
     independence: float = Field(default=0.1, ge=0.0)
+    independence_kind: Literal["joint", "per_dim"] = "joint"
+    adversary: float = Field(default=0.0, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
     conditional_prior: bool = False
 

@@ -19,16 +19,20 @@ from astrolatent.models.vae import (
     SpectrumVAE,
     floored_kl,
     hsic,
+    hsic_columns,
     kl_per_dim,
     kl_weight,
     label_nll,
     line_weights,
     reconstruction_loss,
     reduce_kl,
+    reverse_gradient,
 )
 from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
 
 _TRAIN, _VAL = 0, 1
+#: Hidden units of the adversary of ``known_labels.adversary``.
+ADVERSARY_HIDDEN = 64
 
 
 def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
@@ -77,6 +81,15 @@ class VAEModule(L.LightningModule):
             self.prior = nn.Linear(k, model.latent_dim - k)
             nn.init.zeros_(self.prior.weight)
             nn.init.zeros_(self.prior.bias)
+        # the adversary predicting the tied latents from the free means (known_labels.adversary)
+        self.adversary: nn.Sequential | None = None
+        if self.known is not None and self.known.adversary > 0:
+            k = len(self.known.names)
+            self.adversary = nn.Sequential(
+                nn.Linear(model.latent_dim - k, ADVERSARY_HIDDEN),
+                nn.LeakyReLU(0.1),
+                nn.Linear(ADVERSARY_HIDDEN, k),
+            )
         # plain types only, so checkpoints load with torch.load(weights_only=True)
         self.save_hyperparameters(
             {
@@ -104,7 +117,8 @@ class VAEModule(L.LightningModule):
         """Per-spectrum reconstruction ``(N,)``, KL ``(N, D)`` and, with known labels, the
         extra loss terms (``label_nll (N,)``, ``hsic ()``)."""
         known = batch.get("known") if self.known is not None else None
-        out = self.model(batch["flux"], generator=gen, known=known)
+        tied_mean = known is not None and self.known.tied_mean
+        out = self.model(batch["flux"], generator=gen, known=known, tied_mean=tied_mean)
         ivar = None
         if self.loss_config.reconstruction == "ivar":
             err = batch["err"]
@@ -123,15 +137,39 @@ class VAEModule(L.LightningModule):
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
         extra: dict[str, torch.Tensor] = {}
         if known is not None:
-            k = known.shape[1]
-            mu = out["mu"].float()
+            extra = self._known_terms(out, known, batch["known_var"])
             if self.prior is not None:  # KL(N(mu, s^2) || N(m, 1)) = KL(N(mu - m, s^2) || N(0, 1))
+                k = known.shape[1]
                 mean = self.prior(out["z"][:, :k].float())
-                kl_free = kl_per_dim(mu[:, k:] - mean, out["logvar"][:, k:].float())
+                kl_free = kl_per_dim(out["mu"][:, k:].float() - mean, out["logvar"][:, k:].float())
                 kl = torch.cat([kl[:, :k], kl_free], dim=1)
-            extra["label_nll"] = label_nll(mu, out["logvar"].float(), known, batch["known_var"])
-            extra["hsic"] = hsic(mu[:, k:], out["z"][:, :k].detach().float())
         return recon, kl, extra
+
+    def _known_terms(
+        self, out: dict, known: torch.Tensor, known_var: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The label NLL ``(N,)``, the dependence penalty ``()`` between the free means and
+        the tied latents given to the decoder and, with an adversary, its squared error
+        ``(N,)`` predicting those tied latents from the free means."""
+        c, k = self.known, known.shape[1]
+        mu, tied = out["mu"].float(), out["z"][:, :k].detach().float()
+        terms = {
+            "label_nll": label_nll(
+                mu,
+                out["logvar"].float(),
+                known,
+                known_var,
+                fixed_scale=c.label_loss == "fixed_scale",
+            )
+        }
+        if c.independence_kind == "per_dim":
+            terms["hsic"] = hsic_columns(mu[:, k:], tied).sum()
+        else:
+            terms["hsic"] = hsic(mu[:, k:], tied)
+        if self.adversary is not None:
+            guess = self.adversary(reverse_gradient(mu[:, k:]))
+            terms["adversary"] = (guess - tied).square().mean(dim=1)
+        return terms
 
     def _objective(
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
@@ -139,15 +177,20 @@ class VAEModule(L.LightningModule):
         """The per-spectrum loss ``(N,)`` at KL weight ``weight``."""
         if self.known is None:
             return recon + weight * reduce_kl(kl, self.loss_config.kl_reduction)
-        c = self.known
-        kl = floored_kl(kl, len(c.names), c.free_kl_floor)
+        c, k = self.known, len(self.known.names)
+        kl = floored_kl(kl, k, c.free_kl_floor)
+        if not c.tied_kl:  # the tied dims are supervised: no pull towards N(0, 1)
+            kl = torch.cat([torch.zeros_like(kl[:, :k]), kl[:, k:]], dim=1)
         kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
-        return (
+        loss = (
             recon
             + weight * kl_term
             + c.weight * extra["label_nll"]
             + c.independence * extra["hsic"]
         )
+        if "adversary" in extra:
+            loss = loss + c.adversary * extra["adversary"]
+        return loss
 
     def recent_loss(self, last: int | None = None) -> float | None:
         """Mean optimised loss of the last ``last`` (default all kept, up to 50) steps."""

@@ -1,0 +1,142 @@
+"""The known-label loss options that keep the known labels out of the free latents (issue
+16, second round): tied dims without KL, the tied mean given to the decoder, the
+fixed-scale label loss, the per-dim HSIC and the gradient-reversed adversary."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from astrolatent.models.vae import (
+    ArchitectureConfig,
+    SpectrumVAE,
+    hsic,
+    hsic_columns,
+    label_nll,
+    reverse_gradient,
+)
+from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
+from astrolatent.training.module import VAEModule
+
+K, D, L = 2, 6, 64
+
+
+def _module(**known) -> VAEModule:
+    torch.manual_seed(0)
+    model = SpectrumVAE(ArchitectureConfig.for_length(L, latent_dim=D))
+    config = KnownLabelsConfig(names=["a", "b"], **known)
+    return VAEModule(model, LossConfig(), OptimConfig(), known=config)
+
+
+def _batch(n: int = 8) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    known = torch.randn(n, K, generator=gen)
+    known[::2] = float("nan")  # half the spectra unlabelled
+    return {
+        "flux": 1.0 + 0.1 * torch.randn(n, L, generator=gen),
+        "err": torch.full((n, L), 0.1),
+        "valid": torch.ones(n, L, dtype=torch.bool),
+        "known": known,
+        "known_var": torch.zeros(n, K),
+    }
+
+
+def test_hsic_columns_finds_the_one_dependent_pair():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 3, generator=gen), torch.randn(256, 2, generator=gen)
+    x[:, 1] = y[:, 0] ** 2 + 0.1 * x[:, 1]  # dependent, though uncorrelated
+    m = hsic_columns(x, y)
+    assert m.shape == (3, 2)
+    others = torch.cat([m[0], m[2], m[1, 1:]])
+    assert m[1, 0] > 10 * others.max(), m
+    # each entry is the joint estimate of its two columns
+    assert torch.allclose(m[2, 1], hsic(x[:, 2:3], y[:, 1:2]))
+    assert torch.equal(hsic_columns(x[:3], y[:3]), torch.zeros(3, 2))
+
+
+def test_reverse_gradient_is_the_identity_with_the_gradient_negated():
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = reverse_gradient(x)
+    assert torch.equal(y, x)
+    (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([-1.0, -2.0, -3.0]))
+
+
+def test_fixed_scale_label_loss_keeps_the_mean_gradient_whatever_the_width():
+    target = torch.tensor([[1.0, float("nan")]])
+    target_var = torch.tensor([[0.25, 0.0]])
+    for width in (0.0, 3.0):  # a wide q(z|x) does not soften the pull on the mean
+        mu = torch.tensor([[3.0, 0.0]], requires_grad=True)
+        logvar = torch.full((1, 2), width, requires_grad=True)
+        loss = label_nll(mu, logvar, target, target_var, fixed_scale=True)
+        var = torch.exp(torch.tensor(width)) + 0.25
+        expected = 0.5 * (4.0 / 1.25 + 4.0 / var + torch.log(var))
+        assert torch.allclose(loss, expected[None])
+        loss.sum().backward()
+        assert torch.allclose(mu.grad, torch.tensor([[2.0 / 1.25, 0.0]]))
+        # the variance is fitted as by the plain likelihood
+        ref_logvar = logvar.detach().clone().requires_grad_()
+        label_nll(mu.detach(), ref_logvar, target, target_var).sum().backward()
+        assert torch.allclose(logvar.grad, ref_logvar.grad)
+    # the plain likelihood's pull on the mean shrinks as q widens
+    mu = torch.tensor([[3.0, 0.0]], requires_grad=True)
+    label_nll(mu, torch.full((1, 2), 3.0), target, target_var).sum().backward()
+    assert mu.grad[0, 0] < 0.1 * 2.0 / 1.25
+
+
+def test_decoder_gets_the_tied_mean_where_the_label_is_missing():
+    module, batch = _module(), _batch()
+    gen = torch.Generator().manual_seed(2)
+    out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
+    labelled = torch.isfinite(batch["known"][:, 0])
+    assert torch.equal(out["z"][labelled, :K], batch["known"][labelled])
+    assert torch.equal(out["z"][~labelled, :K], out["mu"][~labelled, :K])
+    assert not torch.equal(out["z"][:, K:], out["mu"][:, K:])  # free dims still sampled
+    out = module.model(batch["flux"], generator=gen, known=batch["known"])
+    assert not torch.equal(out["z"][~labelled, :K], out["mu"][~labelled, :K])
+
+
+@pytest.mark.parametrize("tied_kl", [True, False])
+def test_tied_dims_carry_a_kl_only_with_tied_kl(tied_kl):
+    module = _module(tied_kl=tied_kl, free_kl_floor=0.0)
+    kl = torch.rand(4, D, requires_grad=True)
+    extra = {"label_nll": torch.zeros(4), "hsic": torch.zeros(())}
+    module._objective(torch.zeros(4), kl, extra, 1.0).sum().backward()
+    assert bool((kl.grad[:, :K] > 0).all()) is tied_kl
+    assert bool((kl.grad[:, K:] > 0).all())
+
+
+def test_per_dim_hsic_sums_the_column_pairs():
+    module, batch = _module(independence_kind="per_dim"), _batch()
+    _, _, extra = module._terms(batch, torch.Generator().manual_seed(3))
+    out = module.model(
+        batch["flux"], generator=torch.Generator().manual_seed(3), known=batch["known"]
+    )
+    expected = hsic_columns(out["mu"][:, K:], out["z"][:, :K].detach()).sum()
+    assert torch.allclose(extra["hsic"], expected)
+
+
+def test_adversary_learns_while_the_encoder_gets_the_reversed_gradient():
+    module, batch = _module(adversary=2.0), _batch()
+    assert module.adversary is not None
+    assert any(p is module.adversary[0].weight for p in module.parameters())  # optimised
+    recon, kl, extra = module._terms(batch, torch.Generator().manual_seed(4))
+    assert extra["adversary"].shape == (8,)
+    extra["adversary"].mean().backward()
+    reversed_grads = [
+        p.grad.clone() for p in (module.adversary[0].weight, module.model.fc_mu.weight)
+    ]
+    module.zero_grad()
+    # the same squared error without the reversal
+    out = module.model(
+        batch["flux"], generator=torch.Generator().manual_seed(4), known=batch["known"]
+    )
+    guess = module.adversary(out["mu"][:, K:])
+    (guess - out["z"][:, :K].detach()).square().mean(dim=1).mean().backward()
+    assert torch.allclose(reversed_grads[0], module.adversary[0].weight.grad)
+    assert torch.allclose(reversed_grads[1], -module.model.fc_mu.weight.grad)
+    assert reversed_grads[1].abs().sum() > 0
+    # the objective weighs it by known_labels.adversary
+    base = module._objective(recon, kl, {k: v for k, v in extra.items() if k != "adversary"}, 1.0)
+    assert torch.allclose(module._objective(recon, kl, extra, 1.0), base + 2.0 * extra["adversary"])
+    assert _module().adversary is None
