@@ -606,23 +606,6 @@ def hsic_columns(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _hsic_grams(_rbf_gram(x.T[..., None]), _rbf_gram(y.T[..., None]))
 
 
-class _ReverseGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return -grad
-
-
-def reverse_gradient(x: torch.Tensor) -> torch.Tensor:
-    """``x`` unchanged forward; the gradient flowing back through it changes sign (Ganin
-    & Lempitsky 2015): a term that an adversary after this layer minimises is maximised by
-    what comes before it, with one optimiser."""
-    return _ReverseGradient.apply(x)
-
-
 def kl_weight(step: int, *, start: int, end: int, beta: float) -> float:
     """The annealed KL weight: 0 until ``start``, linear to ``beta`` at ``end``, then ``beta``."""
     if step < start:
@@ -653,5 +636,4 @@ __all__ = [
     "line_weights",
     "reconstruction_loss",
     "reduce_kl",
-    "reverse_gradient",
 ]

@@ -26,7 +26,6 @@ from astrolatent.models.vae import (
     line_weights,
     reconstruction_loss,
     reduce_kl,
-    reverse_gradient,
 )
 from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
 
@@ -41,6 +40,14 @@ def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
         np.random.SeedSequence([seed, kind, step, rank]).generate_state(2, np.uint64)[0]
         >> np.uint64(1)
     )
+
+
+def _soft_standardise(x: torch.Tensor) -> torch.Tensor:
+    """``x (N, F)`` centred on its batch mean and divided by ``sqrt(var + 1)`` per column:
+    the adversary's input stays bounded (below ``sqrt(N)``), so the encoder cannot defeat
+    it by growing the free means, and a dim near-constant over the batch stays small."""
+    centred = x - x.mean(dim=0, keepdim=True)
+    return centred / (centred.square().mean(dim=0, keepdim=True) + 1.0).sqrt()
 
 
 class VAEModule(L.LightningModule):
@@ -167,9 +174,21 @@ class VAEModule(L.LightningModule):
         else:
             terms["hsic"] = hsic(mu[:, k:], tied)
         if self.adversary is not None:
-            guess = self.adversary(reverse_gradient(mu[:, k:]))
-            terms["adversary"] = (guess - tied).square().mean(dim=1)
+            terms.update(self._adversary_terms(_soft_standardise(mu[:, k:]), tied))
         return terms
+
+    def _adversary_terms(self, free: torch.Tensor, tied: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The adversary's squared error ``(N,)`` predicting ``tied (N, K)`` from ``free
+        (N, F)`` (it trains on it; the encoder does not) and its gain ``()``: the batch
+        variance of each tied latent less the error of the adversary's prediction from the
+        encoder's side (the adversary's weights held), floored at 0 and summed over the
+        labels. The encoder minimises the gain: it is pushed only while the adversary beats
+        the constant predictor, never rewarded for misleading it."""
+        own = (self.adversary(free.detach()) - tied).square()
+        held = {n: p.detach() for n, p in self.adversary.named_parameters()}
+        guess = torch.func.functional_call(self.adversary, held, (free,))
+        gain = tied.var(dim=0, unbiased=False) - (guess - tied).square().mean(dim=0)
+        return {"adversary": own.mean(dim=1), "adversary_gain": gain.clamp_min(0.0).sum()}
 
     def _objective(
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
@@ -189,7 +208,9 @@ class VAEModule(L.LightningModule):
             + c.independence * extra["hsic"]
         )
         if "adversary" in extra:
-            loss = loss + c.adversary * extra["adversary"]
+            # the adversary's own error adds its gradient, not its value, to the loss
+            own = extra["adversary"]
+            loss = loss + (own - own.detach()) + c.adversary * extra["adversary_gain"]
         return loss
 
     def recent_loss(self, last: int | None = None) -> float | None:
