@@ -167,7 +167,6 @@ class KnownLabelsConfig(Config):
     tied_mean: bool = False
     independence: float = Field(default=0.1, ge=0.0)
     independence_kind: Literal["joint", "per_dim"] = "joint"
-    adversary: float = Field(default=0.0, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
     conditional_prior: bool = False
 

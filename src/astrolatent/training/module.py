@@ -30,8 +30,6 @@ from astrolatent.models.vae import (
 from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
 
 _TRAIN, _VAL = 0, 1
-#: Hidden units of the adversary of ``known_labels.adversary``.
-ADVERSARY_HIDDEN = 64
 
 
 def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
@@ -40,14 +38,6 @@ def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
         np.random.SeedSequence([seed, kind, step, rank]).generate_state(2, np.uint64)[0]
         >> np.uint64(1)
     )
-
-
-def _soft_standardise(x: torch.Tensor) -> torch.Tensor:
-    """``x (N, F)`` centred on its batch mean and divided by ``sqrt(var + 1)`` per column:
-    the adversary's input stays bounded (below ``sqrt(N)``), so the encoder cannot defeat
-    it by growing the free means, and a dim near-constant over the batch stays small."""
-    centred = x - x.mean(dim=0, keepdim=True)
-    return centred / (centred.square().mean(dim=0, keepdim=True) + 1.0).sqrt()
 
 
 class VAEModule(L.LightningModule):
@@ -88,15 +78,6 @@ class VAEModule(L.LightningModule):
             self.prior = nn.Linear(k, model.latent_dim - k)
             nn.init.zeros_(self.prior.weight)
             nn.init.zeros_(self.prior.bias)
-        # the adversary predicting the tied latents from the free means (known_labels.adversary)
-        self.adversary: nn.Sequential | None = None
-        if self.known is not None and self.known.adversary > 0:
-            k = len(self.known.names)
-            self.adversary = nn.Sequential(
-                nn.Linear(model.latent_dim - k, ADVERSARY_HIDDEN),
-                nn.LeakyReLU(0.1),
-                nn.Linear(ADVERSARY_HIDDEN, k),
-            )
         # plain types only, so checkpoints load with torch.load(weights_only=True)
         self.save_hyperparameters(
             {
@@ -155,9 +136,8 @@ class VAEModule(L.LightningModule):
     def _known_terms(
         self, out: dict, known: torch.Tensor, known_var: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """The label NLL ``(N,)``, the dependence penalty ``()`` between the free means and
-        the tied latents given to the decoder and, with an adversary, its squared error
-        ``(N,)`` predicting those tied latents from the free means."""
+        """The label NLL ``(N,)`` and the dependence penalty ``()`` between the free means
+        and the tied latents given to the decoder."""
         c, k = self.known, known.shape[1]
         mu, tied = out["mu"].float(), out["z"][:, :k].detach().float()
         terms = {
@@ -173,22 +153,7 @@ class VAEModule(L.LightningModule):
             terms["hsic"] = hsic_columns(mu[:, k:], tied).sum()
         else:
             terms["hsic"] = hsic(mu[:, k:], tied)
-        if self.adversary is not None:
-            terms.update(self._adversary_terms(_soft_standardise(mu[:, k:]), tied))
         return terms
-
-    def _adversary_terms(self, free: torch.Tensor, tied: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The adversary's squared error ``(N,)`` predicting ``tied (N, K)`` from ``free
-        (N, F)`` (it trains on it; the encoder does not) and its gain ``()``: the batch
-        variance of each tied latent less the error of the adversary's prediction from the
-        encoder's side (the adversary's weights held), floored at 0 and summed over the
-        labels. The encoder minimises the gain: it is pushed only while the adversary beats
-        the constant predictor, never rewarded for misleading it."""
-        own = (self.adversary(free.detach()) - tied).square()
-        held = {n: p.detach() for n, p in self.adversary.named_parameters()}
-        guess = torch.func.functional_call(self.adversary, held, (free,))
-        gain = tied.var(dim=0, unbiased=False) - (guess - tied).square().mean(dim=0)
-        return {"adversary": own.mean(dim=1), "adversary_gain": gain.clamp_min(0.0).sum()}
 
     def _objective(
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
@@ -201,17 +166,12 @@ class VAEModule(L.LightningModule):
         if not c.tied_kl:  # the tied dims are supervised: no pull towards N(0, 1)
             kl = torch.cat([torch.zeros_like(kl[:, :k]), kl[:, k:]], dim=1)
         kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
-        loss = (
+        return (
             recon
             + weight * kl_term
             + c.weight * extra["label_nll"]
             + c.independence * extra["hsic"]
         )
-        if "adversary" in extra:
-            # the adversary's own error adds its gradient, not its value, to the loss
-            own = extra["adversary"]
-            loss = loss + (own - own.detach()) + c.adversary * extra["adversary_gain"]
-        return loss
 
     def recent_loss(self, last: int | None = None) -> float | None:
         """Mean optimised loss of the last ``last`` (default all kept, up to 50) steps."""
