@@ -75,6 +75,12 @@ def test_fixed_scale_label_loss_keeps_the_mean_gradient_whatever_the_width():
     assert mu.grad[0, 0] < 0.1 * 2.0 / 1.25
 
 
+def test_defaults_are_the_measured_ones():
+    c = KnownLabelsConfig(names=["a"])
+    assert (c.label_loss, c.tied_kl, c.tied_mean) == ("fixed_scale", False, True)
+    assert (c.independence, c.independence_kind) == (0.1, "joint")
+
+
 def test_decoder_gets_the_tied_mean_where_the_label_is_missing():
     module, batch = _module(), _batch()
     gen = torch.Generator().manual_seed(2)
@@ -100,8 +106,7 @@ def test_tied_dims_carry_a_kl_only_with_tied_kl(tied_kl):
 def test_per_dim_hsic_sums_the_column_pairs():
     module, batch = _module(independence_kind="per_dim"), _batch()
     _, _, extra = module._terms(batch, torch.Generator().manual_seed(3))
-    out = module.model(
-        batch["flux"], generator=torch.Generator().manual_seed(3), known=batch["known"]
-    )
+    gen = torch.Generator().manual_seed(3)
+    out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
     expected = hsic_columns(out["mu"][:, K:], out["z"][:, :K].detach()).sum()
     assert torch.allclose(extra["hsic"], expected)

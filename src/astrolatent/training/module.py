@@ -49,11 +49,16 @@ class VAEModule(L.LightningModule):
     so validation losses compare across the warm-up (early stopping watches it).
 
     With ``known`` labels (batches then carry ``known`` and ``known_var``, standardised,
-    ``(B, K)``), the loss adds ``weight`` x the tied latents' label NLL and ``independence``
-    x the HSIC between the free latents' means and the tied latents given to the decoder
-    (logged as ``train/label_nll``, ``train/hsic`` and their ``val/`` twins, and part of
-    both losses); the free dims' KL has the floor of :func:`floored_kl`, and, with
-    ``known.conditional_prior``, is taken to the learned prior ``N(prior(z_tied), 1)``.
+    ``(B, K)``), the loss adds ``weight`` x the tied latents' label loss
+    (:func:`label_nll`, ``fixed_scale`` with ``known.label_loss``) and ``independence`` x
+    the HSIC between the free latents' means and the tied latents given to the decoder
+    (all free dims jointly, or summed over every free dim and tied latent with
+    ``known.independence_kind`` ``per_dim``; logged as ``train/label_nll``,
+    ``train/hsic`` and their ``val/`` twins, and part of both losses). Where a label is
+    missing the decoder gets the tied latent's sample, or its mean with ``known.tied_mean``;
+    the tied dims' KL counts only with ``known.tied_kl`` (it is still logged); the free
+    dims' KL has the floor of :func:`floored_kl`, and, with ``known.conditional_prior``, is
+    taken to the learned prior ``N(prior(z_tied), 1)``.
     """
 
     def __init__(
