@@ -165,12 +165,13 @@ class KnownLabelsConfig(Config):
 
     Defaults, from step-budgeted runs on the lowres simulation with 20% of stars labelled
     (docs/training-calibration.md, "Known-label weights (issue 16)" and "Known labels
-    without leakage (issue 16, second round)"): ``weight`` 1; ``label_loss``
-    ``fixed_scale``, ``tied_kl`` off and ``tied_mean`` on (together they put [Fe/H] on its
-    tied latent, 0.71 -> 0.88 on the unlabelled stars, and cut the teff leak into the free
-    dims from 1.12 to 0.16-0.39 nats over three seeds); ``independence`` 0.1, ``joint``
-    (``per_dim`` at 0.1 lowered the rv leak but also the tied log g and [Fe/H] and the free
-    E(B-V); at 1 it emptied the free dims).
+    without leakage (issue 16, second round)"): ``weight`` 1 (3 did not lift log g or
+    [Fe/H]); ``label_loss`` ``fixed_scale``, ``tied_kl`` off and ``tied_mean`` on
+    (together they put [Fe/H] on its tied latent, 0.71 -> 0.88 on the unlabelled stars of
+    seed 0 and 0.47 -> 0.88 on a held-out simulation, and cut the teff leak into the free
+    dims from 0.42-1.12 to 0.16-0.39 nats over three seeds); ``independence`` 0.1,
+    ``joint`` (1 leaked more; ``per_dim`` at 0.1 lowered the rv leak but also the tied
+    log g and [Fe/H] and the free E(B-V); at 1 it emptied the free dims).
     """
 
     names: list[str] = Field(default_factory=list)
