@@ -110,3 +110,18 @@ def test_per_dim_hsic_sums_the_column_pairs():
     out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
     expected = hsic_columns(out["mu"][:, K:], out["z"][:, :K].detach()).sum()
     assert torch.allclose(extra["hsic"], expected)
+
+
+def test_an_unsupervised_module_has_no_known_terms():
+    torch.manual_seed(0)
+    model = SpectrumVAE(ArchitectureConfig.for_length(L, latent_dim=D))
+    module = VAEModule(model, LossConfig(), OptimConfig())
+    batch = _batch()
+    recon, kl, extra = module._terms(batch, torch.Generator().manual_seed(6))
+    assert extra == {}
+    expected = recon + 0.5 * kl.sum(dim=1)  # kl_reduction "sum"
+    assert torch.allclose(module._objective(recon, kl, extra, 0.5), expected)
+    # the decoder sees the same latents as before the known-label options existed
+    out = model(batch["flux"], generator=torch.Generator().manual_seed(6))
+    again = model(batch["flux"], generator=torch.Generator().manual_seed(6), tied_mean=True)
+    assert torch.equal(out["z"], again["z"]) and not torch.equal(out["z"], out["mu"])
