@@ -12,8 +12,9 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
   spectra whose store row has the label (labelled) and on the others (unlabelled);
 - free latents: the best free dim's r_I for every other truth column asked for
   (``--hidden``, default ebv,vsini); leakage: the cross-validated R^2 from all free dims
-  to each known label and the largest KSG MI (nats) of a free dim with it; the
-  informative free dims (the audit's count, dims held at the KL floor left out);
+  to each known label and the largest KSG MI (nats) of a free dim with it, of all free
+  dims and of the informative ones; the informative free dims (the audit's count, dims
+  held at the KL floor left out);
 - CPU seconds per step (``time.process_time`` around the training).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/known_labels.py STORE TRUTH RUN \\
@@ -114,6 +115,8 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
         labelled = np.isfinite(one[name].to_numpy(float))
         out["tied"][name] = {}
         for part, rows in (("labelled", labelled), ("unlabelled", ~labelled)):
+            if rows.sum() < 10:  # e.g. no unlabelled stars in a fully labelled store
+                continue
             _, r_i = _r_info(mu[rows][:, [k]], true[rows])
             rho = spearmanr(mu[rows, k], true[rows]).statistic
             out["tied"][name][part] = {
@@ -122,10 +125,14 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
                 "r_info": float(r_i[0]),
             }
         mi, _ = _r_info(mu[:, free], true)
+        informative = [
+            m for d, m in zip(free, mi, strict=True) if d in out["informative_free_dims"]
+        ]
         out["leakage"][name] = {
             "r2": cross_validated_r2(mu[:, free], true, random_state=0),
             "max_mi": float(mi.max()),
             "dim": free[int(mi.argmax())],
+            "max_mi_informative": float(max(informative, default=0.0)),
         }
     for name in hidden:
         _, r_i = _r_info(mu[:, free], one[name].to_numpy(float))

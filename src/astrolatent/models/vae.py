@@ -280,7 +280,8 @@ class SpectrumVAE(nn.Module):
     training step can be made independent of the global random state. ``known (N, K)``,
     ``K <= D``, gives the first K latents where it is finite (NaN: not known): the decoder
     is given those values instead of the encoder's (the tied latents of a run with known
-    labels).
+    labels); where it is NaN the decoder gets the encoder's sample, or its mean with
+    ``tied_mean``.
     """
 
     def __init__(self, config: ArchitectureConfig) -> None:
@@ -445,6 +446,7 @@ class SpectrumVAE(nn.Module):
         sample: bool = True,
         generator: torch.Generator | None = None,
         known: torch.Tensor | None = None,
+        tied_mean: bool = False,
     ) -> dict[str, torch.Tensor]:
         mu, logvar = self.encode(x)
         if sample:
@@ -455,7 +457,8 @@ class SpectrumVAE(nn.Module):
         if known is not None and known.shape[1]:
             k = known.shape[1]
             given = known.to(z.dtype)
-            tied = torch.where(torch.isfinite(given), given, z[:, :k])
+            inferred = mu[:, :k] if tied_mean else z[:, :k]
+            tied = torch.where(torch.isfinite(given), given, inferred)
             z = torch.cat([tied, z[:, k:]], dim=1)
         return {"recon": self.decode(z), "mu": mu, "logvar": logvar, "z": z}
 
@@ -541,36 +544,66 @@ def floored_kl(kl: torch.Tensor, first_free: int, floor: float) -> torch.Tensor:
 
 
 def label_nll(
-    mu: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor, target_var: torch.Tensor
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    target: torch.Tensor,
+    target_var: torch.Tensor,
+    *,
+    fixed_scale: bool = False,
 ) -> torch.Tensor:
     """Gaussian negative log likelihood (nats, without the constant) of the labels
     ``target (N, K)`` under ``q(z|x)`` of the first K latents, whose variance is widened by
-    the labels' own ``target_var (N, K)``; NaN targets count 0. Per spectrum, ``(N,)``."""
+    the labels' own ``target_var (N, K)``; NaN targets count 0. Per spectrum, ``(N,)``.
+
+    ``fixed_scale``: the mean is fitted by its squared error over the label's variance
+    (1 for standardised labels, plus ``target_var``), which a wide ``q`` cannot soften, and
+    the variance by the likelihood with the mean held fixed (its gradient stops there):
+    ``0.5 (d^2 / (1 + e^2) + sg(d)^2 / var + log var)`` with ``d = mu - y``."""
     k = target.shape[1]
     known = torch.isfinite(target)
     var = logvar[:, :k].exp() + target_var
     diff = torch.where(known, mu[:, :k] - torch.where(known, target, 0.0), 0.0)
-    nll = 0.5 * (diff.square() / var + var.log())
+    if fixed_scale:
+        nll = 0.5 * (diff.square() / (1.0 + target_var) + diff.detach().square() / var + var.log())
+    else:
+        nll = 0.5 * (diff.square() / var + var.log())
     return torch.where(known, nll, 0.0).sum(dim=1)
 
 
 def _rbf_gram(x: torch.Tensor) -> torch.Tensor:
+    """Gaussian Gram matrices ``(G, N, N)`` of ``x (G, N, a)``, each with the median of its
+    squared distances as bandwidth (1 when all points coincide)."""
     d2 = torch.cdist(x, x).square()
-    scale = d2.detach()[d2.detach() > 0].median() if bool((d2 > 0).any()) else d2.new_tensor(1.0)
-    return torch.exp(-d2 / scale.clamp_min(1e-12))
+    flat = d2.detach().flatten(1)
+    positive = torch.where(flat > 0, flat, torch.nan)
+    scale = torch.nan_to_num(positive.nanmedian(dim=1).values, nan=1.0)
+    return torch.exp(-d2 / scale.clamp_min(1e-12)[:, None, None])
+
+
+def _hsic_grams(kx: torch.Tensor, ky: torch.Tensor) -> torch.Tensor:
+    """Biased HSIC ``(A, B)`` between every Gram matrix of ``kx (A, N, N)`` and ``ky (B, N, N)``."""
+    n = kx.shape[1]
+    kx = kx - kx.mean(dim=1, keepdim=True)
+    kx = kx - kx.mean(dim=2, keepdim=True)
+    return torch.einsum("aij,bij->ab", kx, ky) / (n - 1) ** 2
 
 
 def hsic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The biased HSIC estimate (Gretton et al. 2005) between ``x (N, a)`` and ``y (N, b)``
     with Gaussian kernels of median-distance bandwidth: 0 for independent samples (up to
     an O(1/N) bias), larger the more they depend."""
-    n = x.shape[0]
-    if n < 4:
+    if x.shape[0] < 4:
         return x.new_zeros(())
-    kx, ky = _rbf_gram(x), _rbf_gram(y)
-    kx = kx - kx.mean(dim=0, keepdim=True)
-    kx = kx - kx.mean(dim=1, keepdim=True)
-    return (kx * ky).sum() / (n - 1) ** 2
+    return _hsic_grams(_rbf_gram(x[None]), _rbf_gram(y[None]))[0, 0]
+
+
+def hsic_columns(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`hsic` between every column of ``x (N, a)`` and every column of ``y (N, b)``,
+    ``(a, b)``: one dependent pair shows in its own entry instead of being diluted in a
+    joint kernel over all columns."""
+    if x.shape[0] < 4:
+        return x.new_zeros((x.shape[1], y.shape[1]))
+    return _hsic_grams(_rbf_gram(x.T[..., None]), _rbf_gram(y.T[..., None]))
 
 
 def kl_weight(step: int, *, start: int, end: int, beta: float) -> float:
@@ -596,6 +629,7 @@ __all__ = [
     "count_parameters",
     "floored_kl",
     "hsic",
+    "hsic_columns",
     "kl_per_dim",
     "kl_weight",
     "label_nll",

@@ -19,6 +19,7 @@ from astrolatent.models.vae import (
     SpectrumVAE,
     floored_kl,
     hsic,
+    hsic_columns,
     kl_per_dim,
     kl_weight,
     label_nll,
@@ -48,11 +49,16 @@ class VAEModule(L.LightningModule):
     so validation losses compare across the warm-up (early stopping watches it).
 
     With ``known`` labels (batches then carry ``known`` and ``known_var``, standardised,
-    ``(B, K)``), the loss adds ``weight`` x the tied latents' label NLL and ``independence``
-    x the HSIC between the free latents' means and the tied latents given to the decoder
-    (logged as ``train/label_nll``, ``train/hsic`` and their ``val/`` twins, and part of
-    both losses); the free dims' KL has the floor of :func:`floored_kl`, and, with
-    ``known.conditional_prior``, is taken to the learned prior ``N(prior(z_tied), 1)``.
+    ``(B, K)``), the loss adds ``weight`` x the tied latents' label loss
+    (:func:`label_nll`, ``fixed_scale`` with ``known.label_loss``) and ``independence`` x
+    the HSIC between the free latents' means and the tied latents given to the decoder
+    (all free dims jointly, or summed over every free dim and tied latent with
+    ``known.independence_kind`` ``per_dim``; logged as ``train/label_nll``,
+    ``train/hsic`` and their ``val/`` twins, and part of both losses). Where a label is
+    missing the decoder gets the tied latent's sample, or its mean with ``known.tied_mean``;
+    the tied dims' KL counts only with ``known.tied_kl`` (it is still logged); the free
+    dims' KL has the floor of :func:`floored_kl`, and, with ``known.conditional_prior``, is
+    taken to the learned prior ``N(prior(z_tied), 1)``.
     """
 
     def __init__(
@@ -104,7 +110,8 @@ class VAEModule(L.LightningModule):
         """Per-spectrum reconstruction ``(N,)``, KL ``(N, D)`` and, with known labels, the
         extra loss terms (``label_nll (N,)``, ``hsic ()``)."""
         known = batch.get("known") if self.known is not None else None
-        out = self.model(batch["flux"], generator=gen, known=known)
+        tied_mean = known is not None and self.known.tied_mean
+        out = self.model(batch["flux"], generator=gen, known=known, tied_mean=tied_mean)
         ivar = None
         if self.loss_config.reconstruction == "ivar":
             err = batch["err"]
@@ -123,15 +130,35 @@ class VAEModule(L.LightningModule):
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
         extra: dict[str, torch.Tensor] = {}
         if known is not None:
-            k = known.shape[1]
-            mu = out["mu"].float()
+            extra = self._known_terms(out, known, batch["known_var"])
             if self.prior is not None:  # KL(N(mu, s^2) || N(m, 1)) = KL(N(mu - m, s^2) || N(0, 1))
+                k = known.shape[1]
                 mean = self.prior(out["z"][:, :k].float())
-                kl_free = kl_per_dim(mu[:, k:] - mean, out["logvar"][:, k:].float())
+                kl_free = kl_per_dim(out["mu"][:, k:].float() - mean, out["logvar"][:, k:].float())
                 kl = torch.cat([kl[:, :k], kl_free], dim=1)
-            extra["label_nll"] = label_nll(mu, out["logvar"].float(), known, batch["known_var"])
-            extra["hsic"] = hsic(mu[:, k:], out["z"][:, :k].detach().float())
         return recon, kl, extra
+
+    def _known_terms(
+        self, out: dict, known: torch.Tensor, known_var: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The label NLL ``(N,)`` and the dependence penalty ``()`` between the free means
+        and the tied latents given to the decoder."""
+        c, k = self.known, known.shape[1]
+        mu, tied = out["mu"].float(), out["z"][:, :k].detach().float()
+        terms = {
+            "label_nll": label_nll(
+                mu,
+                out["logvar"].float(),
+                known,
+                known_var,
+                fixed_scale=c.label_loss == "fixed_scale",
+            )
+        }
+        if c.independence_kind == "per_dim":
+            terms["hsic"] = hsic_columns(mu[:, k:], tied).sum()
+        else:
+            terms["hsic"] = hsic(mu[:, k:], tied)
+        return terms
 
     def _objective(
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
@@ -139,8 +166,10 @@ class VAEModule(L.LightningModule):
         """The per-spectrum loss ``(N,)`` at KL weight ``weight``."""
         if self.known is None:
             return recon + weight * reduce_kl(kl, self.loss_config.kl_reduction)
-        c = self.known
-        kl = floored_kl(kl, len(c.names), c.free_kl_floor)
+        c, k = self.known, len(self.known.names)
+        kl = floored_kl(kl, k, c.free_kl_floor)
+        if not c.tied_kl:  # the tied dims are supervised: no pull towards N(0, 1)
+            kl = torch.cat([torch.zeros_like(kl[:, :k]), kl[:, k:]], dim=1)
         kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
         return (
             recon

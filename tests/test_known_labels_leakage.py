@@ -1,0 +1,127 @@
+"""The known-label loss options that keep the known labels out of the free latents (issue
+16, second round): tied dims without KL, the tied mean given to the decoder, the
+fixed-scale label loss, and the per-dim HSIC."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from astrolatent.models.vae import (
+    ArchitectureConfig,
+    SpectrumVAE,
+    hsic,
+    hsic_columns,
+    label_nll,
+)
+from astrolatent.training.config import KnownLabelsConfig, LossConfig, OptimConfig
+from astrolatent.training.module import VAEModule
+
+K, D, L = 2, 6, 64
+
+
+def _module(**known) -> VAEModule:
+    torch.manual_seed(0)
+    model = SpectrumVAE(ArchitectureConfig.for_length(L, latent_dim=D))
+    config = KnownLabelsConfig(names=["a", "b"], **known)
+    return VAEModule(model, LossConfig(), OptimConfig(), known=config)
+
+
+def _batch(n: int = 8) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    known = torch.randn(n, K, generator=gen)
+    known[::2] = float("nan")  # half the spectra unlabelled
+    return {
+        "flux": 1.0 + 0.1 * torch.randn(n, L, generator=gen),
+        "err": torch.full((n, L), 0.1),
+        "valid": torch.ones(n, L, dtype=torch.bool),
+        "known": known,
+        "known_var": torch.zeros(n, K),
+    }
+
+
+def test_hsic_columns_finds_the_one_dependent_pair():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 3, generator=gen), torch.randn(256, 2, generator=gen)
+    x[:, 1] = y[:, 0] ** 2 + 0.1 * x[:, 1]  # dependent, though uncorrelated
+    m = hsic_columns(x, y)
+    assert m.shape == (3, 2)
+    others = torch.cat([m[0], m[2], m[1, 1:]])
+    assert m[1, 0] > 10 * others.max(), m
+    # each entry is the joint estimate of its two columns
+    assert torch.allclose(m[2, 1], hsic(x[:, 2:3], y[:, 1:2]))
+    assert torch.equal(hsic_columns(x[:3], y[:3]), torch.zeros(3, 2))
+
+
+def test_fixed_scale_label_loss_keeps_the_mean_gradient_whatever_the_width():
+    target = torch.tensor([[1.0, float("nan")]])
+    target_var = torch.tensor([[0.25, 0.0]])
+    for width in (0.0, 3.0):  # a wide q(z|x) does not soften the pull on the mean
+        mu = torch.tensor([[3.0, 0.0]], requires_grad=True)
+        logvar = torch.full((1, 2), width, requires_grad=True)
+        loss = label_nll(mu, logvar, target, target_var, fixed_scale=True)
+        var = torch.exp(torch.tensor(width)) + 0.25
+        expected = 0.5 * (4.0 / 1.25 + 4.0 / var + torch.log(var))
+        assert torch.allclose(loss, expected[None])
+        loss.sum().backward()
+        assert torch.allclose(mu.grad, torch.tensor([[2.0 / 1.25, 0.0]]))
+        # the variance is fitted as by the plain likelihood
+        ref_logvar = logvar.detach().clone().requires_grad_()
+        label_nll(mu.detach(), ref_logvar, target, target_var).sum().backward()
+        assert torch.allclose(logvar.grad, ref_logvar.grad)
+    # the plain likelihood's pull on the mean shrinks as q widens
+    mu = torch.tensor([[3.0, 0.0]], requires_grad=True)
+    label_nll(mu, torch.full((1, 2), 3.0), target, target_var).sum().backward()
+    assert mu.grad[0, 0] < 0.1 * 2.0 / 1.25
+
+
+def test_defaults_are_the_measured_ones():
+    c = KnownLabelsConfig(names=["a"])
+    assert (c.label_loss, c.tied_kl, c.tied_mean) == ("fixed_scale", False, True)
+    assert (c.independence, c.independence_kind) == (0.1, "joint")
+
+
+def test_decoder_gets_the_tied_mean_where_the_label_is_missing():
+    module, batch = _module(), _batch()
+    gen = torch.Generator().manual_seed(2)
+    out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
+    labelled = torch.isfinite(batch["known"][:, 0])
+    assert torch.equal(out["z"][labelled, :K], batch["known"][labelled])
+    assert torch.equal(out["z"][~labelled, :K], out["mu"][~labelled, :K])
+    assert not torch.equal(out["z"][:, K:], out["mu"][:, K:])  # free dims still sampled
+    out = module.model(batch["flux"], generator=gen, known=batch["known"])
+    assert not torch.equal(out["z"][~labelled, :K], out["mu"][~labelled, :K])
+
+
+@pytest.mark.parametrize("tied_kl", [True, False])
+def test_tied_dims_carry_a_kl_only_with_tied_kl(tied_kl):
+    module = _module(tied_kl=tied_kl, free_kl_floor=0.0)
+    kl = torch.rand(4, D, requires_grad=True)
+    extra = {"label_nll": torch.zeros(4), "hsic": torch.zeros(())}
+    module._objective(torch.zeros(4), kl, extra, 1.0).sum().backward()
+    assert bool((kl.grad[:, :K] > 0).all()) is tied_kl
+    assert bool((kl.grad[:, K:] > 0).all())
+
+
+def test_per_dim_hsic_sums_the_column_pairs():
+    module, batch = _module(independence_kind="per_dim"), _batch()
+    _, _, extra = module._terms(batch, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)
+    out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
+    expected = hsic_columns(out["mu"][:, K:], out["z"][:, :K].detach()).sum()
+    assert torch.allclose(extra["hsic"], expected)
+
+
+def test_an_unsupervised_module_has_no_known_terms():
+    torch.manual_seed(0)
+    model = SpectrumVAE(ArchitectureConfig.for_length(L, latent_dim=D))
+    module = VAEModule(model, LossConfig(), OptimConfig())
+    batch = _batch()
+    recon, kl, extra = module._terms(batch, torch.Generator().manual_seed(6))
+    assert extra == {}
+    expected = recon + 0.5 * kl.sum(dim=1)  # kl_reduction "sum"
+    assert torch.allclose(module._objective(recon, kl, extra, 0.5), expected)
+    # the decoder sees the same latents as before the known-label options existed
+    out = model(batch["flux"], generator=torch.Generator().manual_seed(6))
+    again = model(batch["flux"], generator=torch.Generator().manual_seed(6), tied_mean=True)
+    assert torch.equal(out["z"], again["z"]) and not torch.equal(out["z"], out["mu"])
