@@ -125,3 +125,25 @@ def test_an_unsupervised_module_has_no_known_terms():
     out = model(batch["flux"], generator=torch.Generator().manual_seed(6))
     again = model(batch["flux"], generator=torch.Generator().manual_seed(6), tied_mean=True)
     assert torch.equal(out["z"], again["z"]) and not torch.equal(out["z"], out["mu"])
+
+
+def test_a_run_saved_before_the_new_loss_keeps_its_loss_and_a_new_one_gets_the_defaults(
+    tmp_path,
+):
+    import yaml
+
+    from astrolatent.training.config import CONFIG_FORMAT_VERSION, TrainConfig, make_config
+
+    fresh = make_config(6251, preset="lowres", overrides={"known_labels": {"names": ["rv"]}})
+    assert fresh.format_version == CONFIG_FORMAT_VERSION == 2
+    assert (fresh.known_labels.label_loss, fresh.known_labels.tied_kl) == ("fixed_scale", False)
+    saved = fresh.to_dict()
+    saved["format_version"] = 1  # written before these options existed
+    for key in ("label_loss", "tied_kl", "tied_mean"):
+        saved["known_labels"].pop(key)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    old = TrainConfig.load(tmp_path / "config.yaml")
+    assert old.known_labels.label_loss == "nll" and old.known_labels.tied_kl is True
+    assert old.known_labels.tied_mean is False
+    fresh.save(tmp_path / "new.yaml")  # a run saved now reloads as itself
+    assert TrainConfig.load(tmp_path / "new.yaml") == fresh

@@ -38,7 +38,14 @@ from astrolatent.models.vae import (
 from astrolatent.runtime import config as runtime_config
 from astrolatent.runtime.config import Minutes
 
+#: the format of checkpoints and model files
 FORMAT_VERSION = 1
+#: the format of a run's ``config.yaml``. 2: the known-label loss options (``label_loss``,
+#: ``tied_kl``, ``tied_mean``) with new defaults; a format-1 run's configuration loads
+#: with the loss it was trained with
+CONFIG_FORMAT_VERSION = 2
+#: what a format-1 ``known_labels`` section meant by the options it did not have
+KNOWN_LABELS_FORMAT_1 = {"label_loss": "nll", "tied_kl": True, "tied_mean": False}
 
 
 class LossConfig(Config):
@@ -196,7 +203,7 @@ class KnownLabelsConfig(Config):
 class TrainConfig(Config):
     """Everything a training run needs; saved as ``RUN/config.yaml``."""
 
-    format_version: int = FORMAT_VERSION
+    format_version: int = CONFIG_FORMAT_VERSION
     preset: str
     store: str | None = None
     store_fingerprint: str | None = None
@@ -206,6 +213,17 @@ class TrainConfig(Config):
     data: DataConfig = Field(default_factory=DataConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     known_labels: KnownLabelsConfig = Field(default_factory=KnownLabelsConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_1(cls, data: object) -> object:
+        """A saved configuration of format 1 keeps the known-label loss it was trained with
+        (resuming or encoding such a run must not switch to the new defaults)."""
+        if isinstance(data, dict) and data.get("format_version", CONFIG_FORMAT_VERSION) < 2:
+            known = data.get("known_labels")
+            if isinstance(known, dict) and known.get("names"):
+                data = {**data, "known_labels": {**KNOWN_LABELS_FORMAT_1, **known}}
+        return data
 
     @model_validator(mode="after")
     def _room_for_free_latents(self) -> TrainConfig:
@@ -522,6 +540,7 @@ def make_config(
 
 
 __all__ = [
+    "CONFIG_FORMAT_VERSION",
     "FORMAT_VERSION",
     "PRESETS",
     "DataConfig",
