@@ -159,3 +159,11 @@ def test_discover_reads_its_truth_through_the_dag_loader(tmp_path) -> None:
     truth.write_text(json.dumps({**planted, "adjacency": square}))
     found = api.discover(table, vars=["c", "b", "a"], truth=truth)  # reordered to the vars
     assert found.skeleton["tp"] == 1 and found.skeleton["fn"] == 0
+
+
+def test_an_analysis_without_labels_is_an_empty_table() -> None:
+    """Every label can be skipped (too few usable values, e.g. after one spectrum per
+    object): the table is empty with its columns, not a KeyError."""
+    frame = api.Analysis(Path("run"), {"labels": {}}).to_pandas()
+    assert frame.empty and frame.index.name == "label"
+    assert {"best_dim", "r_info", "ceiling_r"} <= set(frame.columns)

@@ -404,7 +404,9 @@ class Analysis:
             }
             for name, b in s["labels"].items()
         ]
-        return pd.DataFrame(rows).set_index("label")
+        columns = ["label", "best_dim", "mi", "mi_err", "r_info", "p_value_fwer"]
+        columns += ["all_latents_r", "pca_best_r_info", "ceiling_r"]
+        return pd.DataFrame(rows, columns=columns).set_index("label")  # no labels: no rows
 
     def per_dim(self) -> pd.DataFrame:
         """MI of every latent dim with every label (``analysis/mi_per_dim.csv``)."""
