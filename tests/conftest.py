@@ -114,27 +114,32 @@ def train_tiny(store: Path, run: Path, *, max_steps: int, **sections: dict) -> P
     return run
 
 
+def tiny_analysis():
+    """A quick ``analyze`` configuration for the tiny stores, on every spectrum: their 32
+    objects alone are too few to analyse."""
+    from astrolatent.workflows.analyze import AnalyzeConfig
+
+    return AnalyzeConfig(
+        n_bootstrap=4,
+        n_permutations=20,
+        ceiling_components=4,
+        max_samples=200,
+        one_per_object=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def analyzed_run(tiny_store, tmp_path_factory) -> Path:
     """A run trained briefly on ``tiny_store``, encoded and analysed (``RUN/analysis/``):
     the input of the report and the explorer."""
-    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
+    from astrolatent.workflows.analyze import analyze_run
 
     run = tmp_path_factory.mktemp("analyzed") / "run"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         train_tiny(tiny_store, run, max_steps=30)
-        analyze_run(  # every spectrum: the 32 objects alone are too few to analyse
-            run,
-            AnalyzeConfig(
-                n_bootstrap=4,
-                n_permutations=20,
-                ceiling_components=4,
-                max_samples=200,
-                one_per_object=False,
-            ),
-        )
+        analyze_run(run, tiny_analysis())
     finally:
         torch.set_num_threads(threads)
     return run

@@ -13,7 +13,7 @@ from astrolatent.errors import ConfigError
 from astrolatent.models.vae import floored_kl, hsic, label_nll
 from astrolatent.training.config import TrainConfig
 from astrolatent.training.fit import fit
-from tests.conftest import write_tiny_spectra
+from tests.conftest import tiny_analysis, write_tiny_spectra
 
 KNOWN = {
     "optim": {"batch_size": 16, "lr": 2e-3},
@@ -94,18 +94,9 @@ def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(
     metrics = pd.read_csv(run / "metrics.csv")
     assert {"train/label_nll", "train/hsic"} <= set(metrics["metric"])
     # analyze reads the roles from the run: rv tied to dim 0, depth (not known) audited
-    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_run
+    from astrolatent.workflows.analyze import analyze_run
 
-    summary = analyze_run(  # every spectrum: 32 stars alone are too few to analyse
-        run,
-        AnalyzeConfig(
-            n_bootstrap=4,
-            n_permutations=20,
-            ceiling_components=4,
-            max_samples=200,
-            one_per_object=False,
-        ),
-    )
+    summary = analyze_run(run, tiny_analysis())
     assert [r["role"] for r in summary["roles"]] == ["tied"] + ["free"] * 5
     rv = summary["known"]["rv"]
     assert rv["dim"] == 0 and rv["n"] == summary["labels"]["rv"]["n"] and 60 <= rv["n"] <= 64
