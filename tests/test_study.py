@@ -165,3 +165,17 @@ def test_load_summary_names_the_file_and_what_is_wrong(tmp_path):
     table, _ = _planted(n=300)
     analyze_latents(table, AnalyzeConfig(n_bootstrap=2, n_permutations=5), tmp_path / "analysis")
     assert load_summary(tmp_path)["informative"]["agreed"] == [2, 5, 6]
+
+
+def test_one_per_object_keeps_one_row_of_each_named_object_and_every_unnamed_row():
+    from astrolatent.workflows.analyze import one_per_object
+
+    table = pd.DataFrame({"object": [1, 1, "a", None, np.nan, "", "a", 2]})  # names of any type
+    for seed in range(5):
+        kept = one_per_object(np.arange(8), table, AnalyzeConfig(), np.random.default_rng(seed))
+        assert {3, 4, 5, 7} <= set(kept) and len(kept) == 6  # unnamed rows and object 2 kept
+        assert len(set(kept) & {0, 1}) == 1 and len(set(kept) & {2, 6}) == 1
+    rows = np.array([0, 2, 7])  # no repeats among these: as they are, no draw
+    assert one_per_object(rows, table, AnalyzeConfig(), None) is rows
+    off = AnalyzeConfig(one_per_object=False)
+    assert one_per_object(np.arange(8), table, off, None).size == 8

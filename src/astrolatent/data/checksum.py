@@ -7,6 +7,9 @@ missing a change of 2**-128, and hashes at memory speed (0.07 ms for a 5 MB HARP
 against 0.6 ms for BLAKE3 and 3 ms for SHA-256, docs/benchmarks.md "Ingestion speed").
 It does not protect against someone forging a file with the same hash on purpose; choose
 ``blake3`` or ``sha256`` (``checksum_algorithm`` in the ingest configuration) for that.
+
+Reading files is here too: :func:`read_file` (the kept buffer) and :class:`ReadAhead`,
+which has the kernel read the next files of a task while one is processed.
 """
 
 from __future__ import annotations

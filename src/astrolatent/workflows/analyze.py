@@ -185,7 +185,8 @@ def one_per_object(
     if not config.one_per_object or "object" not in table.columns or rows.size == 0:
         return rows
     objects = table["object"].to_numpy()[rows]
-    named = np.flatnonzero((objects != "") & pd.notna(objects))
+    named = np.flatnonzero(pd.notna(objects) & (objects != ""))
+    objects = objects.astype(str)  # names of any type compare as text
     _, first = np.unique(objects[named], return_index=True)
     if first.size == named.size:  # every object once
         return rows
@@ -211,7 +212,14 @@ def label_rows(
         if keep.size > config.max_samples:
             keep = np.sort(rng.choice(keep, config.max_samples, replace=False))
         if keep.size < 50:
-            log.warning("label %s: only %d usable values, skipped", name, keep.size)
+            repeats = hygiene["repeat_spectra_left_out"]
+            also = f" (one spectrum per object; {usable.size} with repeats: --every-spectrum)"
+            log.warning(
+                "label %s: only %d usable values%s, skipped",
+                name,
+                keep.size,
+                also if repeats else "",
+            )
             continue
         if np.ptp(values[keep]) == 0:
             log.warning(
