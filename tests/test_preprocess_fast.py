@@ -267,14 +267,14 @@ def test_bytes_parser_finds_cells_after_other_columns(tmp_path, monkeypatch):
 
 
 def _masked_median(values, valid):
-    work = np.empty(values.size, {4: np.int32, 8: np.int64}[values.itemsize])
+    work = np.empty(values.size, {2: np.int16, 4: np.int32, 8: np.int64}[values.itemsize])
     before = values.copy()
     out = masked_median(values, valid, int(valid.sum()), work, np.empty(values.size, bool))
     np.testing.assert_array_equal(values, before)  # left as it was
     return out
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("size", [1, 2, 7, 10, 1001, 1002, 312_501])
 def test_masked_median_is_numpys_median_of_the_valid_values(size, dtype):
     rng = np.random.default_rng(size)

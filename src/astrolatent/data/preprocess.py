@@ -280,7 +280,8 @@ def der_snr(flux: np.ndarray) -> float:
     return float(np.median(f) / noise) if noise > 0 else float("inf")
 
 
-_INTS = {4: np.int32, 8: np.int64}
+#: the integer type of each float width, for selecting floats by their bits
+_INTS = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def masked_median(
@@ -289,14 +290,13 @@ def masked_median(
     """The median of ``values[valid]`` (``n_valid >= 1`` of them), the same number as
     :func:`numpy.median` of them; NaN when one of them is NaN. ``values`` is left as it is.
 
-    The floats are selected as integers, without gathering the valid ones (the median of
-    an even count is the mean of the two middle values, in float64 like
-    :func:`numpy.median`): their bits are
+    The floats are selected as integers, without gathering the valid ones: their bits are
     mapped so that integer order is float order (a negative float's magnitude bits
     flipped), the invalid pixels set above every number, and one integer partition taken
     (NumPy's integer selection is ~3x faster than its float one at 312,501 values;
-    docs/benchmarks.md, "Third round"). ``work``: an integer array of ``values``' size and
-    itemsize; ``flags``: a bool array of its size (both overwritten).
+    docs/benchmarks.md, "Third round"). An even count gives the mean of the two middle
+    values, in float64 like :func:`numpy.median`. ``work``: an integer array of
+    ``values``' size and itemsize; ``flags``: a bool array of its size (both overwritten).
     """
     if np.logical_and(np.isnan(values, out=flags), valid, out=flags).any():
         return float("nan")
