@@ -173,3 +173,18 @@ def test_the_tied_variance_floor_keeps_the_label_loss_and_its_gradient_finite():
     bare = label_nll(mu, logvar, target, zero, fixed_scale=True)
     bare.sum().backward()
     assert float(bare.detach()) > 1e10 and not torch.isfinite(logvar.grad).all()
+
+
+def test_a_run_with_known_labels_caps_its_gradients_unless_told_otherwise():
+    from astrolatent.training.config import KNOWN_LABELS_GRAD_CLIP, make_config
+
+    known = {"known_labels": {"names": ["rv"]}}
+    assert make_config(6251, preset="lowres", overrides=known).optim.grad_clip == 100.0
+    assert KNOWN_LABELS_GRAD_CLIP == 100.0
+    assert make_config(6251, preset="lowres").optim.grad_clip is None  # no known labels
+    told = {**known, "optim": {"grad_clip": None}}
+    assert make_config(6251, preset="lowres", overrides=told).optim.grad_clip is None
+    told = {**known, "optim": {"grad_clip": 5.0}}
+    assert make_config(6251, preset="lowres", overrides=told).optim.grad_clip == 5.0
+    # a preset's own cap stays
+    assert make_config(343, preset="gaia-xp", overrides=known).optim.grad_clip == 1.0

@@ -44,6 +44,11 @@ FORMAT_VERSION = 1
 #: ``tied_kl``, ``tied_mean``) with new defaults; 3: ``tied_sd_floor``. An older run's
 #: configuration loads with the loss it was trained with
 CONFIG_FORMAT_VERSION = 3
+#: the gradients' global-norm cap of a run with known labels where its preset has none and
+#: the user sets none: about 10x the median norm of the lowres model (8-9 over 1,500 steps;
+#: 99th percentile 55-60), so it cuts only spikes; two of five 12,000-step runs without it
+#: diverged (at steps 2,450 and 5,250), see docs/training-calibration.md
+KNOWN_LABELS_GRAD_CLIP = 100.0
 #: what the ``known_labels`` section of a format-N configuration meant by the options it
 #: did not have
 KNOWN_LABELS_BEFORE = {
@@ -80,7 +85,8 @@ class LossConfig(Config):
 class OptimConfig(runtime_config.OptimConfig):
     """The shared optimiser section (Adam, ``batch_size`` per process), gradient clipping
     and the learning-rate schedule. ``grad_clip`` caps the gradients' global norm (None: no
-    clipping). ``schedule``: the learning rate over the run's ``trainer.max_steps`` (which
+    clipping; a run with known labels gets ``KNOWN_LABELS_GRAD_CLIP`` unless its preset or
+    the user sets it). ``schedule``: the learning rate over the run's ``trainer.max_steps`` (which
     it then needs): ``constant`` (``lr`` throughout), ``cosine`` (from ``lr`` down to 0
     along half a cosine) or ``onecycle`` (torch's OneCycleLR: up from ``lr / 25`` to ``lr``
     over the first 30% of the steps, then down along a cosine).
@@ -525,6 +531,11 @@ def make_config(
     )
     if not merged.get("known_labels"):
         merged.pop("known_labels", None)
+    elif merged["known_labels"].get("names") and "grad_clip" not in overrides.get("optim", {}):
+        optim = dict(merged["optim"])
+        if optim.get("grad_clip") is None:
+            optim["grad_clip"] = KNOWN_LABELS_GRAD_CLIP
+        merged["optim"] = optim
     trainer = dict(merged["trainer"])
     user_trainer = overrides.get("trainer", {})
     # a budget given as an argument replaces the preset's; a step budget alone also lifts
