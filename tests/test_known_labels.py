@@ -322,3 +322,21 @@ def test_leakage_is_what_the_free_latents_hold(tmp_path):
     leak = summary["free"]["leakage"]["teff"]
     assert leak["dim_means"] == 2 and leak["max_mi_means"] > 1.0 and leak["r2_means"] > 0.8
     assert leak["max_mi"] < 0.1 and leak["p_value"] > 0.05 and leak["r2"] < 0.1
+
+
+def test_a_free_dim_that_spends_its_free_kl_on_a_narrow_posterior_is_not_informative():
+    """Free bits pay for a posterior narrower than the prior around a mean that barely
+    moves: KL 0.32 nats, far above the floor, but nothing passes through it."""
+    from astrolatent.workflows.analyze import AnalyzeConfig
+    from astrolatent.workflows.audit import channel_information, informative_free_dims
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    signal = rng.normal(size=n)
+    mu = np.column_stack([signal, signal + 0.01 * rng.normal(size=n), 0.03 * rng.normal(size=n)])
+    logvar = np.column_stack([np.full(n, -6.0), np.full(n, -6.0), np.full(n, np.log(0.25))])
+    passed = channel_information(mu, logvar)
+    assert passed[2] < 0.01 and passed[1] > 2.0
+    config = AnalyzeConfig(split="threshold")
+    assert informative_free_dims(mu, logvar, [1, 2], 0.05, config) == [1]
+    assert informative_free_dims(mu, logvar, [1, 2], 0.0, config) == [1, 2]  # no floor
