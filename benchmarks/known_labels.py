@@ -13,8 +13,10 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
 - free latents: the best free dim's r_I for every other truth column asked for
   (``--hidden``, default ebv,vsini); leakage: the cross-validated R^2 from all free dims
   to each known label and the largest KSG MI (nats) of a free dim with it, of all free
-  dims and of the informative ones; the informative free dims (the audit's count, dims
-  held at the KL floor left out);
+  dims and of the informative ones, on the posterior means and on one draw of the latent
+  variables (``*_drawn``, as the audit's leakage); what that largest MI reads for a
+  permuted label over 20 permutations (``null_max_mi``: the estimator's noise floor);
+  the informative free dims (the audit's count, dims held at the KL floor left out);
 - CPU seconds per step (``time.process_time`` around the training).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/known_labels.py STORE TRUTH RUN \\
@@ -43,7 +45,7 @@ from astrolatent.analysis.mi.ksg import ksg_mi_columns
 from astrolatent.training.config import with_known_labels
 from astrolatent.training.fit import fit
 from astrolatent.workflows.analyze import AnalyzeConfig
-from astrolatent.workflows.audit import informative_free_dims
+from astrolatent.workflows.audit import informative_free_dims, latent_draw
 
 
 def overrides_from(pairs: list[str]) -> dict:
@@ -101,6 +103,7 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
         truth, on="id", suffixes=("", "_true"), validate="one_to_one"
     )
     mu = one[mu_cols].to_numpy(float)
+    drawn = latent_draw(mu, one[[f"logvar_{c[3:]}" for c in mu_cols]].to_numpy(float), 0)
     out: dict = {
         "n_stars": len(one),
         "informative_free_dims": informative_free_dims(
@@ -128,12 +131,23 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
         informative = [
             m for d, m in zip(free, mi, strict=True) if d in out["informative_free_dims"]
         ]
+        mi_drawn, _ = _r_info(drawn[:, free], true)
         out["leakage"][name] = {
             "r2": cross_validated_r2(mu[:, free], true, random_state=0),
             "max_mi": float(mi.max()),
             "dim": free[int(mi.argmax())],
             "max_mi_informative": float(max(informative, default=0.0)),
+            "r2_drawn": cross_validated_r2(drawn[:, free], true, random_state=0),
+            "max_mi_drawn": float(mi_drawn.max()),
+            "dim_drawn": free[int(mi_drawn.argmax())],
         }
+    # what the largest of the free dims' MI reads when they hold nothing of the label
+    rng = np.random.default_rng(0)
+    null = [
+        _r_info(drawn[:, free], rng.permutation(one[f"{names[0]}_true"].to_numpy(float)))[0].max()
+        for _ in range(20)
+    ]
+    out["null_max_mi"] = {"mean": float(np.mean(null)), "q95": float(np.quantile(null, 0.95))}
     for name in hidden:
         _, r_i = _r_info(mu[:, free], one[name].to_numpy(float))
         out["free"][name] = {"best_dim": free[int(r_i.argmax())], "r_info": float(r_i.max())}

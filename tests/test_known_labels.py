@@ -186,7 +186,7 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
         known={"teff": 0, "logg": 1},
         kl_floor=0.05,
     )
-    assert summary["format_version"] == 2 and summary["n_latent"] == 5
+    assert summary["format_version"] == 3 and summary["n_latent"] == 5
     assert summary["roles"] == [
         {"dim": 0, "role": "tied", "label": "teff"},
         {"dim": 1, "role": "tied", "label": "logg"},
@@ -217,10 +217,11 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
         assert teff["max_mi"] > 1.0 and teff["p_value"] < 0.05 and teff["r2"] > 0.8
         assert teff["dim"] == 2
     else:
-        assert teff["max_mi"] < 0.1 and teff["p_value"] > 0.05 and teff["r2"] < 0.1
-    # not flagged: no free dim significant (max statistic over the free dims), no R^2
+        assert teff["max_mi"] < 0.15 and teff["p_value"] > 0.05 and teff["r2"] < 0.1
+    # not flagged: no free dim significant (max statistic over the free dims), no R^2; the
+    # largest of 3 KSG estimates on ~120 labelled rows reads up to ~0.15 nats by chance
     logg = free["leakage"]["logg"]
-    assert logg["max_mi"] < 0.1 and logg["p_value"] > 0.05 and logg["r2"] < 0.1
+    assert logg["max_mi"] < 0.15 and logg["p_value"] > 0.05 and logg["r2"] < 0.1
     # the CLI prints the audit
     from astrolatent.cli.analysis import _print_audit
 
@@ -228,7 +229,7 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "known labels: teff (dim 0" in printed and "informative free dims [2, 3]" in printed
     assert "beyond the known labels: ebv (dim 3" in printed
-    # the written summary loads with the format-2 reader
+    # the written summary loads with the reader
     (tmp_path / "analysis").rename(tmp_path / "analysis_")
     (tmp_path / "run" / "analysis").mkdir(parents=True)
     (tmp_path / "analysis_" / "summary.json").rename(tmp_path / "run" / "analysis" / "summary.json")
@@ -300,3 +301,42 @@ def test_conditional_prior_is_learned_and_resumes(partly_labelled_store, tmp_pat
     )
     assert a["prior.weight"].shape == (5, 1) and a["prior.weight"].abs().sum() > 0
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_leakage_is_what_the_free_latents_hold(tmp_path):
+    """A free dim whose MEAN follows teff over 2% of its posterior width passes on almost
+    nothing of teff (its KL rate bounds it): the leakage, measured on draws of the latents,
+    stays at the noise level, while the means' MI beside it shows the dependence."""
+    from astrolatent.workflows.analyze import AnalyzeConfig, analyze_latents
+
+    latents = _synthetic_latents(leak=False, n=1000)
+    teff = (latents["mu_0"] - latents["mu_0"].mean()) / latents["mu_0"].std()
+    latents["mu_2"], latents["logvar_2"] = 0.02 * teff, 0.0  # sd 1, mean spread 0.02
+    summary = analyze_latents(
+        latents,
+        AnalyzeConfig(labels=["ebv"], **AUDIT),
+        tmp_path / "analysis",
+        known={"teff": 0, "logg": 1},
+        kl_floor=0.05,
+    )
+    leak = summary["free"]["leakage"]["teff"]
+    assert leak["dim_means"] == 2 and leak["max_mi_means"] > 1.0 and leak["r2_means"] > 0.8
+    assert leak["max_mi"] < 0.1 and leak["p_value"] > 0.05 and leak["r2"] < 0.1
+
+
+def test_a_free_dim_that_spends_its_free_kl_on_a_narrow_posterior_is_not_informative():
+    """Free bits pay for a posterior narrower than the prior around a mean that barely
+    moves: KL 0.32 nats, far above the floor, but nothing passes through it."""
+    from astrolatent.workflows.analyze import AnalyzeConfig
+    from astrolatent.workflows.audit import channel_information, informative_free_dims
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    signal = rng.normal(size=n)
+    mu = np.column_stack([signal, signal + 0.01 * rng.normal(size=n), 0.03 * rng.normal(size=n)])
+    logvar = np.column_stack([np.full(n, -6.0), np.full(n, -6.0), np.full(n, np.log(0.25))])
+    passed = channel_information(mu, logvar)
+    assert passed[2] < 0.01 and passed[1] > 2.0
+    config = AnalyzeConfig(split="threshold")
+    assert informative_free_dims(mu, logvar, [1, 2], 0.05, config) == [1]
+    assert informative_free_dims(mu, logvar, [1, 2], 0.0, config) == [1, 2]  # no floor

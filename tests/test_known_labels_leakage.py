@@ -135,15 +135,56 @@ def test_a_run_saved_before_the_new_loss_keeps_its_loss_and_a_new_one_gets_the_d
     from astrolatent.training.config import CONFIG_FORMAT_VERSION, TrainConfig, make_config
 
     fresh = make_config(6251, preset="lowres", overrides={"known_labels": {"names": ["rv"]}})
-    assert fresh.format_version == CONFIG_FORMAT_VERSION == 2
+    assert fresh.format_version == CONFIG_FORMAT_VERSION == 3
     assert (fresh.known_labels.label_loss, fresh.known_labels.tied_kl) == ("fixed_scale", False)
-    saved = fresh.to_dict()
-    saved["format_version"] = 1  # written before these options existed
-    for key in ("label_loss", "tied_kl", "tied_mean"):
-        saved["known_labels"].pop(key)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
-    old = TrainConfig.load(tmp_path / "config.yaml")
-    assert old.known_labels.label_loss == "nll" and old.known_labels.tied_kl is True
-    assert old.known_labels.tied_mean is False
+    assert fresh.known_labels.tied_sd_floor == 0.05
+    # written before these options existed: format 1 lacked all four, format 2 the floor
+    lacking = {1: ("label_loss", "tied_kl", "tied_mean", "tied_sd_floor"), 2: ("tied_sd_floor",)}
+    for version, keys in lacking.items():
+        saved = fresh.to_dict()
+        saved["format_version"] = version
+        for key in keys:
+            saved["known_labels"].pop(key)
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+        old = TrainConfig.load(tmp_path / "config.yaml").known_labels
+        assert old.tied_sd_floor == 0.0, version
+        if version == 1:
+            assert (old.label_loss, old.tied_kl, old.tied_mean) == ("nll", True, False)
+        else:
+            assert (old.label_loss, old.tied_kl, old.tied_mean) == ("fixed_scale", False, True)
     fresh.save(tmp_path / "new.yaml")  # a run saved now reloads as itself
     assert TrainConfig.load(tmp_path / "new.yaml") == fresh
+
+
+def test_the_tied_variance_floor_keeps_the_label_loss_and_its_gradient_finite():
+    """A tied posterior fitted to a memorised label shrinks until ``d^2 / var`` blows up on
+    the next spectrum (a run diverged at step 5,250 of 12,000 this way), and an unlabelled
+    spectrum's tied ``exp(logvar)`` can underflow to 0, whose ``log`` gives a NaN gradient
+    through the mask. With the floor both stay finite; without it they do not."""
+    target = torch.tensor([[0.5, float("nan")]])
+    logvar = torch.tensor([[-30.0, -200.0]], requires_grad=True)  # var 1e-13; underflows
+    mu = torch.tensor([[0.8, 0.0]], requires_grad=True)
+    zero = torch.zeros(1, 2)
+    floored = label_nll(mu, logvar, target, zero, fixed_scale=True, var_floor=0.05**2)
+    floored.sum().backward()
+    assert torch.isfinite(floored).all() and float(floored.detach()) < 0.5 * (0.09 / 0.05**2) + 1
+    assert torch.isfinite(logvar.grad).all() and torch.isfinite(mu.grad).all()
+    logvar.grad = mu.grad = None
+    bare = label_nll(mu, logvar, target, zero, fixed_scale=True)
+    bare.sum().backward()
+    assert float(bare.detach()) > 1e10 and not torch.isfinite(logvar.grad).all()
+
+
+def test_a_run_with_known_labels_caps_its_gradients_unless_told_otherwise():
+    from astrolatent.training.config import KNOWN_LABELS_GRAD_CLIP, make_config
+
+    known = {"known_labels": {"names": ["rv"]}}
+    assert make_config(6251, preset="lowres", overrides=known).optim.grad_clip == 100.0
+    assert KNOWN_LABELS_GRAD_CLIP == 100.0
+    assert make_config(6251, preset="lowres").optim.grad_clip is None  # no known labels
+    told = {**known, "optim": {"grad_clip": None}}
+    assert make_config(6251, preset="lowres", overrides=told).optim.grad_clip is None
+    told = {**known, "optim": {"grad_clip": 5.0}}
+    assert make_config(6251, preset="lowres", overrides=told).optim.grad_clip == 5.0
+    # a preset's own cap stays
+    assert make_config(343, preset="gaia-xp", overrides=known).optim.grad_clip == 1.0

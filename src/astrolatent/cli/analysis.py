@@ -194,7 +194,8 @@ def _print_audit(summary: dict) -> None:
     )
     console.print(f"beyond the known labels: {beyond or 'no other label'}", highlight=False)
     leaks = ", ".join(
-        f"{k} (max MI {v['max_mi']:.3f}, p {v['p_value']:.3g}, R^2 {v['r2']:.2f})"
+        f"{k} (max MI {v['max_mi']:.3f}, p {v['p_value']:.3g}, R^2 {v['r2']:.2f}; "
+        f"of the means {v['max_mi_means']:.3f})"
         for k, v in free["leakage"].items()
     )
     console.print(f"known labels in the free dims: {leaks}", highlight=False)

@@ -550,6 +550,7 @@ def label_nll(
     target_var: torch.Tensor,
     *,
     fixed_scale: bool = False,
+    var_floor: float = 0.0,
 ) -> torch.Tensor:
     """Gaussian negative log likelihood (nats, without the constant) of the labels
     ``target (N, K)`` under ``q(z|x)`` of the first K latents, whose variance is widened by
@@ -558,10 +559,15 @@ def label_nll(
     ``fixed_scale``: the mean is fitted by its squared error over the label's variance
     (1 for standardised labels, plus ``target_var``), which a wide ``q`` cannot soften, and
     the variance by the likelihood with the mean held fixed (its gradient stops there):
-    ``0.5 (d^2 / (1 + e^2) + sg(d)^2 / var + log var)`` with ``d = mu - y``."""
+    ``0.5 (d^2 / (1 + e^2) + sg(d)^2 / var + log var)`` with ``d = mu - y``.
+
+    ``var_floor`` is added to every variance: a posterior fitted to a well-memorised
+    label cannot shrink towards 0, where ``sg(d)^2 / var`` and its gradient blow up on the
+    next spectrum it fits less well, and ``log var`` stays finite where a latent's
+    ``exp(logvar)`` underflows."""
     k = target.shape[1]
     known = torch.isfinite(target)
-    var = logvar[:, :k].exp() + target_var
+    var = logvar[:, :k].exp() + target_var + var_floor
     diff = torch.where(known, mu[:, :k] - torch.where(known, target, 0.0), 0.0)
     if fixed_scale:
         nll = 0.5 * (diff.square() / (1.0 + target_var) + diff.detach().square() / var + var.log())

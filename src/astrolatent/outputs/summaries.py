@@ -51,8 +51,9 @@ from astrolatent.outputs.layout import (
 #: Format versions of the files (files without one are format 1). Raise one when the keys
 #: of its file change. Analysis format 2 adds ``roles``, per-label ``best_informative_dim`` /
 #: ``r_info_informative`` and, for runs with known labels, the ``known`` and ``free`` blocks;
-#: readers take both.
-ANALYSIS_FORMAT_VERSION = 2
+#: 3: ``free.leakage`` is measured on draws of the latents (``max_mi``, ``dim``, ``r2``; it
+#: was on the means, now ``max_mi_means``, ``dim_means``, ``r2_means``). Readers take all.
+ANALYSIS_FORMAT_VERSION = 3
 TRAIN_SUMMARY_FORMAT_VERSION = 1
 INGEST_SUMMARY_FORMAT_VERSION = 1
 #: 2: the default measure is "mmi" and the file says what its group atoms mean ("note").

@@ -41,11 +41,20 @@ from astrolatent.runtime.config import Minutes
 #: the format of checkpoints and model files
 FORMAT_VERSION = 1
 #: the format of a run's ``config.yaml``. 2: the known-label loss options (``label_loss``,
-#: ``tied_kl``, ``tied_mean``) with new defaults; a format-1 run's configuration loads
-#: with the loss it was trained with
-CONFIG_FORMAT_VERSION = 2
-#: what a format-1 ``known_labels`` section meant by the options it did not have
-KNOWN_LABELS_FORMAT_1 = {"label_loss": "nll", "tied_kl": True, "tied_mean": False}
+#: ``tied_kl``, ``tied_mean``) with new defaults; 3: ``tied_sd_floor``. An older run's
+#: configuration loads with the loss it was trained with
+CONFIG_FORMAT_VERSION = 3
+#: the gradients' global-norm cap of a run with known labels where its preset has none and
+#: the user sets none: about 10x the median norm of the lowres model (8-9 over 1,500 steps;
+#: 99th percentile 55-60), so it cuts only spikes; two of five 12,000-step runs without it
+#: diverged (at steps 2,450 and 5,250), see docs/training-calibration.md
+KNOWN_LABELS_GRAD_CLIP = 100.0
+#: what the ``known_labels`` section of a format-N configuration meant by the options it
+#: did not have
+KNOWN_LABELS_BEFORE = {
+    1: {"label_loss": "nll", "tied_kl": True, "tied_mean": False, "tied_sd_floor": 0.0},
+    2: {"tied_sd_floor": 0.0},
+}
 
 
 class LossConfig(Config):
@@ -76,7 +85,8 @@ class LossConfig(Config):
 class OptimConfig(runtime_config.OptimConfig):
     """The shared optimiser section (Adam, ``batch_size`` per process), gradient clipping
     and the learning-rate schedule. ``grad_clip`` caps the gradients' global norm (None: no
-    clipping). ``schedule``: the learning rate over the run's ``trainer.max_steps`` (which
+    clipping; a run with known labels gets ``KNOWN_LABELS_GRAD_CLIP`` unless its preset or
+    the user sets it). ``schedule``: the learning rate over the run's ``trainer.max_steps`` (which
     it then needs): ``constant`` (``lr`` throughout), ``cosine`` (from ``lr`` down to 0
     along half a cosine) or ``onecycle`` (torch's OneCycleLR: up from ``lr / 25`` to ``lr``
     over the first 30% of the steps, then down along a cosine).
@@ -163,6 +173,13 @@ class KnownLabelsConfig(Config):
     ``joint`` (one kernel over all free dims against all tied latents) or ``per_dim`` (the
     sum of the HSIC of every free dim with every tied latent, which sees one leaking dim).
 
+    ``tied_sd_floor`` (standardised label units) is added in quadrature to the tied
+    posterior's width in the label loss: fitted to labels it has memorised, the posterior
+    otherwise shrinks until the loss and its gradient blow up on the next spectrum it fits
+    less well (a default run diverged at step 5,250 of 12,000 without it; 0.05, i.e. 5% of
+    the label's spread, is below any label error we expect; with ``tied_mean`` the decoder
+    is given the tied mean or the label, so the floor changes nothing it sees).
+
     ``conditional_prior``: the free latents' prior is ``N(W z_tied + b, 1)`` instead of
     ``N(0, 1)``, with ``W, b`` learned (starting at 0) and ``z_tied`` the tied latents given
     to the decoder: free dims may then hold factors whose distribution depends on the
@@ -190,6 +207,7 @@ class KnownLabelsConfig(Config):
     tied_mean: bool = True
     independence: float = Field(default=0.1, ge=0.0)
     independence_kind: Literal["joint", "per_dim"] = "joint"
+    tied_sd_floor: float = Field(default=0.05, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
     conditional_prior: bool = False
 
@@ -216,13 +234,14 @@ class TrainConfig(Config):
 
     @model_validator(mode="before")
     @classmethod
-    def _format_1(cls, data: object) -> object:
-        """A saved configuration of format 1 keeps the known-label loss it was trained with
-        (resuming or encoding such a run must not switch to the new defaults)."""
-        if isinstance(data, dict) and data.get("format_version", CONFIG_FORMAT_VERSION) < 2:
+    def _older_formats(cls, data: object) -> object:
+        """A saved configuration of an older format keeps the known-label loss it was
+        trained with (resuming or encoding such a run must not switch to new defaults)."""
+        if isinstance(data, dict):
+            before = KNOWN_LABELS_BEFORE.get(data.get("format_version", CONFIG_FORMAT_VERSION))
             known = data.get("known_labels")
-            if isinstance(known, dict) and known.get("names"):
-                data = {**data, "known_labels": {**KNOWN_LABELS_FORMAT_1, **known}}
+            if before and isinstance(known, dict) and known.get("names"):
+                data = {**data, "known_labels": {**before, **known}}
         return data
 
     @model_validator(mode="after")
@@ -512,6 +531,11 @@ def make_config(
     )
     if not merged.get("known_labels"):
         merged.pop("known_labels", None)
+    elif merged["known_labels"].get("names") and "grad_clip" not in overrides.get("optim", {}):
+        optim = dict(merged["optim"])
+        if optim.get("grad_clip") is None:
+            optim["grad_clip"] = KNOWN_LABELS_GRAD_CLIP
+        merged["optim"] = optim
     trainer = dict(merged["trainer"])
     user_trainer = overrides.get("trainer", {})
     # a budget given as an argument replaces the preset's; a step budget alone also lifts

@@ -152,6 +152,7 @@ class VAEModule(L.LightningModule):
                 known,
                 known_var,
                 fixed_scale=c.label_loss == "fixed_scale",
+                var_floor=c.tied_sd_floor**2,
             )
         }
         if c.independence_kind == "per_dim":

@@ -52,13 +52,20 @@ def beyond_labels_section(summary: dict, analysis: Path, figs: Figures) -> list[
         ],
     )
     body += "<h3>Leakage of the known labels into the free dims</h3>"
+    body += para(
+        "What the free latents hold of each known label, measured on one draw of the "
+        "latent variables per spectrum (a dim whose mean follows a label over a small part "
+        "of its posterior width passes on little of it); the same MI on the posterior "
+        "means is beside it."
+    )
     body += table(
         [
             "known label",
-            "largest MI of a free dim (nats)",
+            "largest MI of a free latent (nats)",
             "dim",
             "p (over the free dims)",
-            "R^2 from all free dims",
+            "R^2 from all free latents",
+            "largest MI of a free mean (dim)",
             "verdict",
         ],
         [
@@ -68,6 +75,7 @@ def beyond_labels_section(summary: dict, analysis: Path, figs: Figures) -> list[
                 v.get("dim", "-"),
                 v["p_value"],
                 v["r2"],
+                f"{v['max_mi_means']:.3f} ({v['dim_means']})" if "max_mi_means" in v else "-",
                 "leaks"
                 if v["p_value"] is not None and v["p_value"] < alpha
                 else "no leakage found",
