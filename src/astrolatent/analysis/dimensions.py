@@ -78,6 +78,19 @@ def kl_rate(mu: object, logvar: object) -> np.ndarray:
     return np.mean(0.5 * (mu**2 + np.exp(logvar) - logvar - 1.0), axis=0)
 
 
+def channel_information(mu: object, logvar: object) -> np.ndarray:
+    """Per dimension, what a latent ``z = mu(x) + sigma(x) eps`` can tell about the data:
+    ``0.5 log(1 + Var(mu) / E[sigma^2])`` nats, the capacity of a Gaussian channel with the
+    means' variance as signal and the mean posterior variance as noise (exact for Gaussian
+    means and a constant sigma): (n, D), (n, D) -> (D,). Unlike :func:`kl_rate` it is 0
+    for a posterior narrower than the prior around a mean that does not move."""
+    mu = as_samples(mu, "mu")
+    logvar = as_samples(logvar, "logvar")
+    if logvar.shape != mu.shape:
+        raise ConfigError(f"logvar has shape {logvar.shape} but mu has {mu.shape}; they must match")
+    return 0.5 * np.log1p(mu.var(axis=0) / np.exp(logvar).mean(axis=0))
+
+
 def _otsu(scores: object) -> tuple[float, float, float] | None:
     """Otsu's two groups of log10(scores): (cut, log10 ratio of the group means,
     separation = between-group / total variance of the log scores), or None for < 2 scores

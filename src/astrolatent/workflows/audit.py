@@ -10,7 +10,8 @@ other latents are free. :func:`audit` gives the ``known`` and ``free`` blocks of
   dims held at the KL floor. Free bits let a dim keep ``floor`` nats of KL for nothing, and
   a dim can spend it on a posterior narrower than the prior while its mean barely moves,
   which carries no information; so a free dim is held at the floor when the information
-  it can pass on, ``0.5 log(1 + Var(mu) / E[sigma^2])`` nats (:func:`channel_information`),
+  it can pass on, ``0.5 log(1 + Var(mu) / E[sigma^2])`` nats
+  (:func:`~astrolatent.analysis.dimensions.channel_information`),
   is at most ``FLOOR_MARGIN`` x the floor;
 - ``free.labels``: for every analysed label that is not known, the best free dim (MI
   corrected for testing every free dim), its conditional MI given the tied latents and a
@@ -30,13 +31,15 @@ from __future__ import annotations
 import numpy as np
 
 from astrolatent.analysis.baseline import cross_validated_r2
-from astrolatent.analysis.dimensions import count_informative
+from astrolatent.analysis.dimensions import channel_information, count_informative
 from astrolatent.analysis.mi import mutual_information
 from astrolatent.outputs.summaries import analysed_dims
 from astrolatent.workflows.analyze import AnalyzeConfig, LabelRows, label_block
 
 #: a free dim that can pass on at most this many times the KL floor is "held at the floor"
 FLOOR_MARGIN = 1.5
+#: the latent draws get their own random stream, not one the analysis seeds alike
+_DRAW_STREAM = 16
 
 
 def latent_roles(n_latent: int, known: dict[str, int]) -> list[dict]:
@@ -66,17 +69,9 @@ def informative_free_dims(
     ]
 
 
-def channel_information(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
-    """Per dim, what a latent ``z = mu(x) + sigma(x) eps`` can tell about the spectra:
-    ``0.5 log(1 + Var(mu) / E[sigma^2])`` nats, the capacity of a Gaussian channel with the
-    means' variance as signal and the mean posterior variance as noise (exact for Gaussian
-    means and a constant sigma), ``(D,)`` for ``mu``, ``logvar`` ``(n, D)``."""
-    return 0.5 * np.log1p(mu.var(axis=0) / np.exp(logvar).mean(axis=0))
-
-
 def latent_draw(mu: np.ndarray, logvar: np.ndarray, seed: int) -> np.ndarray:
     """One seeded draw of the latent variables ``mu + exp(logvar / 2) * eps`` (n, D)."""
-    eps = np.random.default_rng([seed, 16]).standard_normal(mu.shape)
+    eps = np.random.default_rng([seed, _DRAW_STREAM]).standard_normal(mu.shape)
     return mu + np.exp(0.5 * logvar) * eps
 
 
