@@ -11,7 +11,8 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
 - tied latent: |Spearman r| and r_I (KSG MI, as ``analyze``) per known label, on the
   spectra whose store row has the label (labelled) and on the others (unlabelled);
 - free latents: the best free dim's r_I for every other truth column asked for
-  (``--hidden``, default ebv,vsini); leakage: the cross-validated R^2 from all free dims
+  (``--hidden``, default ebv,vsini), the cross-validated R^2 to it from all free dims and
+  from all latents, and the tied latents' r_I with it; leakage: the cross-validated R^2 from all free dims
   to each known label and the largest KSG MI (nats) of a free dim with it, of all free
   dims and of the informative ones, on the posterior means and on one draw of the latent
   variables (``*_drawn``, as the audit's leakage); what that largest MI reads for a
@@ -150,7 +151,16 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
     out["null_max_mi"] = {"mean": float(np.mean(null)), "q95": float(np.quantile(null, 0.95))}
     for name in hidden:
         _, r_i = _r_info(mu[:, free], one[name].to_numpy(float))
-        out["free"][name] = {"best_dim": free[int(r_i.argmax())], "r_info": float(r_i.max())}
+        target = one[name].to_numpy(float)
+        _, r_i_tied = _r_info(mu[:, : len(names)], target)
+        out["free"][name] = {
+            "best_dim": free[int(r_i.argmax())],
+            "r_info": float(r_i.max()),
+            # all free dims together, and the tied latents (where else it may have gone)
+            "r2_free": cross_validated_r2(mu[:, free], target, random_state=0),
+            "r2_all": cross_validated_r2(mu, target, random_state=0),
+            "r_info_tied": dict(zip(names, map(float, r_i_tied), strict=True)),
+        }
     return out
 
 

@@ -13,7 +13,10 @@ ceiling.
 
 ``--simulation FILE``: other simulator settings (a YAML of ``simulate spectra``'s options,
 e.g. ``rv: [-60, 60]``); ``--spectra-per-star K``: K spectra of each star (default 1.25:
-0.8 n stars).
+0.8 n stars); ``--train-config FILE``: training options over the preset's (a YAML as
+``train --config`` reads, e.g. ``loss: {line_weight: 50}``; the seed is set here). The
+hidden factors (ebv, vsini) are measured too, from the simulation's ``truth.csv``: the best
+single latent's r_I (KSG, one spectrum per star, as ``analyze``).
 
 Writes ``OUT/seed<k>/...`` (resumable: a seed whose analysis exists is not redone) and
 prints the table as Markdown (also saved as ``OUT/planted_factors.md``).
@@ -29,7 +32,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import yaml
+
 LABELLED = ("teff", "logg", "feh", "rv")
+#: planted factors the labels do not give, measured against truth.csv
+HIDDEN = ("ebv", "vsini")
 #: factors the simulation plants with a signal worth coding (docs/training-calibration.md:
 #: teff, ebv, rv, [Fe/H], log g); vsini and airmass are planted but below any useful weight
 PLANTED = 5
@@ -53,12 +62,15 @@ def run_seed(
     max_steps: int,
     simulation: Path | None = None,
     per_star: float = 1.25,
+    train_config: Path | None = None,
 ) -> dict:
     """Run the chain for one seed (skipping what is done) and return its timings."""
     al = _cli()
     spectra, store, run = out / "spectra", out / "store", out / "run"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "seed.yaml").write_text(f"trainer:\n  seed: {seed}\n")
+    options = yaml.safe_load(train_config.read_text()) if train_config else {}
+    options.setdefault("trainer", {})["seed"] = seed
+    (out / "seed.yaml").write_text(yaml.safe_dump(options))
     times: dict[str, float] = {}
     steps = [
         (
@@ -143,6 +155,7 @@ def seed_row(out: Path) -> dict:
         .get("mig", float("nan")),
         "control_significant": summary["labels"]["control"]["significant_dims"],
     }
+    row.update(hidden_r_info(out))
     for label in LABELLED:
         block = summary["labels"][label]
         row[label] = (block["best_dim"], block["r_info"], block["mi_err"])
@@ -152,10 +165,31 @@ def seed_row(out: Path) -> dict:
     return row
 
 
+def hidden_r_info(out: Path) -> dict[str, tuple[int, float]]:
+    """The best single latent (mean) and its r_I for each hidden factor, one spectrum per star."""
+    from astrolatent.analysis.mi.base import informational_correlation
+    from astrolatent.analysis.mi.ksg import ksg_mi_columns
+
+    lat = pd.read_parquet(out / "run" / "latents.parquet")
+    truth = pd.read_csv(out / "spectra" / "truth.csv", dtype={"id": str})
+    one = lat.drop_duplicates("object").merge(truth[["id", *HIDDEN]], on="id", validate="1:1")
+    mu = one[sorted((c for c in lat if c.startswith("mu_")), key=lambda c: int(c[3:]))]
+    result = {}
+    for name in HIDDEN:
+        mi = ksg_mi_columns(
+            mu.to_numpy(float), one[name].to_numpy(float), n_neighbors=3, random_state=0
+        )
+        best = int(np.argmax(mi))
+        result[name] = (best, informational_correlation(float(mi[best])))
+    return result
+
+
 def table(rows: dict[int, dict]) -> str:
     head = (
         "| seed | informative (dispersion / KL / agreed) | "
         + " | ".join(f"{lab} best dim: r_I (PCA; all latents r; ceiling r)" for lab in LABELLED)
+        + " | "
+        + " | ".join(f"{lab} best dim: r_I" for lab in HIDDEN)
         + " | control significant in | MIG (PCA) | train |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -168,6 +202,7 @@ def table(rows: dict[int, dict]) -> str:
                 f"{r[f'{lab}_all_latents']:.2f}; {r[f'{lab}_ceiling']:.2f})"
                 for lab in LABELLED
             ),
+            *(f"{r[lab][0]}: {r[lab][1]:.2f}" for lab in HIDDEN),
             ", ".join(map(str, r["control_significant"])) or "none",
             f"{r['mig']:.3f} ({r['mig_pca']:.3f})",
             f"{r['steps']} steps, {r['train_s']:.0f} s",
@@ -186,6 +221,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=6000)
     parser.add_argument("--simulation", type=Path, help="simulator settings (YAML)")
     parser.add_argument("--spectra-per-star", type=float, default=1.25)
+    parser.add_argument("--train-config", type=Path, help="training options (YAML)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows = {}
@@ -197,6 +233,7 @@ def main() -> None:
             max_steps=args.max_steps,
             simulation=args.simulation,
             per_star=args.spectra_per_star,
+            train_config=args.train_config,
         )
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), flush=True)
         rows[seed] = seed_row(args.out / f"seed{seed}")
