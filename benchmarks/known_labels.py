@@ -12,8 +12,8 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
   spectra whose store row has the label (labelled) and on the others (unlabelled);
 - free latents: the best free dim's r_I for every other truth column asked for
   (``--hidden``, default ebv,vsini), the cross-validated R^2 to it from all free dims and
-  from all latents, and the tied latents' r_I with it; leakage: the cross-validated R^2 from all free dims
-  to each known label and the largest KSG MI (nats) of a free dim with it, of all free
+  from all latents, and the tied latents' r_I with it (where else it may have gone);
+  leakage: the cross-validated R^2 from all free dims to each known label and the largest KSG MI (nats) of a free dim with it, of all free
   dims and of the informative ones, on the posterior means and on one draw of the latent
   variables (``*_drawn``, as the audit's leakage); what that largest MI reads for a
   permuted label over 20 permutations (``null_max_mi``: the estimator's noise floor);
@@ -156,7 +156,6 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
         out["free"][name] = {
             "best_dim": free[int(r_i.argmax())],
             "r_info": float(r_i.max()),
-            # all free dims together, and the tied latents (where else it may have gone)
             "r2_free": cross_validated_r2(mu[:, free], target, random_state=0),
             "r2_all": cross_validated_r2(mu, target, random_state=0),
             "r_info_tied": dict(zip(names, map(float, r_i_tied), strict=True)),

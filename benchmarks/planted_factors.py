@@ -68,7 +68,9 @@ def run_seed(
     al = _cli()
     spectra, store, run = out / "spectra", out / "store", out / "run"
     out.mkdir(parents=True, exist_ok=True)
-    options = yaml.safe_load(train_config.read_text()) if train_config else {}
+    options = (yaml.safe_load(train_config.read_text()) or {}) if train_config else {}
+    if not isinstance(options, dict) or not isinstance(options.get("trainer", {}), dict):
+        raise SystemExit(f"{train_config}: expected a YAML mapping of training options")
     options.setdefault("trainer", {})["seed"] = seed
     (out / "seed.yaml").write_text(yaml.safe_dump(options))
     times: dict[str, float] = {}
