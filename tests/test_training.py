@@ -356,6 +356,86 @@ def test_resume_after_a_real_kill_continues_exactly(tiny_store, tmp_path):
     assert len(merged) == len(ref_log) and np.allclose(merged["value_x"], merged["value_y"])
 
 
+@pytest.fixture(scope="module")
+def reference_runs(tiny_store, tmp_path_factory):
+    """``reference_runs(config)``: a 20-step run of ``config``, trained once per module."""
+    runs: dict[str, Path] = {}
+
+    def get(config: dict) -> Path:
+        key = json.dumps(config, sort_keys=True)
+        if key not in runs:
+            runs[key] = tmp_path_factory.mktemp("reference") / "run"
+            fit(tiny_store, runs[key], config, max_steps=20)
+        return runs[key]
+
+    return get
+
+
+KILL_SCRIPT = """
+import json, os, sys, warnings
+warnings.filterwarnings("ignore", category=FutureWarning)
+import lightning as L, torch
+torch.set_num_threads(1)
+from astrolatent.training.fit import fit
+
+hook, at = sys.argv[3], int(sys.argv[4])
+
+class Kill(L.Callback):
+    pass
+
+def die(self, trainer, *args):
+    if trainer.global_step == at and not trainer.sanity_checking:
+        os._exit(9)  # as a SIGKILL would: nothing is flushed or cleaned up
+
+setattr(Kill, hook, die)
+fit(sys.argv[1], sys.argv[2], json.loads(sys.argv[5]), max_steps=20, callbacks=[Kill()])
+"""
+
+
+@pytest.mark.parametrize(
+    "hook, at, log_every",
+    [
+        ("on_train_batch_end", 5, 5),  # just after the checkpoint and the step's rows
+        ("on_validation_start", 10, 5),  # the checkpoint of a validating step waits
+        ("on_validation_end", 10, 5),
+        ("on_train_batch_start", 10, 5),  # after the validation, at the next step's start
+        ("on_train_batch_end", 6, 2),  # after rows of a step the checkpoint does not hold
+    ],
+)
+def test_a_run_killed_anywhere_resumes_with_every_row_once(
+    tiny_store, tmp_path, reference_runs, hook, at, log_every
+):
+    """Killed at a chosen point (os._exit in a hook), resumed: the model is bit for bit the
+    reference's and metrics.csv holds each of the reference's rows exactly once."""
+    trainer = {**FAST["trainer"], "checkpoint_every": 5, "log_every": log_every}
+    config = {**FAST, "trainer": trainer}
+    reference = reference_runs(config)
+    run = tmp_path / "killed"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILL_SCRIPT,
+            str(tiny_store),
+            str(run),
+            hook,
+            str(at),
+            json.dumps(config),
+        ],
+        env=_env(),
+        capture_output=True,
+    )
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    fit(tiny_store, run, config, max_steps=20, resume=True)
+    ref_state, state = _state(reference), _state(run)
+    assert all(torch.equal(ref_state[k], state[k]) for k in ref_state)
+    ref_log, log = pd.read_csv(reference / "metrics.csv"), pd.read_csv(run / "metrics.csv")
+    assert not log.duplicated(["step", "metric"]).any()
+    merged = ref_log.merge(log, on=["step", "metric"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    assert np.allclose(merged["value_x"], merged["value_y"])
+
+
 def test_a_changed_store_is_detected(tiny_store, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(tiny_store, store)

@@ -217,22 +217,26 @@ class RunLogger(Logger):
 
     @staticmethod
     def truncate(path: Path, step: int) -> None:
-        """Drop the rows logged after ``step`` (by a run killed after its last checkpoint)."""
+        """Drop the rows a checkpoint at global step ``step`` does not hold (logged by a run
+        killed after it). Rows carry Lightning's step, the number of batches before the one
+        logged, so the checkpoint holds those of steps < ``step``."""
         if not path.is_file():
             return
         frame = pd.read_csv(path)
-        keep = frame[
-            (frame["step"] < step)
-            | ((frame["step"] == step) & frame["metric"].str.startswith("train/"))
-        ]
+        keep = frame[frame["step"] < step]
         write_atomic(path, lambda tmp: keep.to_csv(tmp, index=False))
 
 
 class RunCallback(L.Callback):
     """Periodic atomic checkpoints, timing, the last validation loss and progress reports.
 
-    Checkpoints every ``tc.checkpoint_every`` steps; ``progress`` (rank 0) every
-    ``tc.log_every`` steps, at ``tc.max_steps`` and after validations.
+    Writes the training metrics every ``tc.log_every`` steps and at ``tc.max_steps``, and
+    checkpoints every ``tc.checkpoint_every`` steps, always after the rows of the steps it
+    holds: after the step's training rows, and at a step that validates, after the
+    validation's rows (Lightning would write a step's rows after the callbacks' hooks, and
+    does not repeat a validation on resume, so a kill between the two lost them).
+    ``progress`` (rank 0) every ``tc.log_every`` steps, at ``tc.max_steps`` and after
+    validations.
     """
 
     def __init__(
@@ -242,7 +246,9 @@ class RunCallback(L.Callback):
         self.progress = progress
         self.checkpoint_every = tc.checkpoint_every
         self.progress_every = tc.log_every
+        self.val_every = tc.val_every
         self.max_steps = tc.max_steps
+        self.save_after_validation = False
         self.max_seconds = tc.max_minutes * 60 if tc.max_minutes else None
         self.training_seconds_before = 0.0
         self.best_val_loss: float | None = None
@@ -281,6 +287,7 @@ class RunCallback(L.Callback):
         self.t_end = time.perf_counter()
 
     def save(self, trainer: L.Trainer) -> None:
+        self.save_after_validation = False
         path = self.run_dir / LAST_CKPT
         tmp = path.with_name(path.name + ".tmp")
         trainer.save_checkpoint(tmp, weights_only=False)
@@ -297,10 +304,20 @@ class RunCallback(L.Callback):
         batch_idx: int,
     ) -> None:
         step = trainer.global_step
-        if step % self.checkpoint_every == 0 or step % self.progress_every == 0:
+        log = step % self.progress_every == 0 or step == self.max_steps
+        if step % self.checkpoint_every == 0 or log:
             self.check_finite(step, pl_module)  # before a save could keep broken weights
-        if step % self.checkpoint_every == 0:
+        if log:
+            metrics = {k: float(v) for k, v in pl_module.step_metrics.items()}
+            for logger in trainer.loggers:  # at Lightning's step: the batches before this one
+                logger.log_metrics(metrics, step=step - 1)
+        if self.save_after_validation:  # the last one's validation did not come
             self.save(trainer)
+        if step % self.checkpoint_every == 0:
+            if trainer.enable_validation and step % self.val_every == 0:
+                self.save_after_validation = True
+            else:
+                self.save(trainer)
         if (
             self.progress is not None
             and trainer.is_global_zero
@@ -335,6 +352,8 @@ class RunCallback(L.Callback):
             self.best_val_loss = self.last_val_loss
         if self.progress is not None and trainer.is_global_zero and trainer.state.fn == "fit":
             self.report(trainer, pl_module)
+        if self.save_after_validation and trainer.state.fn == "fit":
+            self.save(trainer)
 
     def report(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.progress(

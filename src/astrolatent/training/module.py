@@ -94,6 +94,7 @@ class VAEModule(L.LightningModule):
             }
         )
         self.recent_losses: deque[torch.Tensor] = deque(maxlen=50)
+        self.step_metrics: dict[str, torch.Tensor | float] = {}
         self.val_kl_per_dim: np.ndarray | None = None
         self._val_kl_sum: torch.Tensor | None = None
         self._val_count: torch.Tensor | None = None
@@ -196,19 +197,15 @@ class VAEModule(L.LightningModule):
         recon, kl, extra = self._terms(batch, self._generator(_TRAIN, step))
         weight = self.kl_weight_at(step)
         loss = self._objective(recon, kl, extra, weight).mean()
-        n = batch["flux"].shape[0]
-        self.log_dict(
-            {
-                "train/loss": loss.detach(),
-                "train/recon": recon.mean().detach(),
-                "train/kl": kl.sum(dim=1).mean().detach(),
-                "train/kl_weight": weight,
-                **{f"train/{k}": v.mean().detach() for k, v in extra.items()},
-            },
-            on_step=True,
-            on_epoch=False,
-            batch_size=n,
-        )
+        # written to the loggers by the run's callback, before a checkpoint of this step
+        # (Lightning would write them after the callbacks: a kill between would lose them)
+        self.step_metrics = {
+            "train/loss": loss.detach(),
+            "train/recon": recon.mean().detach(),
+            "train/kl": kl.sum(dim=1).mean().detach(),
+            "train/kl_weight": weight,
+            **{f"train/{k}": v.mean().detach() for k, v in extra.items()},
+        }
         self.recent_losses.append(loss.detach())  # no host sync here (GPU)
         return loss
 
