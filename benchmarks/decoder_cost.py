@@ -32,6 +32,11 @@ OPTIONS = {
     "doppler": {"doppler": True},
     "dense_hidden=0": {"dense_hidden": 0},
     "doppler + dense_hidden=0": {"doppler": True, "dense_hidden": 0},
+    "doppler + broadening + dense_hidden=0": {
+        "doppler": True,
+        "broadening": True,
+        "dense_hidden": 0,
+    },
     "dense_hidden=64": {"dense_hidden": 64},
     "line_weight": {"line_weight": True},
 }
@@ -41,7 +46,10 @@ def _model(length: int, option: dict) -> SpectrumVAE:
     arch = ArchitectureConfig.for_length(length)
     update: dict = {}
     if option.get("doppler"):
-        update["doppler"] = DopplerConfig(wave_start=3785.0, wave_step=0.5)
+        broadening = 20.0 if option.get("broadening") else None
+        update["doppler"] = DopplerConfig(
+            wave_start=3785.0, wave_step=0.5, broadening_kms=broadening
+        )
     if "dense_hidden" in option:
         update["dense_hidden"] = option["dense_hidden"]
     return SpectrumVAE(ArchitectureConfig.from_dict({**arch.to_dict(), **update}))
@@ -77,6 +85,7 @@ def main() -> None:
         for name, model in models.items():
             line = bool(OPTIONS[name].get("line_weight"))
             times[name].append(_cpu_per_step(model, optims[name], x, valid, args.steps, line))
+    base = float(np.median(times["conv (today)"]))
     for name, model in models.items():
         print(
             json.dumps(
@@ -84,6 +93,7 @@ def main() -> None:
                     "option": name,
                     "parameters": count_parameters(model),
                     "cpu_seconds_per_step": round(float(np.median(times[name])), 4),
+                    "ratio_to_conv": round(float(np.median(times[name])) / base, 2),
                 }
             )
         )

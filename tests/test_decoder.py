@@ -19,9 +19,16 @@ from astrolatent.models.vae import (
     line_weights,
     reconstruction_loss,
 )
-from astrolatent.training.config import PRESETS, make_config, resolve_doppler
+from astrolatent.training.config import (
+    PRESETS,
+    LossConfig,
+    OptimConfig,
+    make_config,
+    resolve_doppler,
+)
 from astrolatent.training.encode import encode, load_model
 from astrolatent.training.fit import fit
+from astrolatent.training.module import VAEModule
 
 LENGTH = 512
 START, STEP = 5000.0, 0.5
@@ -108,6 +115,97 @@ def test_the_rest_frame_decoder_does_not_see_the_velocity():
     rest = model.decode_rest(other)
     assert torch.allclose(model.decode(z), model.shift(rest, model.velocity(z)))
     assert torch.allclose(model.velocity(z), 100.0 * z[:, v])
+
+
+def _broadening_model(log_grid: bool, **doppler) -> SpectrumVAE:
+    step = np.log1p(STEP / START) if log_grid else STEP
+    config = DopplerConfig(
+        wave_start=START, wave_step=step, log_grid=log_grid, broadening_kms=20.0, **doppler
+    )
+    base = ArchitectureConfig.for_length(LENGTH, latent_dim=4)
+    return SpectrumVAE(base.model_copy(update={"doppler": config}))
+
+
+def _lines(wave: np.ndarray, sigma_kms: float, sigma0_kms: float | None = None) -> np.ndarray:
+    """Three lines of dispersion ``sigma_kms``; with ``sigma0_kms``, the equivalent widths of
+    lines of that dispersion (a convolution keeps the equivalent width)."""
+    flux = np.ones_like(wave)
+    for centre in (5020.0, 5080.0, 5200.0):
+        s = centre * sigma_kms / C_KMS
+        depth = 0.5 if sigma0_kms is None else 0.5 * sigma0_kms / sigma_kms
+        flux -= depth * np.exp(-0.5 * ((wave - centre) / s) ** 2)
+    return flux
+
+
+@pytest.mark.parametrize("log_grid", [False, True])
+@pytest.mark.parametrize("sigma", [4.0, 9.0, 15.0])
+def test_broadening_adds_its_dispersion_in_quadrature(log_grid, sigma):
+    """Lines of 50 km/s broadened by ``sigma`` are lines of hypot(50, sigma) km/s of the
+    same equivalent width (to 1e-4 of the continuum; the change itself is 10-100x that)."""
+    model = _broadening_model(log_grid)
+    wave = _wave(log_grid)
+    rest = torch.tensor(_lines(wave, 50.0), dtype=torch.float32)[None]
+    out = model.broaden(rest, torch.tensor([sigma])).numpy()[0]
+    expected = _lines(wave, float(np.hypot(50.0, sigma)), 50.0)
+    assert np.abs(out - expected).max() < 1e-4
+    assert np.abs(rest.numpy()[0] - expected).max() > 1e-3
+    assert torch.allclose(model.broaden(rest, torch.zeros(1)), rest, atol=1e-6)
+
+
+def test_the_broadening_latent_is_hidden_from_the_decoder_and_sets_the_width():
+    model = _broadening_model(False)
+    assert (model.config.velocity_latent, model.config.broadening_latent) == (3, 2)
+    z = torch.randn(5, 4)
+    other = z.clone()
+    other[:, 2:] = 0.0
+    rest = model.broaden(model.decode_rest(other), model.broadening(z))
+    assert torch.allclose(model.decode(z), model.shift(rest, model.velocity(z)), atol=1e-6)
+    width = model.broadening(torch.tensor([[0.0, 0.0, -30.0, 0.0], [0.0, 0.0, 30.0, 0.0]]))
+    assert width[0] < 1e-5 and width[1] == pytest.approx(20.0)
+    # the width of a line is learnt: descent on the broadening latent alone finds the
+    # planted one from either side
+    wave = _wave(False)
+    rest = torch.tensor(_lines(wave, 40.0), dtype=torch.float32)[None]
+    target = model.broaden(rest, torch.tensor([12.0]))
+    for start in (-3.0, 3.0):
+        z_b = torch.tensor([[start]], requires_grad=True)
+        opt = torch.optim.Adam([z_b], lr=0.1)
+        for _ in range(300):
+            opt.zero_grad()
+            wide = model.broaden(rest, 20.0 * torch.sigmoid(z_b[:, 0]).sqrt())
+            (wide - target).square().sum().backward()
+            opt.step()
+        assert float(20.0 * torch.sigmoid(z_b.detach()).sqrt()) == pytest.approx(12.0, abs=0.3)
+
+
+def test_the_broadening_latent_is_configurable_and_checked():
+    base = ArchitectureConfig.for_length(LENGTH, latent_dim=4)
+    arch = ArchitectureConfig.from_dict(
+        {**base.to_dict(), "doppler": {"latent": 1, "broadening_kms": 10.0}}
+    )
+    assert (arch.velocity_latent, arch.broadening_latent) == (1, 3)
+    arch = ArchitectureConfig.from_dict(
+        {**base.to_dict(), "doppler": {"broadening_kms": 10.0, "broadening_latent": 0}}
+    )
+    assert arch.broadening_latent == 0
+    assert ArchitectureConfig.from_dict({**base.to_dict(), "doppler": {}}).broadening_latent is None
+    for bad in (3, 4):  # the velocity's latent, and no latent at all
+        with pytest.raises(ConfigError, match="broadening_latent"):
+            ArchitectureConfig.from_dict(
+                {**base.to_dict(), "doppler": {"broadening_kms": 10.0, "broadening_latent": bad}}
+            )
+
+
+def test_broadening_kl_weighs_the_broadening_latent_only():
+    model = _broadening_model(False)  # broadening latent 2 of 4
+    kl = torch.rand(6, 4)
+    plain = VAEModule(model, LossConfig(), OptimConfig())._objective(torch.zeros(6), kl, {}, 0.5)
+    cheap = VAEModule(model, LossConfig(broadening_kl=0.1), OptimConfig())
+    expected = 0.5 * (kl.sum(dim=1) - 0.9 * kl[:, 2])
+    assert torch.allclose(cheap._objective(torch.zeros(6), kl, {}, 0.5), expected)
+    assert torch.allclose(plain, 0.5 * kl.sum(dim=1))
+    with pytest.raises(ConfigError, match="broadening_kms"):
+        make_config(LENGTH, overrides={"loss": {"broadening_kl": 0.1}})
 
 
 def test_grid_of_reads_linear_and_log_grids_and_refuses_others():

@@ -14,7 +14,8 @@ the model (the padding is cut off the output, so callers always see their own le
 
 Two decoder options (issue 16; both off by default, and off in every checkpoint saved
 before they existed): ``doppler`` decodes a rest-frame spectrum and shifts it by a velocity
-latent with linear interpolation on the store's wavelength grid (:class:`DopplerConfig`),
+latent with linear interpolation on the store's wavelength grid (:class:`DopplerConfig`;
+optionally it first broadens it by a Gaussian whose width is another latent),
 and ``dense_hidden`` adds a dense map from the latents to the pixels to the convolutional
 decoder's output (line positions are fixed in wavelength; transposed convolutions share
 them badly).
@@ -63,13 +64,23 @@ class DopplerConfig(Config):
     whose known labels include ``rv`` uses the tied rv latent with the labels' own
     standardisation instead (filled in when the run starts).
 
+    ``broadening_kms`` (None: off) also broadens the rest-frame spectrum, before the shift,
+    by a Gaussian of velocity dispersion ``sigma = broadening_kms * sqrt(sigmoid(z_b))``
+    (km/s, between 0 and ``broadening_kms``) set by latent ``broadening_latent`` (None: the
+    last latent that is not the velocity one): the width every line of a spectrum shares
+    (rotation, macroturbulence), which a decoder of per-pixel patterns fits badly. Its
+    variance, not its width, follows the sigmoid so that the gradient does not vanish at
+    zero broadening.
+
     The grid (``wave_start``, ``wave_step`` in Angstrom, or in ln(lambda) when ``log_grid``)
-    is read from the store when the run starts (:meth:`for_wavelengths`).
+    is read from the store when the run starts (:meth:`grid_of`).
     """
 
     latent: int | None = Field(default=None, ge=0)
     scale_kms: float = Field(default=100.0, gt=0.0)
     offset_kms: float = 0.0
+    broadening_kms: float | None = Field(default=None, gt=0.0)
+    broadening_latent: int | None = Field(default=None, ge=0)
     wave_start: float | None = Field(default=None, gt=0.0)
     wave_step: float | None = Field(default=None, gt=0.0)
     log_grid: bool = False
@@ -140,6 +151,12 @@ class ArchitectureConfig(Config):
             raise ValueError(
                 f"doppler.latent={self.doppler.latent} is not a latent (latent_dim={self.latent_dim})"
             )
+        b = self.broadening_latent
+        if b is not None and (b >= self.latent_dim or b == self.velocity_latent):
+            raise ValueError(
+                f"doppler.broadening_latent={b} is not a latent other than the velocity's "
+                f"({self.velocity_latent}) among latent_dim={self.latent_dim}"
+            )
         if self.dense_parameters > MAX_DENSE_PARAMETERS:
             raise ValueError(
                 f"dense_hidden={self.dense_hidden} gives a dense head of "
@@ -154,6 +171,17 @@ class ArchitectureConfig(Config):
         if self.doppler is None or self.doppler.latent is None:
             return self.latent_dim - 1
         return self.doppler.latent
+
+    @property
+    def broadening_latent(self) -> int | None:
+        """Index of the broadening latent (None without ``doppler.broadening_kms``)."""
+        d = self.doppler
+        if d is None or d.broadening_kms is None:
+            return None
+        if d.broadening_latent is not None:
+            return d.broadening_latent
+        last = self.latent_dim - 1
+        return last - 1 if self.velocity_latent == last else last
 
     @property
     def dense_parameters(self) -> int:
@@ -330,7 +358,39 @@ class SpectrumVAE(nn.Module):
             self.register_buffer(
                 "_wave_over_step", (start / step + pixels).float(), persistent=False
             )
+        if config.broadening_latent is not None:
+            self._setup_broadening(config.doppler)
         self.reset_parameters()
+
+    def _setup_broadening(self, d: DopplerConfig) -> None:
+        """Anchors and per-pixel weights of :meth:`broaden` (not saved: they follow from the
+        configuration). A pixel spans ``dv = c * dlambda / lambda`` km/s, so a dispersion of
+        ``sigma`` km/s is a variance of ``sigma**2 * a`` px^2 with ``a = 1 / dv**2``: one
+        value on a log-linear grid, a smooth function of the wavelength on a linear one.
+        There the spectrum is broadened at anchors ``a_j`` spaced by a factor <= 1.1 and
+        each pixel takes the linear interpolation in ``a`` between its two anchors."""
+        n = self.config.input_length
+        if d.log_grid:
+            a = np.full(n, 1.0 / (C_KMS * math.expm1(d.wave_step)) ** 2)
+        else:
+            wave = d.wave_start + d.wave_step * np.arange(n, dtype=np.float64)
+            a = (wave / (C_KMS * d.wave_step)) ** 2
+        lo_a, hi_a = float(a.min()), float(a.max())
+        steps = max(1, math.ceil(math.log(hi_a / lo_a) / math.log(1.1))) if hi_a > lo_a else 0
+        anchors = lo_a * (hi_a / lo_a) ** (np.arange(steps + 1) / max(steps, 1))
+        weight = np.zeros((steps + 1, n))
+        if steps == 0:
+            weight[0] = 1.0
+        else:
+            j = np.clip(np.searchsorted(anchors, a, side="right") - 1, 0, steps - 1)
+            frac = (a - anchors[j]) / (anchors[j + 1] - anchors[j])
+            weight[j, np.arange(n)] = 1.0 - frac
+            weight[j + 1, np.arange(n)] = frac
+        self._broadening_anchors = tuple(float(x) for x in anchors)
+        self._broadening_pad = min(n, math.ceil(5.0 * d.broadening_kms * math.sqrt(hi_a)) + 1)
+        self.register_buffer(
+            "_broadening_weight", torch.from_numpy(weight).float(), persistent=False
+        )
 
     @staticmethod
     def _check_grid(doppler: DopplerConfig) -> None:
@@ -388,7 +448,8 @@ class SpectrumVAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoded flux ``(N, L)`` for latent vectors ``z`` of shape ``(N, D)``.
 
-        With ``doppler``: the rest-frame spectrum of ``z`` (velocity latent set to 0)
+        With ``doppler``: the rest-frame spectrum of ``z`` (velocity latent, and broadening
+        latent if any, set to 0), broadened by :meth:`broadening` when the option is on and
         shifted by the velocity latent's :meth:`velocity`.
         """
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
@@ -397,10 +458,12 @@ class SpectrumVAE(nn.Module):
             )
         if self.config.doppler is None:
             return self.decode_rest(z)
-        v = self.config.velocity_latent
-        rest = self.decode_rest(
-            torch.cat([z[:, :v], torch.zeros_like(z[:, v : v + 1]), z[:, v + 1 :]], 1)
-        )
+        hidden = [self.config.velocity_latent]
+        if self.config.broadening_latent is not None:
+            hidden.append(self.config.broadening_latent)
+        rest = self.decode_rest(z.index_fill(1, torch.tensor(hidden, device=z.device), 0.0))
+        if self.config.broadening_latent is not None:
+            rest = self.broaden(rest, self.broadening(z))
         return self.shift(rest, self.velocity(z))
 
     def decode_rest(self, z: torch.Tensor) -> torch.Tensor:
@@ -420,6 +483,31 @@ class SpectrumVAE(nn.Module):
         """The velocity (km/s) ``(N,)`` of latents ``z (N, D)`` (``doppler`` only)."""
         d = self.config.doppler
         return d.offset_kms + d.scale_kms * z[:, self.config.velocity_latent]
+
+    def broadening(self, z: torch.Tensor) -> torch.Tensor:
+        """The broadening dispersion (km/s) ``(N,)`` of latents ``z (N, D)``
+        (``doppler.broadening_kms`` only): ``broadening_kms * sqrt(sigmoid(z_b))``."""
+        z_b = z[:, self.config.broadening_latent].float()
+        return self.config.doppler.broadening_kms * torch.sigmoid(z_b).sqrt()
+
+    def broaden(self, rest: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Rest-frame flux ``rest (N, L)`` convolved with a Gaussian of ``sigma (N,)`` km/s:
+        multiplied in Fourier space by ``exp(-2 pi^2 f^2 var)`` (``var`` in px^2), on a copy
+        padded by repeating the edge pixels; exact on a log-linear grid, interpolated
+        between anchors on a linear one (:meth:`_setup_broadening`). Differentiable in
+        ``sigma``: d(flux)/d(sigma^2) is the flux's second derivative, nonzero at 0."""
+        n, pad = rest.shape[1], self._broadening_pad
+        with torch.autocast(device_type=rest.device.type, enabled=False):
+            padded = F.pad(rest.float().unsqueeze(1), (pad, pad), mode="replicate").squeeze(1)
+            spectrum = torch.fft.rfft(padded)
+            freq2 = torch.fft.rfftfreq(padded.shape[1], device=rest.device).square()
+            var = sigma.float().square().unsqueeze(1)
+            out = torch.zeros_like(rest, dtype=torch.float32)
+            for j, a in enumerate(self._broadening_anchors):
+                kernel = torch.exp(-2.0 * math.pi**2 * freq2 * (var * a))
+                wide = torch.fft.irfft(spectrum * kernel, n=padded.shape[1])
+                out = out + wide[:, pad : pad + n] * self._broadening_weight[j]
+        return out.to(rest.dtype)
 
     def shift(self, rest: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
         """Rest-frame flux ``rest (N, L)`` seen at ``velocity (N,)`` km/s: the output pixel at

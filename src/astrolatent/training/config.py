@@ -65,7 +65,8 @@ class LossConfig(Config):
     ``1 + line_weight * line depth`` (:func:`~astrolatent.models.vae.line_weights`, weights
     normalised to mean 1 per spectrum). ``kl_reduction``: see the module docstring.
     The KL weight is 0 for the first ``kl_start`` optimiser steps, rises linearly to ``beta``
-    at ``kl_end`` and stays there.
+    at ``kl_end`` and stays there. ``broadening_kl`` multiplies it on the broadening latent
+    (``architecture.doppler.broadening_kms``): the price of a nat of line width.
     """
 
     reconstruction: ReconstructionKind = "l1"
@@ -74,6 +75,7 @@ class LossConfig(Config):
     beta: float = Field(default=1e-3, ge=0.0)
     kl_start: int = Field(default=200, ge=0)
     kl_end: int = Field(default=1000, ge=0)
+    broadening_kl: float = Field(default=1.0, ge=0.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> LossConfig:
@@ -251,6 +253,15 @@ class TrainConfig(Config):
             raise ValueError(
                 f"{k} known labels need more than {k} latents (latent_dim={d}): raise "
                 "architecture.latent_dim so some latents stay free"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _broadening_kl_has_a_latent(self) -> TrainConfig:
+        if self.loss.broadening_kl != 1.0 and self.architecture.broadening_latent is None:
+            raise ValueError(
+                "loss.broadening_kl weighs the broadening latent; set "
+                "architecture.doppler.broadening_kms too"
             )
         return self
 
