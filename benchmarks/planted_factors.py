@@ -169,8 +169,7 @@ def seed_row(out: Path) -> dict:
 
 def hidden_r_info(out: Path) -> dict[str, tuple[int, float]]:
     """The best single latent (mean) and its r_I for each hidden factor, one spectrum per star."""
-    from astrolatent.analysis.mi.base import informational_correlation
-    from astrolatent.analysis.mi.ksg import ksg_mi_columns
+    from astrolatent.analysis.mi.columns import mi_columns
 
     lat = pd.read_parquet(out / "run" / "latents.parquet")
     truth = pd.read_csv(out / "spectra" / "truth.csv", dtype={"id": str})
@@ -178,11 +177,15 @@ def hidden_r_info(out: Path) -> dict[str, tuple[int, float]]:
     mu = one[sorted((c for c in lat if c.startswith("mu_")), key=lambda c: int(c[3:]))]
     result = {}
     for name in HIDDEN:
-        mi = ksg_mi_columns(
-            mu.to_numpy(float), one[name].to_numpy(float), n_neighbors=3, random_state=0
-        )
-        best = int(np.argmax(mi))
-        result[name] = (best, informational_correlation(float(mi[best])))
+        r_info = mi_columns(
+            mu.to_numpy(float),
+            one[name].to_numpy(float),
+            n_bootstrap=0,
+            n_permutations=0,
+            random_state=0,
+        ).r_info
+        best = int(np.argmax(r_info))
+        result[name] = (best, float(r_info[best]))
     return result
 
 

@@ -168,11 +168,8 @@ class VAEModule(L.LightningModule):
         """The per-spectrum loss ``(N,)`` at KL weight ``weight``."""
         b = self.model.config.broadening_latent
         if b is not None and self.loss_config.broadening_kl != 1.0:
-            kl = kl.index_copy(
-                1,
-                torch.tensor([b], device=kl.device),
-                kl[:, b : b + 1] * self.loss_config.broadening_kl,
-            )
+            kl = kl.clone()
+            kl[:, b] = kl[:, b] * self.loss_config.broadening_kl
         if self.known is None:
             return recon + weight * reduce_kl(kl, self.loss_config.kl_reduction)
         c, k = self.known, len(self.known.names)
