@@ -18,6 +18,13 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
   variables (``*_drawn``, as the audit's leakage); what that largest MI reads for a
   permuted label over 20 permutations (``null_max_mi``: the estimator's noise floor);
   the informative free dims (the audit's count, dims held at the KL floor left out);
+- what a hidden factor is worth to the decoder (``signal``, on 300 stars, in the store's
+  median-normalised flux): the rms over pixels of the flux change the factor makes (the
+  noiseless spectrum at its value against the same at its range's low end, re-simulated
+  from the ``simulation.yaml`` beside ``truth.csv``), the decoded residual's component
+  along that change (what of it the model leaves unfitted; noise alone gives
+  ``noise_along``), and the decoder's misfit: the residual's rms with the noise's rms
+  removed in quadrature;
 - CPU seconds per step (``time.process_time`` around the training).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/known_labels.py STORE TRUTH RUN \\
@@ -36,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 from scipy.stats import spearmanr
 
@@ -43,7 +51,10 @@ from astrolatent import api
 from astrolatent.analysis.baseline import cross_validated_r2
 from astrolatent.analysis.mi.base import informational_correlation
 from astrolatent.analysis.mi.ksg import ksg_mi_columns
+from astrolatent.data.store import SpectrumStore
+from astrolatent.simulate import SpectrumSimulationConfig, simulate_spectra
 from astrolatent.training.config import with_known_labels
+from astrolatent.training.encode import load_model
 from astrolatent.training.fit import fit
 from astrolatent.workflows.analyze import AnalyzeConfig
 from astrolatent.workflows.audit import informative_free_dims, latent_draw
@@ -163,6 +174,51 @@ def measure(run: Path, truth: pd.DataFrame, hidden: list[str]) -> dict:
     return out
 
 
+def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 300) -> dict:
+    """What each hidden factor changes in the flux against what the decoder leaves unfitted
+    (see the module docstring), on the first ``n`` stars (one spectrum each)."""
+    config = SpectrumSimulationConfig(**yaml.safe_load((sim_dir / "simulation.yaml").read_text()))
+    truth = pd.read_csv(sim_dir / "truth.csv", dtype={"id": str})
+    lat = pd.read_parquet(run / "latents.parquet", columns=["id", "object", "row"])
+    one = lat.drop_duplicates("object").head(n).sort_values("row")
+    rows = one["row"].to_numpy()
+    factors = one[["id"]].merge(truth, on="id", validate="one_to_one").assign(snr=1e7)
+    spectra = SpectrumStore.open(store)
+    flux = np.asarray(spectra.flux.oindex[rows, :], dtype=np.float32)
+    valid = np.asarray(spectra.valid.oindex[rows, :], dtype=bool)
+    err = np.asarray(spectra.err.oindex[rows, :], dtype=np.float32)
+    model, _ = load_model(run)
+    with torch.no_grad():
+        x = torch.from_numpy(flux)
+        residual = np.where(valid, flux - model.decode(model.encode(x)[0]).numpy(), 0.0)
+    n_valid = valid.sum(axis=1)
+    rms = np.sqrt((residual**2).sum(axis=1) / n_valid)
+    noise = np.sqrt((np.where(valid, err, 0.0) ** 2).sum(axis=1) / n_valid)
+    out = {
+        "n": len(one),
+        "residual_rms": float(np.median(rms)),
+        "noise_rms": float(np.median(noise)),
+        "misfit_rms": float(np.median(np.sqrt(np.clip(rms**2 - noise**2, 0.0, None)))),
+    }
+
+    def clean(table: pd.DataFrame) -> np.ndarray:
+        f = simulate_spectra(config.model_copy(update={"n": len(table)}), truth=table).flux
+        return f / np.median(f, axis=1, keepdims=True)
+
+    base = clean(factors)
+    for name in hidden:
+        low = float(np.min(np.atleast_1d(getattr(config, name))))
+        change = np.where(valid, base - clean(factors.assign(**{name: low})), 0.0)
+        size = np.sqrt((change**2).sum(axis=1))
+        along = np.abs((residual * change).sum(axis=1)) / np.maximum(size, 1e-30)
+        out[name] = {
+            "signal_rms": float(np.median(size / np.sqrt(n_valid))),
+            "residual_along": float(np.median(along / np.sqrt(n_valid))),
+            "noise_along": float(np.median(noise / np.sqrt(n_valid))),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="spectrum store (astrolatent ingest)")
@@ -180,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     truth = truth[["id", *names, *hidden]].rename(columns={n: f"{n}_true" for n in names})
     result = {"run": str(args.run), "overrides": overrides, **stats}
     result.update(measure(args.run, truth, hidden))
+    result["signal"] = signal(args.run, args.store, args.truth.parent, hidden)
     (args.run / "known_calibration.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
 

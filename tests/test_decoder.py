@@ -16,6 +16,7 @@ from astrolatent.models.vae import (
     DopplerConfig,
     SpectrumVAE,
     count_parameters,
+    kl_per_dim,
     line_weights,
     reconstruction_loss,
 )
@@ -196,16 +197,33 @@ def test_the_broadening_latent_is_configurable_and_checked():
             )
 
 
-def test_broadening_kl_weighs_the_broadening_latent_only():
+def test_broadening_kl_cuts_the_price_of_width_information_not_of_a_common_width():
     model = _broadening_model(False)  # broadening latent 2 of 4
     kl = torch.rand(6, 4)
-    plain = VAEModule(model, LossConfig(), OptimConfig())._objective(torch.zeros(6), kl, {}, 0.5)
+    extra = {"broadening_mean": torch.tensor(1.5)}
+    plain = VAEModule(model, LossConfig(), OptimConfig())._objective(torch.zeros(6), kl, extra, 0.5)
     cheap = VAEModule(model, LossConfig(broadening_kl=0.1), OptimConfig())
-    expected = 0.5 * (kl.sum(dim=1) - 0.9 * kl[:, 2])
-    assert torch.allclose(cheap._objective(torch.zeros(6), kl, {}, 0.5), expected)
+    # dim 2 pays 0.1 of its KL, plus the batch mean's 0.5 * m^2 at the 0.9 it was spared
+    expected = 0.5 * (kl.sum(dim=1) - 0.9 * kl[:, 2] + 0.9 * 0.5 * 1.5**2)
+    assert torch.allclose(cheap._objective(torch.zeros(6), kl, extra, 0.5), expected)
     assert torch.allclose(plain, 0.5 * kl.sum(dim=1))
     with pytest.raises(ConfigError, match="broadening_kms"):
         make_config(LENGTH, overrides={"loss": {"broadening_kl": 0.1}})
+
+
+def test_the_batch_mean_of_a_latent_pays_its_whole_kl_under_a_cut_broadening_kl():
+    # KL averaged over a batch = s * KL + (1 - s) * m^2 / 2: for a posterior that only moves
+    # its mean (every spectrum alike), the cut buys nothing; for spread around 0, all of it
+    model = _broadening_model(False)
+    module = VAEModule(model, LossConfig(broadening_kl=0.1), OptimConfig())
+    mu = torch.zeros(8, 4)
+    logvar = torch.zeros(8, 4)
+    for values, price in ((torch.full((8,), 2.0), 1.0), (torch.tensor([2.0, -2.0] * 4), 0.1)):
+        mu[:, 2] = values
+        kl = kl_per_dim(mu, logvar)
+        extra = {"broadening_mean": mu[:, 2].mean()}
+        got = module._objective(torch.zeros(8), kl, extra, 1.0).mean()
+        assert got == pytest.approx(price * kl[:, 2].mean().item())
 
 
 def test_grid_of_reads_linear_and_log_grids_and_refuses_others():
@@ -354,13 +372,35 @@ def test_a_grid_resolved_on_another_store_is_refused(tiny_store, tmp_path):
     assert _open_store(tmp_path, own, tiny_store)[0].length == 128
 
 
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+
+
+def test_line_weights_do_not_pull_the_fit_towards_the_noise():
+    # the weighted L1 fit of a flat continuum at S/N 33 is the weighted median of the
+    # readings: unbiased only if a pixel's weight does not follow its own noise (weights
+    # from the pixel itself read low pixels as line and pull the fit down by ~0.5 * 20 sigma^2)
+    rng = np.random.default_rng(0)
+    sigma = 0.03
+    flux = torch.from_numpy(1.0 + sigma * rng.standard_normal((1, 200_000))).float()
+    valid = torch.ones_like(flux, dtype=torch.bool)
+    w = line_weights(flux, valid, 20.0)[0].numpy()
+    assert _weighted_median(flux[0].numpy(), w) == pytest.approx(1.0, abs=0.1 * 20 * sigma**2)
+    own = 1.0 + 20.0 * np.clip(1.0 - flux[0].numpy() / 1.0, 0.0, 1.0)  # the pixel's own depth
+    assert _weighted_median(flux[0].numpy(), own) < 1.0 - 0.25 * 20 * sigma**2
+
+
 def test_line_weights_emphasise_lines_and_keep_the_loss_scale():
     wave = _wave(False)
     flux = torch.tensor(1.3 * (1.0 - 0.2 * np.exp(-0.5 * ((wave - 5120.0) / 1.5) ** 2)))[None]
     valid = torch.ones_like(flux, dtype=torch.bool)
     w = line_weights(flux.float(), valid, 10.0)
     centre = int(np.argmin(np.abs(wave - 5120.0)))
-    assert float(w[0, centre]) == pytest.approx(1 + 10 * 0.2, rel=0.05)
+    # the depth of the four neighbours (1 and 2 px = 0.5 and 1 A from the centre)
+    near = 0.2 * np.mean(np.exp(-0.5 * (np.array([0.5, 0.5, 1.0, 1.0]) / 1.5) ** 2))
+    assert float(w[0, centre]) == pytest.approx(1 + 10 * near, rel=0.01)
     assert float(w[0, 20]) == pytest.approx(1.0)
     # a constant error costs the same with or without the weights (normalised to mean 1)
     recon = flux.float() + 0.01

@@ -104,6 +104,19 @@ def test_same_spectrum_whatever_the_batch():
     assert not np.array_equal(other.flux, full.flux[:2])
 
 
+def test_spectra_of_given_factors_change_only_with_the_factor_changed():
+    config = SpectrumSimulationConfig(n=4, random_state=3)
+    drawn = simulate_spectra(config)
+    assert np.array_equal(simulate_spectra(config, truth=drawn.truth).flux, drawn.flux)
+    slow = drawn.truth.assign(vsini=0.0)
+    changed = simulate_spectra(config, truth=slow)
+    assert not np.array_equal(changed.flux, drawn.flux)
+    # the same noise draw: the continuum level (line-free median) barely moves
+    assert np.allclose(np.median(changed.flux, axis=1), np.median(drawn.flux, axis=1), rtol=0.01)
+    with pytest.raises(ConfigError, match="truth has 3 rows"):
+        simulate_spectra(config, truth=drawn.truth.head(3))
+
+
 def test_fixing_one_factor_keeps_the_others():
     varied = draw_truth(SpectrumSimulationConfig(n=50))
     fixed = draw_truth(SpectrumSimulationConfig(n=50, vsini=0.0))

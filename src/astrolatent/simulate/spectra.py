@@ -275,20 +275,31 @@ def _continuum(wave: np.ndarray, teff: np.ndarray, ebv: np.ndarray) -> np.ndarra
 
 
 def simulate_spectra(
-    config: SpectrumSimulationConfig, *, start: int = 0, stop: int | None = None
+    config: SpectrumSimulationConfig,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    truth: pd.DataFrame | None = None,
 ) -> SimulatedSpectra:
     """Simulate spectra ``start:stop`` of the data set described by ``config``.
 
     Spectrum ``i`` is the same whatever ``start``/``stop`` select it: the factors of all
-    ``config.n`` spectra are drawn from ``config.random_state``, and the noise of spectrum
-    ``i`` from ``SeedSequence(config.random_state, spawn_key=(i,))``.
+    ``config.n`` spectra are drawn from ``config.random_state`` (or taken from ``truth``,
+    ``config.n`` rows with :func:`draw_truth`'s factor columns, e.g. to see what one factor
+    changes with the others held), and the noise of spectrum ``i`` from
+    ``SeedSequence(config.random_state, spawn_key=(i,))``.
 
     Memory: about ``8 * (stop - start) * L`` bytes (2.5 MB per spectrum at ``"harps"``).
 
     Raises:
-        ConfigError: when ``0 <= start <= stop <= config.n`` does not hold.
+        ConfigError: when ``0 <= start <= stop <= config.n`` does not hold, or ``truth``
+        does not have ``config.n`` rows.
     """
-    return _simulate(config, draw_truth(config), start=start, stop=stop)
+    if truth is None:
+        truth = draw_truth(config)
+    elif len(truth) != config.n:
+        raise ConfigError(f"truth has {len(truth)} rows; the simulation has n={config.n}")
+    return _simulate(config, truth, start=start, stop=stop)
 
 
 def _simulate(

@@ -137,6 +137,9 @@ class VAEModule(L.LightningModule):
                 mean = self.prior(out["z"][:, :k].float())
                 kl_free = kl_per_dim(out["mu"][:, k:].float() - mean, out["logvar"][:, k:].float())
                 kl = torch.cat([kl[:, :k], kl_free], dim=1)
+        b = self.model.config.broadening_latent
+        if b is not None:  # the width every spectrum of the batch shares
+            extra["broadening_mean"] = out["mu"][:, b].float().mean()
         return recon, kl, extra
 
     def _known_terms(
@@ -166,10 +169,12 @@ class VAEModule(L.LightningModule):
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
     ) -> torch.Tensor:
         """The per-spectrum loss ``(N,)`` at KL weight ``weight``."""
-        b = self.model.config.broadening_latent
-        if b is not None and self.loss_config.broadening_kl != 1.0:
+        b, s = self.model.config.broadening_latent, self.loss_config.broadening_kl
+        if b is not None and s != 1.0:
+            # a nat of line width costs s times the KL; the common part of the width (the
+            # batch mean of its latent) pays in full, so a fixed filter cannot take it cheap
             kl = kl.clone()
-            kl[:, b] = kl[:, b] * self.loss_config.broadening_kl
+            kl[:, b] = s * kl[:, b] + (1.0 - s) * 0.5 * extra["broadening_mean"].square()
         if self.known is None:
             return recon + weight * reduce_kl(kl, self.loss_config.kl_reduction)
         c, k = self.known, len(self.known.names)
