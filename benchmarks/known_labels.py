@@ -23,8 +23,10 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
   noiseless spectrum at its value against the same at its range's low end, re-simulated
   from the ``simulation.yaml`` beside ``truth.csv``), the decoded residual's component
   along that change (what of it the model leaves unfitted; noise alone gives
-  ``noise_along``), and the decoder's misfit: the residual's rms with the noise's rms
-  removed in quadrature;
+  ``noise_along``); the decoder's error against the noiseless spectrum (``model_error_rms``,
+  beside the noise's ``noise_rms``) and its mean on continuum and line pixels (depth below
+  2% / above 10% of a running envelope) in three S/N bins (``offset``: a fit pulled by its
+  own noise reads low, more so at low S/N);
 - CPU seconds per step (``time.process_time`` around the training).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/known_labels.py STORE TRUTH RUN \\
@@ -45,6 +47,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.stats import spearmanr
 
 from astrolatent import api
@@ -189,23 +192,35 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
     err = np.asarray(spectra.err.oindex[rows, :], dtype=np.float32)
     model, _ = load_model(run)
     with torch.no_grad():
-        x = torch.from_numpy(flux)
-        residual = np.where(valid, flux - model.decode(model.encode(x)[0]).numpy(), 0.0)
+        decoded = model.decode(model.encode(torch.from_numpy(flux))[0]).numpy()
+    residual = np.where(valid, flux - decoded, 0.0)
     n_valid = valid.sum(axis=1)
-    rms = np.sqrt((residual**2).sum(axis=1) / n_valid)
     noise = np.sqrt((np.where(valid, err, 0.0) ** 2).sum(axis=1) / n_valid)
-    out = {
-        "n": len(one),
-        "residual_rms": float(np.median(rms)),
-        "noise_rms": float(np.median(noise)),
-        "misfit_rms": float(np.median(np.sqrt(np.clip(rms**2 - noise**2, 0.0, None)))),
-    }
 
     def clean(table: pd.DataFrame) -> np.ndarray:
         f = simulate_spectra(config.model_copy(update={"n": len(table)}), truth=table).flux
         return f / np.median(f, axis=1, keepdims=True)
 
     base = clean(factors)
+    # the decoder against the noiseless spectrum, on the store's scale (median of the flux)
+    scale = np.median(np.where(valid, flux, np.nan), axis=1) / np.median(base, axis=1)
+    error = np.where(valid, decoded - base * scale[:, None], 0.0)
+    envelope = uniform_filter1d(maximum_filter1d(base, 51, axis=1), 51, axis=1)
+    depth = 1.0 - base / envelope
+    snr = one[["id"]].merge(truth, on="id")["snr"].to_numpy()
+    out: dict = {
+        "n": len(one),
+        "noise_rms": float(np.median(noise)),
+        "model_error_rms": float(np.median(np.sqrt((error**2).sum(axis=1) / n_valid))),
+        "offset": {},  # mean decoder - truth on continuum / line pixels, by S/N tercile
+    }
+    for part in np.array_split(np.argsort(snr), 3):
+        cells = {}
+        for where, px in (("continuum", depth < 0.02), ("lines", depth >= 0.1)):
+            px = px[part] & valid[part]
+            cells[where] = float((error[part] * px).sum() / px.sum())
+        name = f"snr_{snr[part].min():.0f}_{snr[part].max():.0f}"
+        out["offset"][name] = cells
     for name in hidden:
         low = float(np.min(np.atleast_1d(getattr(config, name))))
         change = np.where(valid, base - clean(factors.assign(**{name: low})), 0.0)
