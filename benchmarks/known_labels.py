@@ -21,7 +21,7 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
 - what a hidden factor is worth to the decoder (``signal``, on 300 stars, in the store's
   median-normalised flux): the rms over pixels of the flux change the factor makes (the
   noiseless spectrum at its value against the same at its range's low end, re-simulated
-  from the ``simulation.yaml`` beside ``truth.csv``), the decoded residual's component
+  from the ``simulation.yaml`` beside ``truth.csv``; skipped without one), the decoded residual's component
   along that change (what of it the model leaves unfitted; noise alone gives
   ``noise_along``); the decoder's error against the noiseless spectrum (``model_error_rms``,
   beside the noise's ``noise_rms``) and its mean on continuum and line pixels (depth below
@@ -185,8 +185,12 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
     lat = pd.read_parquet(run / "latents.parquet", columns=["id", "object", "row"])
     one = lat.drop_duplicates("object").head(n).sort_values("row")
     rows = one["row"].to_numpy()
-    factors = one[["id"]].merge(truth, on="id", validate="one_to_one").assign(snr=1e7)
+    factors = one[["id"]].merge(truth, on="id", validate="one_to_one")
+    snr = factors["snr"].to_numpy()
+    factors = factors.assign(snr=1e7)  # noiseless
     spectra = SpectrumStore.open(store)
+    if spectra.err is None:
+        raise SystemExit(f"{store}: the store has no errors; the signal block needs them")
     flux = np.asarray(spectra.flux.oindex[rows, :], dtype=np.float32)
     valid = np.asarray(spectra.valid.oindex[rows, :], dtype=bool)
     err = np.asarray(spectra.err.oindex[rows, :], dtype=np.float32)
@@ -207,7 +211,6 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
     error = np.where(valid, decoded - base * scale[:, None], 0.0)
     envelope = uniform_filter1d(maximum_filter1d(base, 51, axis=1), 51, axis=1)
     depth = 1.0 - base / envelope
-    snr = one[["id"]].merge(truth, on="id")["snr"].to_numpy()
     out: dict = {
         "n": len(one),
         "noise_rms": float(np.median(noise)),
@@ -251,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     truth = truth[["id", *names, *hidden]].rename(columns={n: f"{n}_true" for n in names})
     result = {"run": str(args.run), "overrides": overrides, **stats}
     result.update(measure(args.run, truth, hidden))
-    result["signal"] = signal(args.run, args.store, args.truth.parent, hidden)
+    if (args.truth.parent / "simulation.yaml").is_file():  # only beside a simulation
+        result["signal"] = signal(args.run, args.store, args.truth.parent, hidden)
     (args.run / "known_calibration.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
 
