@@ -115,6 +115,8 @@ def test_spectra_of_given_factors_change_only_with_the_factor_changed():
     assert np.allclose(np.median(changed.flux, axis=1), np.median(drawn.flux, axis=1), rtol=0.01)
     with pytest.raises(ConfigError, match="truth has 3 rows"):
         simulate_spectra(config, truth=drawn.truth.head(3))
+    with pytest.raises(ConfigError, match="no column vsini"):
+        simulate_spectra(config, truth=drawn.truth.drop(columns="vsini"))
 
 
 def test_fixing_one_factor_keeps_the_others():

@@ -274,6 +274,10 @@ def _continuum(wave: np.ndarray, teff: np.ndarray, ebv: np.ndarray) -> np.ndarra
     return planck * _throughput(wave) * 10.0 ** (-0.4 * ebv * _extinction(wave))
 
 
+#: the columns of a truth table that shape the spectra
+_FACTOR_COLUMNS = ("teff", "logg", "feh", "rv", "vsini", "ebv", "snr", "airmass")
+
+
 def simulate_spectra(
     config: SpectrumSimulationConfig,
     *,
@@ -293,12 +297,14 @@ def simulate_spectra(
 
     Raises:
         ConfigError: when ``0 <= start <= stop <= config.n`` does not hold, or ``truth``
-        does not have ``config.n`` rows.
+        does not have ``config.n`` rows or a factor column.
     """
     if truth is None:
         truth = draw_truth(config)
     elif len(truth) != config.n:
         raise ConfigError(f"truth has {len(truth)} rows; the simulation has n={config.n}")
+    elif missing := [c for c in _FACTOR_COLUMNS if c not in truth.columns]:
+        raise ConfigError(f"truth has no column {', '.join(missing)}")
     return _simulate(config, truth, start=start, stop=stop)
 
 
