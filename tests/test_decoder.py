@@ -299,7 +299,7 @@ def test_lowres_defaults_to_the_measured_decoder_and_can_turn_it_off():
 
 
 def test_schedule_needs_a_step_budget():
-    with pytest.raises(ConfigError, match="max_steps"):
+    with pytest.raises(ConfigError, match="max_steps.*set optim.schedule: constant"):
         make_config(6251, overrides={"optim": {"schedule": "cosine"}})
     cfg = make_config(6251, overrides={"optim": {"schedule": "onecycle"}}, max_steps=100)
     assert cfg.optim.schedule == "onecycle"
@@ -347,8 +347,13 @@ def test_a_run_with_every_option_trains_saves_and_encodes(tiny_store, tmp_path):
     assert d.scale_kms == pytest.approx(cfg.known_labels.std["rv"])
     assert model.dense is not None
     assert encode(run).n_spectra == 96
+    # the cosine was laid out over 20 steps: a resume may not run it past its end
+    saved = (run / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"--max-steps 30 on --resume.*laid out over 20 steps"):
+        fit(tiny_store, run, max_steps=30, resume=True)
+    assert (run / "config.yaml").read_text() == saved
     # resuming keeps the resolved configuration and the schedule
-    fit(tiny_store, run, max_steps=30, resume=True)
+    assert fit(tiny_store, run, max_steps=20, resume=True).steps == 20
     assert load_model(run)[1].architecture == cfg.architecture
 
 

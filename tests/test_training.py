@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
@@ -264,9 +265,15 @@ def test_fit_is_deterministic(tiny_store, tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_budgets_early_stopping_and_errors(tiny_store, tmp_path):
+def test_budgets_early_stopping_and_errors(tiny_store, tmp_path, caplog):
     timed = fit(tiny_store, tmp_path / "timed", FAST, max_minutes=0.02, max_steps=100_000)
     assert timed.stopped_by == "max_minutes" and 0 < timed.steps < 100_000
+    # a time cap that stops a scheduled learning rate before its end says so
+    cosine = {**FAST, "optim": {**FAST["optim"], "schedule": "cosine"}}
+    with caplog.at_level(logging.WARNING, logger="astrolatent.training.fit"):
+        capped = fit(tiny_store, tmp_path / "capped", cosine, max_minutes=0.02, max_steps=100_000)
+    assert capped.stopped_by == "max_minutes"
+    assert f"stopped the run at step {capped.steps} of 100000, before its cosine" in caplog.text
     frozen = {
         **FAST,
         "optim": {"batch_size": 8, "lr": 1e-12},

@@ -269,7 +269,8 @@ class TrainConfig(Config):
     def _schedule_length(self) -> TrainConfig:
         if self.optim.schedule != "constant" and self.trainer.max_steps is None:
             raise ValueError(
-                f"optim.schedule={self.optim.schedule!r} needs a step budget (trainer.max_steps)"
+                f"optim.schedule={self.optim.schedule!r} needs a step budget (trainer.max_steps); "
+                "for a budget in minutes only, set optim.schedule: constant"
             )
         return self
 

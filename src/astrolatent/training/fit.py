@@ -436,6 +436,19 @@ def _with_budget(
     return config.model_copy(update={"trainer": trainer})
 
 
+def _check_schedule_length(saved: TrainConfig, cfg: TrainConfig, run_dir: Path) -> None:
+    """A learning-rate schedule is laid out over the run's ``max_steps`` when it starts: a
+    resume that changes them would run it past its end (cosine climbs again, one-cycle fails)
+    or stop it before it comes down."""
+    schedule, steps = saved.optim.schedule, saved.trainer.max_steps
+    if schedule != "constant" and cfg.trainer.max_steps != steps:
+        raise ConfigError(
+            f"{run_dir}: --max-steps {cfg.trainer.max_steps} on --resume, but its {schedule} "
+            f"learning rate was laid out over {steps} steps; resume with --max-steps {steps} "
+            "(or without it), or start a new run"
+        )
+
+
 def _check_needs(cfg: TrainConfig, store_obj: SpectrumStore) -> None:
     """Refuse options the machine or the store cannot serve (before anything is written)."""
     if cfg.trainer.tensorboard and not (
@@ -586,6 +599,7 @@ def _run_config(
                 "resuming %s: its saved configuration is used; only the budget may change", run_dir
             )
         cfg = _with_budget(saved, max_steps, max_minutes)
+        _check_schedule_length(saved, cfg, run_dir)
         fingerprint = store_obj.attrs.get("fingerprint")
         if saved.store_fingerprint and fingerprint != saved.store_fingerprint:
             raise StoreError(
@@ -654,7 +668,14 @@ def _train(
     if run.n_val and run_cb.last_val_step != steps and not trainer.interrupted:
         trainer.validate(module, datamodule=dm, verbose=False)
     run_cb.save(trainer)
-    if stop_reason(trainer) == "non_finite_loss":
+    reason, tc = stop_reason(trainer), run.cfg.trainer
+    if reason == "max_minutes" and run.cfg.optim.schedule != "constant":
+        log.warning(
+            "%s: the time cap (%g min) stopped the run at step %d of %d, before its %s "
+            "learning rate had come down; --resume with a larger --max-minutes finishes it",
+            run.run_dir, tc.max_minutes, steps, tc.max_steps, run.cfg.optim.schedule,
+        )
+    if reason == "non_finite_loss":
         raise TrainingError(
             f"{run.run_dir}: training stopped at step {steps}: the validation loss "
             "is not finite; check the store for extreme values or lower optim.lr"
