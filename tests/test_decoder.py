@@ -299,7 +299,7 @@ def test_lowres_defaults_to_the_measured_decoder_and_can_turn_it_off():
 
 
 def test_schedule_needs_a_step_budget():
-    with pytest.raises(ConfigError, match="max_steps.*set optim.schedule: constant"):
+    with pytest.raises(ConfigError, match=r"max_steps.*set optim.schedule: constant"):
         make_config(6251, overrides={"optim": {"schedule": "cosine"}})
     cfg = make_config(6251, overrides={"optim": {"schedule": "onecycle"}}, max_steps=100)
     assert cfg.optim.schedule == "onecycle"

@@ -673,7 +673,11 @@ def _train(
         log.warning(
             "%s: the time cap (%g min) stopped the run at step %d of %d, before its %s "
             "learning rate had come down; --resume with a larger --max-minutes finishes it",
-            run.run_dir, tc.max_minutes, steps, tc.max_steps, run.cfg.optim.schedule,
+            run.run_dir,
+            tc.max_minutes,
+            steps,
+            tc.max_steps,
+            run.cfg.optim.schedule,
         )
     if reason == "non_finite_loss":
         raise TrainingError(
