@@ -337,10 +337,12 @@ def test_a_run_with_every_option_trains_saves_and_encodes(tiny_store, tmp_path):
         "architecture": {"doppler": {}, "dense_hidden": 0},
         "optim": {**FAST["optim"], "schedule": "cosine"},
         "loss": {"line_weight": 5.0},
-        "known_labels": {"names": ["rv"]},
+        "known_labels": {"names": ["rv"], "independence_memory": 32},
     }
     summary = fit(tiny_store, run, options, max_steps=20)
     assert summary.steps == 20
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(ckpt["state_dict"]["hsic_seen"]) == 20 * 8  # the HSIC's memory travels with it
     model, cfg = load_model(run)
     d = cfg.architecture.doppler
     assert d.latent == 0 and d.wave_start == 5000.0 and d.wave_step == pytest.approx(0.5)

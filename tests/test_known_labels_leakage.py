@@ -188,3 +188,31 @@ def test_a_run_with_known_labels_caps_its_gradients_unless_told_otherwise():
     assert make_config(6251, preset="lowres", overrides=told).optim.grad_clip == 5.0
     # a preset's own cap stays
     assert make_config(343, preset="gaia-xp", overrides=known).optim.grad_clip == 1.0
+
+
+def test_the_hsic_memory_measures_each_batch_among_the_last_spectra():
+    module = _module(independence_memory=12)
+    first, second = _batch(), _batch(8)
+    second["flux"] = second["flux"].flip(0)
+
+    def latents(batch, seed):
+        gen = torch.Generator().manual_seed(seed)
+        out = module.model(batch["flux"], generator=gen, known=batch["known"], tied_mean=True)
+        return out["mu"][:, K:].detach(), out["z"][:, :K].detach()
+
+    _, _, extra = module._terms(first, torch.Generator().manual_seed(3))
+    free1, tied1 = latents(first, 3)
+    assert torch.allclose(extra["hsic"], hsic(free1, tied1))  # nothing remembered yet
+    _, _, extra = module._terms(second, torch.Generator().manual_seed(4))
+    free2, tied2 = latents(second, 4)
+    both = hsic(torch.cat([free2, free1]), torch.cat([tied2, tied1]))
+    assert torch.allclose(extra["hsic"], 2.0 * both)  # 8 + 8 spectra, the gradient scaled back
+    # the memory holds the last 12 spectra: the second batch and the end of the first
+    kept = {tuple(r.tolist()) for r in module.hsic_free}
+    assert kept == {tuple(r.tolist()) for r in torch.cat([free2, free1[4:]])}
+    assert int(module.hsic_seen) == 16
+    # validation measures its batch alone and leaves the memory as it was
+    module.eval()
+    _, _, extra = module._terms(first, torch.Generator().manual_seed(3))
+    assert torch.allclose(extra["hsic"], hsic(free1, tied1)) and int(module.hsic_seen) == 16
+    assert "hsic_free" in module.state_dict()  # a checkpoint keeps it for the resume

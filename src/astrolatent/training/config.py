@@ -182,6 +182,12 @@ class KnownLabelsConfig(Config):
     the label's spread, is below any label error we expect; with ``tied_mean`` the decoder
     is given the tied mean or the label, so the floor changes nothing it sees).
 
+    ``independence_memory``: M > 0 measures the HSIC of each training batch together with
+    the free means and tied latents of the last M training spectra (kept without
+    gradients; only the batch is moved), so the penalty sees a dependence that one batch of
+    16 is too small to show; the gradient each spectrum gets is scaled back to that of a
+    batch-only HSIC ((B + M) / B). Validation measures the batch alone. 0: off.
+
     ``conditional_prior``: the free latents' prior is ``N(W z_tied + b, 1)`` instead of
     ``N(0, 1)``, with ``W, b`` learned (starting at 0) and ``z_tied`` the tied latents given
     to the decoder: free dims may then hold factors whose distribution depends on the
@@ -209,6 +215,7 @@ class KnownLabelsConfig(Config):
     tied_mean: bool = True
     independence: float = Field(default=0.1, ge=0.0)
     independence_kind: Literal["joint", "per_dim"] = "joint"
+    independence_memory: int = Field(default=0, ge=0)
     tied_sd_floor: float = Field(default=0.05, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
     conditional_prior: bool = False

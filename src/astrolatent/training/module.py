@@ -93,6 +93,14 @@ class VAEModule(L.LightningModule):
                 "known_labels": None if self.known is None else self.known.to_dict(),
             }
         )
+        # the free means and tied latents of recent training spectra, the HSIC's reference
+        # sample (known_labels.independence_memory); buffers, so a checkpoint keeps them
+        memory = self.known.independence_memory if self.known is not None else 0
+        if memory:
+            k = len(self.known.names)
+            self.register_buffer("hsic_free", torch.zeros(memory, model.latent_dim - k))
+            self.register_buffer("hsic_tied", torch.zeros(memory, k))
+            self.register_buffer("hsic_seen", torch.zeros((), dtype=torch.long))
         self.recent_losses: deque[torch.Tensor] = deque(maxlen=50)
         self.step_metrics: dict[str, torch.Tensor | float] = {}
         self.val_kl_per_dim: np.ndarray | None = None
@@ -131,7 +139,7 @@ class VAEModule(L.LightningModule):
         kl = kl_per_dim(out["mu"].float(), out["logvar"].float())
         extra: dict[str, torch.Tensor] = {}
         if known is not None:
-            extra = self._known_terms(out, known, batch["known_var"])
+            extra = self._known_terms(out, known, batch["known_var"], remember=self.training)
             if self.prior is not None:  # KL(N(mu, s^2) || N(m, 1)) = KL(N(mu - m, s^2) || N(0, 1))
                 k = known.shape[1]
                 mean = self.prior(out["z"][:, :k].float())
@@ -143,12 +151,16 @@ class VAEModule(L.LightningModule):
         return recon, kl, extra
 
     def _known_terms(
-        self, out: dict, known: torch.Tensor, known_var: torch.Tensor
+        self, out: dict, known: torch.Tensor, known_var: torch.Tensor, *, remember: bool
     ) -> dict[str, torch.Tensor]:
         """The label NLL ``(N,)`` and the dependence penalty ``()`` between the free means
-        and the tied latents given to the decoder."""
+        and the tied latents given to the decoder (with the memory of recent spectra when
+        ``remember`` and ``independence_memory`` is set)."""
         c, k = self.known, known.shape[1]
         mu, tied = out["mu"].float(), out["z"][:, :k].detach().float()
+        free, gain = mu[:, k:], 1.0
+        if remember and c.independence_memory:
+            free, tied, gain = self._with_memory(free, tied)
         terms = {
             "label_nll": label_nll(
                 mu,
@@ -160,10 +172,25 @@ class VAEModule(L.LightningModule):
             )
         }
         if c.independence_kind == "per_dim":
-            terms["hsic"] = hsic_columns(mu[:, k:], tied).sum()
+            terms["hsic"] = gain * hsic_columns(free, tied).sum()
         else:
-            terms["hsic"] = hsic(mu[:, k:], tied)
+            terms["hsic"] = gain * hsic(free, tied)
         return terms
+
+    def _with_memory(
+        self, free: torch.Tensor, tied: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The batch stacked on the remembered spectra, the gradient's scale, and the batch
+        written over the oldest ones."""
+        size, n = self.hsic_free.shape[0], free.shape[0]
+        kept = int(min(int(self.hsic_seen), size))
+        both_free = torch.cat([free, self.hsic_free[:kept]])
+        both_tied = torch.cat([tied, self.hsic_tied[:kept]])
+        slots = (int(self.hsic_seen) + torch.arange(n, device=free.device)) % size
+        self.hsic_free[slots[-size:]] = free.detach()[-size:]
+        self.hsic_tied[slots[-size:]] = tied[-size:]
+        self.hsic_seen += n
+        return both_free, both_tied, (n + kept) / n
 
     def _objective(
         self, recon: torch.Tensor, kl: torch.Tensor, extra: dict, weight: float
