@@ -182,11 +182,11 @@ class VAEModule(L.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
         """The batch stacked on the remembered spectra, the gradient's scale, and the batch
         written over the oldest ones."""
-        size, n = self.hsic_free.shape[0], free.shape[0]
-        kept = int(min(int(self.hsic_seen), size))
+        size, n, seen = self.hsic_free.shape[0], free.shape[0], int(self.hsic_seen)
+        kept = min(seen, size)
         both_free = torch.cat([free, self.hsic_free[:kept]])
         both_tied = torch.cat([tied, self.hsic_tied[:kept]])
-        slots = (int(self.hsic_seen) + torch.arange(n, device=free.device)) % size
+        slots = (seen + torch.arange(n, device=free.device)) % size
         self.hsic_free[slots[-size:]] = free.detach()[-size:]
         self.hsic_tied[slots[-size:]] = tied[-size:]
         self.hsic_seen += n
