@@ -67,6 +67,10 @@ def test_config_checks_the_known_labels(partly_labelled_store, tmp_path):
             {**KNOWN, "architecture": {"latent_dim": 1}},
             max_steps=2,
         )
+    # a known-label option without known labels would change nothing: refused, not ignored
+    with pytest.raises(ConfigError, match=r"known_labels\.independence set, but no label is known"):
+        fit(store, tmp_path / "c", {"known_labels": {"independence": 1.0}}, max_steps=2)
+    assert not (tmp_path / "c").exists()
 
 
 def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(

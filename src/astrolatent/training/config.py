@@ -494,6 +494,19 @@ def with_known_labels(overrides: dict | None, names: list[str] | None) -> dict |
     return out
 
 
+def _check_known_options(known: dict) -> None:
+    """Refuse known-label options that would change nothing: no label is known."""
+    if known.get("names"):
+        return
+    default = KnownLabelsConfig().to_dict()
+    changed = sorted(k for k, v in known.items() if k in default and k != "names" and v != default[k])
+    if changed:
+        raise ConfigError(
+            f"known_labels.{', known_labels.'.join(changed)} set, but no label is known: pass "
+            "--known-labels NAMES (or set known_labels.names), or drop the option"
+        )
+
+
 def make_config(
     length: int,
     *,
@@ -545,6 +558,7 @@ def make_config(
     for section in ("architecture", "loss", "optim", "data", "trainer", "known_labels"):
         if section in overrides and not isinstance(overrides[section], dict):
             raise ConfigError(f"configuration section {section!r} must be a mapping")
+    _check_known_options(overrides.get("known_labels") or {})
     merged = _deep_merge(
         {k: base[k] for k in ("architecture", "loss", "optim", "data", "trainer")}, overrides
     )
