@@ -499,7 +499,9 @@ def _check_known_options(known: dict) -> None:
     if known.get("names"):
         return
     default = KnownLabelsConfig().to_dict()
-    changed = sorted(k for k, v in known.items() if k in default and k != "names" and v != default[k])
+    changed = sorted(
+        k for k, v in known.items() if k in default and k != "names" and v != default[k]
+    )
     if changed:
         raise ConfigError(
             f"known_labels.{', known_labels.'.join(changed)} set, but no label is known: pass "
