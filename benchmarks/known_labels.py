@@ -26,7 +26,11 @@ and measures the latents against the simulation's ``truth.csv`` on ONE spectrum 
   ``noise_along``); the decoder's error against the noiseless spectrum (``model_error_rms``,
   beside the noise's ``noise_rms``) and its mean on continuum and line pixels (depth below
   2% / above 10% of a running envelope) in three S/N bins (``offset``: a fit pulled by its
-  own noise reads low, more so at low S/N);
+  own noise reads low, more so at low S/N); and what knowing the factor is worth to the
+  training loss (``loss_gain``, median over the stars, in loss units beside the run's
+  ``nat_cost``, the price of a nat): the expected drop of the line-weighted L1 per pixel,
+  for the store's noise, from the star's spectrum averaged over the factor's range (7
+  values) to its spectrum at its own value;
 - CPU seconds per step (``time.process_time`` around the training).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/known_labels.py STORE TRUTH RUN \\
@@ -48,15 +52,16 @@ import pandas as pd
 import torch
 import yaml
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 
 from astrolatent import api
 from astrolatent.analysis.baseline import cross_validated_r2
 from astrolatent.analysis.mi.base import informational_correlation
 from astrolatent.analysis.mi.ksg import ksg_mi_columns
 from astrolatent.data.store import SpectrumStore
+from astrolatent.models.vae import line_weights
 from astrolatent.simulate import SpectrumSimulationConfig, simulate_spectra
-from astrolatent.training.config import with_known_labels
+from astrolatent.training.config import TrainConfig, with_known_labels
 from astrolatent.training.encode import load_model
 from astrolatent.training.fit import fit
 from astrolatent.workflows.analyze import AnalyzeConfig
@@ -224,16 +229,32 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
             cells[where] = float((error[part] * px).sum() / px.sum())
         name = f"snr_{snr[part].min():.0f}_{snr[part].max():.0f}"
         out["offset"][name] = cells
+    train_config = TrainConfig.load(run / "config.yaml")
+    weights = line_weights(
+        torch.from_numpy(flux), torch.from_numpy(valid), train_config.loss.line_weight
+    ).numpy()
+    sd = np.maximum(np.where(valid, err, 1.0), 1e-12)
     for name in hidden:
-        low = float(np.min(np.atleast_1d(getattr(config, name))))
+        span = np.atleast_1d(getattr(config, name)).astype(float)
+        low = float(span.min())
         change = np.where(valid, base - clean(factors.assign(**{name: low})), 0.0)
         size = np.sqrt((change**2).sum(axis=1))
         along = np.abs((residual * change).sum(axis=1)) / np.maximum(size, 1e-30)
+        # the star without the factor: its spectrum averaged over the factor's range
+        grid = np.linspace(span.min(), span.max(), 7)
+        blind = np.mean([clean(factors.assign(**{name: v})) for v in grid], axis=0)
+        delta = np.abs(base - blind) * scale[:, None] / sd
+        # E|n + delta| - E|n| for n ~ N(0, sd^2), in units of sd, then the loss's weights
+        excess = delta * (1 - 2 * norm.cdf(-delta)) + np.sqrt(2 / np.pi) * np.expm1(-0.5 * delta**2)
+        w = np.where(valid, weights, 0.0)
+        gain = (w * excess * sd).sum(axis=1) / w.sum(axis=1)
         out[name] = {
             "signal_rms": float(np.median(size / np.sqrt(n_valid))),
             "residual_along": float(np.median(along / np.sqrt(n_valid))),
             "noise_along": float(np.median(noise / np.sqrt(n_valid))),
+            "loss_gain": float(np.median(gain)),
         }
+    out["nat_cost"] = train_config.nat_cost
     return out
 
 
