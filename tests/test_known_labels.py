@@ -71,6 +71,10 @@ def test_config_checks_the_known_labels(partly_labelled_store, tmp_path):
     with pytest.raises(ConfigError, match=r"known_labels\.independence set, but no label is known"):
         fit(store, tmp_path / "c", {"known_labels": {"independence": 1.0}}, max_steps=2)
     assert not (tmp_path / "c").exists()
+    # a whole saved section (names listed, even empty; an older format's defaults) still loads
+    saved = {"names": [], "label_loss": "nll", "tied_kl": True, "independence": "1e-1"}
+    fit(store, tmp_path / "d", {"known_labels": saved}, max_steps=2)
+    assert (tmp_path / "d" / "config.yaml").is_file()
 
 
 def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(

@@ -495,17 +495,20 @@ def with_known_labels(overrides: dict | None, names: list[str] | None) -> dict |
 
 
 def _check_known_options(known: dict) -> None:
-    """Refuse known-label options that would change nothing: no label is known."""
-    if known.get("names"):
+    """Refuse known-label options that would change nothing: no label is known. A section
+    that lists ``names`` (even empty, as every saved ``config.yaml`` does) is a whole
+    configuration, not a request, and passes; ``mean``/``std`` are measured, not chosen."""
+    if "names" in known:
         return
-    default = KnownLabelsConfig().to_dict()
+    given = KnownLabelsConfig.from_dict(known, source="known_labels")
+    default = KnownLabelsConfig()
     changed = sorted(
-        k for k, v in known.items() if k in default and k != "names" and v != default[k]
+        k for k in known if k not in ("mean", "std") and getattr(given, k) != getattr(default, k)
     )
     if changed:
         raise ConfigError(
             f"known_labels.{', known_labels.'.join(changed)} set, but no label is known: pass "
-            "--known-labels NAMES (or set known_labels.names), or drop the option"
+            "--known-labels NAMES (train.known_labels in a pipeline file), or drop the option(s)"
         )
 
 
