@@ -62,7 +62,7 @@ from astrolatent.analysis.mi.ksg import ksg_mi_columns
 from astrolatent.data.store import SpectrumStore
 from astrolatent.models.vae import line_weights
 from astrolatent.simulate import SpectrumSimulationConfig, simulate_spectra
-from astrolatent.training.config import TrainConfig, with_known_labels
+from astrolatent.training.config import with_known_labels
 from astrolatent.training.encode import load_model
 from astrolatent.training.fit import fit
 from astrolatent.workflows.analyze import AnalyzeConfig
@@ -200,7 +200,7 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
     flux = np.asarray(spectra.flux.oindex[rows, :], dtype=np.float32)
     valid = np.asarray(spectra.valid.oindex[rows, :], dtype=bool)
     err = np.asarray(spectra.err.oindex[rows, :], dtype=np.float32)
-    model, _ = load_model(run)
+    model, train_config = load_model(run)
     with torch.no_grad():
         decoded = model.decode(model.encode(torch.from_numpy(flux))[0]).numpy()
     residual = np.where(valid, flux - decoded, 0.0)
@@ -230,7 +230,6 @@ def signal(run: Path, store: Path, sim_dir: Path, hidden: list[str], n: int = 30
             cells[where] = float((error[part] * px).sum() / px.sum())
         name = f"snr_{snr[part].min():.0f}_{snr[part].max():.0f}"
         out["offset"][name] = cells
-    train_config = TrainConfig.load(run / "config.yaml")
     l1 = train_config.loss.reconstruction == "l1"  # what loss_gain's expectation is of
     weights = line_weights(
         torch.from_numpy(flux), torch.from_numpy(valid), train_config.loss.line_weight
