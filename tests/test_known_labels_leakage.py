@@ -190,6 +190,29 @@ def test_a_run_with_known_labels_caps_its_gradients_unless_told_otherwise():
     assert make_config(343, preset="gaia-xp", overrides=known).optim.grad_clip == 1.0
 
 
+def test_a_run_with_known_labels_gets_a_hidden_layer_in_a_linear_dense_head():
+    from astrolatent.models.vae import HARPS_LENGTH
+    from astrolatent.training.config import KNOWN_LABELS_DENSE_HIDDEN, make_config
+
+    known = {"known_labels": {"names": ["teff", "rv"]}}
+    cfg = make_config(6251, preset="lowres", overrides=known)
+    assert cfg.architecture.dense_hidden == KNOWN_LABELS_DENSE_HIDDEN == 64
+    assert make_config(6251, preset="lowres").architecture.dense_hidden == 0  # unsupervised
+    for told in (0, None, 16):  # the user's choice stays, off included
+        over = {**known, "architecture": {"dense_hidden": told}}
+        assert make_config(6251, preset="lowres", overrides=over).architecture.dense_hidden == told
+    # a saved run's configuration, passed back, keeps the head it was trained with
+    saved = make_config(
+        6251, preset="lowres", overrides={**known, "architecture": {"dense_hidden": 0}}
+    )
+    again = make_config(6251, overrides=saved.to_dict())
+    assert again.architecture.dense_hidden == 0
+    # presets without a dense head keep none
+    assert make_config(343, preset="gaia-xp", overrides=known).architecture.dense_hidden is None
+    published = make_config(HARPS_LENGTH, preset="harps-published", overrides=known)
+    assert published.architecture.dense_hidden is None
+
+
 def test_the_hsic_memory_measures_each_batch_among_the_last_spectra():
     module = _module(independence_memory=12)
     first, second = _batch(), _batch(8)

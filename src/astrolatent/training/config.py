@@ -49,6 +49,11 @@ CONFIG_FORMAT_VERSION = 3
 #: 99th percentile 55-60), so it cuts only spikes; two of five 12,000-step runs without it
 #: diverged (at steps 2,450 and 5,250), see docs/training-calibration.md
 KNOWN_LABELS_GRAD_CLIP = 100.0
+#: the dense head's hidden layer of a run with known labels where its preset's head is
+#: linear (``dense_hidden: 0``) and the user sets none: the head then forms non-linear
+#: functions of the tied latents itself, which free dims otherwise hold for it (the teff
+#: leak), see docs/training-calibration.md, "Where the teff leak sits"
+KNOWN_LABELS_DENSE_HIDDEN = 64
 #: what the ``known_labels`` section of a format-N configuration meant by the options it
 #: did not have
 KNOWN_LABELS_BEFORE = {
@@ -512,6 +517,17 @@ def _check_known_options(known: dict) -> None:
         )
 
 
+def _known_label_defaults(merged: dict, overrides: dict) -> None:
+    """What a run with known labels gets where neither its preset nor the user sets it: the
+    gradient cap ``KNOWN_LABELS_GRAD_CLIP`` and, for a linear dense head, the hidden layer
+    ``KNOWN_LABELS_DENSE_HIDDEN`` (``merged`` is changed in place)."""
+    optim, arch = merged["optim"], merged["architecture"]
+    if "grad_clip" not in overrides.get("optim", {}) and optim.get("grad_clip") is None:
+        merged["optim"] = {**optim, "grad_clip": KNOWN_LABELS_GRAD_CLIP}
+    if "dense_hidden" not in overrides.get("architecture", {}) and arch.get("dense_hidden") == 0:
+        merged["architecture"] = {**arch, "dense_hidden": KNOWN_LABELS_DENSE_HIDDEN}
+
+
 def make_config(
     length: int,
     *,
@@ -569,11 +585,8 @@ def make_config(
     )
     if not merged.get("known_labels"):
         merged.pop("known_labels", None)
-    elif merged["known_labels"].get("names") and "grad_clip" not in overrides.get("optim", {}):
-        optim = dict(merged["optim"])
-        if optim.get("grad_clip") is None:
-            optim["grad_clip"] = KNOWN_LABELS_GRAD_CLIP
-        merged["optim"] = optim
+    elif merged["known_labels"].get("names"):
+        _known_label_defaults(merged, overrides)
     trainer = dict(merged["trainer"])
     user_trainer = overrides.get("trainer", {})
     # a budget given as an argument replaces the preset's; a step budget alone also lifts
