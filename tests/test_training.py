@@ -581,6 +581,35 @@ def test_encode_writes_one_row_per_spectrum(trained_run, tiny_store, tmp_path):
         encode(trained_run, tmp_path / "missing")
 
 
+def test_an_analysis_of_another_store_reads_that_store(analyzed_run, tmp_path):
+    """A run encoding a store it was not trained on (``encode RUN --store OTHER``) is
+    analysed on OTHER: its data summary, PCA baseline and reconstructions read OTHER's
+    spectra, not the training store's (here OTHER holds rows and ids the training store
+    lacks)."""
+    from astrolatent.data.ingest import IngestConfig, ingest
+    from astrolatent.workflows.analyze import analyze_run
+    from tests.conftest import tiny_analysis, write_tiny_spectra
+
+    labels = write_tiny_spectra(tmp_path / "fits", n=120, seed=7)
+    other = tmp_path / "other"
+    ingest([tmp_path / "fits"], other, IngestConfig(workers=1, labels=str(labels)))
+    run = tmp_path / "run"
+    shutil.copytree(analyzed_run, run)
+    encode(run, other)
+    summary = analyze_run(run, tiny_analysis())
+    data = json.loads((run / "analysis" / "data_summary.json").read_text())
+    assert Path(data["path"]) == other and data["n_spectra"] == 120
+    assert summary["labels"]["rv"]["n"] == 120
+    examples = np.load(run / "analysis" / "reconstructions.npz")
+    store = SpectrumStore(other)
+    row = store.metadata.set_index("id").loc[str(examples["id"][0]), "row"]
+    assert np.allclose(examples["flux"][0], store.read(np.array([row]))[0][0])
+    # the recorded store must still be the one encoded
+    shutil.rmtree(other)
+    with pytest.raises(StoreError, match="is gone"):
+        analyze_run(run, tiny_analysis())
+
+
 def test_reconstruct_and_decode_agree(trained_run, tiny_store):
     ids = SpectrumStore(tiny_store).metadata["id"].tolist()[:4]
     rec = reconstruct(trained_run, ids[::-1])

@@ -29,11 +29,10 @@ import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from astrolatent.analysis.dimensions import count_informative, dispersion
-from astrolatent.data.store import SpectrumStore
 from astrolatent.errors import ConfigError, RunError, StoreError, UnknownIdError
 from astrolatent.outputs.layout import ANALYSIS_SUMMARY, LATENTS_FILE
-from astrolatent.outputs.summaries import analysed_dims, load_summary, read_latents_metadata
-from astrolatent.training.encode import decode, load_model
+from astrolatent.outputs.summaries import analysed_dims, load_summary
+from astrolatent.training.encode import decode, latents_store, load_model
 from astrolatent.workflows.analyze import AnalyzeConfig, default_labels, latent_matrices
 from astrolatent.workflows.audit import latent_roles as audit_roles
 
@@ -119,7 +118,7 @@ class ExplorerData:
                 f"{path}: {self.latent_dim} latents, but the model has {self.model.latent_dim}; "
                 f"re-run `astrolatent encode {run_dir}`"
             )
-        self.store = self._open_store(path, config.store)
+        self.store = latents_store(path, config.store)
         if self.store.length != self.model.input_length:
             raise StoreError(
                 f"{self.store.path}: spectra of {self.store.length} px, the model decodes "
@@ -160,27 +159,6 @@ class ExplorerData:
         self.scatter_rows = (
             np.sort(rng.choice(n, max_scatter, replace=False)) if n > max_scatter else np.arange(n)
         )
-
-    @staticmethod
-    def _open_store(latents_path: Path, train_store: str | None) -> SpectrumStore:
-        """The store the latents were encoded from (recorded in the Parquet metadata)."""
-        recorded = read_latents_metadata(latents_path)
-        store_path = recorded.store or train_store
-        if not store_path:
-            raise StoreError(f"{latents_path}: does not record the store its spectra come from")
-        if not Path(store_path).exists():
-            raise StoreError(
-                f"{store_path}: the store of {latents_path} is gone; the explorer reads real "
-                "spectra from it"
-            )
-        store = SpectrumStore(store_path)
-        fingerprint = recorded.store_fingerprint
-        if fingerprint and store.attrs.get("fingerprint") != fingerprint:
-            raise StoreError(
-                f"{store_path}: the store has changed since {latents_path} was written; "
-                "re-run `astrolatent encode`"
-            )
-        return store
 
     def _informative(self, run_dir: Path, logvar: np.ndarray) -> tuple[list[int], dict[str, int]]:
         """Informative dims (both methods agree, else dispersion) and each label's best dim."""

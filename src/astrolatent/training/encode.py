@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from astrolatent.errors import ConfigError, StoreError
 from astrolatent.models.vae import SpectrumVAE, reconstruction_loss
 from astrolatent.outputs import marks
 from astrolatent.outputs.layout import CONFIG_FILE, LATENTS_FILE, MODEL_FILE, SPLIT_FILE
+from astrolatent.outputs.summaries import LatentsMetadata, latents_metadata, read_latents_metadata
 from astrolatent.runtime.checkpoint import load_model as load_saved
 from astrolatent.training.config import FORMAT_VERSION, TrainConfig
 from astrolatent.training.datamodule import StoreBatchDataset
@@ -131,6 +131,29 @@ def _resolve_model(
         return run_or_model
     model, _ = load_model(run_or_model, device=device)
     return model
+
+
+def latents_store(latents_path: str | Path, train_store: str | None) -> SpectrumStore:
+    """The store a latents file's spectra come from: the one ``encode`` recorded in it (a
+    run may encode another store than its own), else the run's ``train_store``; refused when
+    it is gone or has changed since the latents were written."""
+    latents_path = Path(latents_path)
+    recorded = read_latents_metadata(latents_path)
+    store_path = recorded.store or train_store
+    if not store_path:
+        raise StoreError(f"{latents_path}: does not record the store its spectra come from")
+    if not Path(store_path).exists():
+        raise StoreError(
+            f"{store_path}: the store of {latents_path} is gone; its spectra are read from it"
+        )
+    store = SpectrumStore(store_path)
+    fingerprint = recorded.store_fingerprint
+    if fingerprint and store.attrs.get("fingerprint") != fingerprint:
+        raise StoreError(
+            f"{store_path}: the store has changed since {latents_path} was written; "
+            "re-run `astrolatent encode`"
+        )
+    return store
 
 
 def _open_store(
@@ -277,12 +300,14 @@ def encode(
     dataset = StoreBatchDataset(store_obj.path, cache_chunks=2)
     dev = next(model.parameters()).device
     rows = ok["row"].to_numpy(np.int64)
-    info = {
-        "run": str(run_dir),
-        "store": str(store_obj.path),
-        "store_fingerprint": store_obj.attrs.get("fingerprint"),
-        "latent_dim": model.latent_dim,
-    }
+    meta = latents_metadata(
+        LatentsMetadata(
+            run=str(run_dir),
+            store=str(store_obj.path),
+            store_fingerprint=store_obj.attrs.get("fingerprint"),
+            latent_dim=model.latent_dim,
+        )
+    )
     writer: pq.ParquetWriter | None = None
     done = 0
     try:
@@ -292,8 +317,8 @@ def encode(
             frame = _latent_frame(ok.iloc[part], split.iloc[part].to_numpy(), mu, logvar, labels)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                meta = {**(table.schema.metadata or {}), b"astrolatent": json.dumps(info).encode()}
-                writer = pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta})
+                writer = pq.ParquetWriter(tmp, schema)
             writer.write_table(table.cast(writer.schema))
             done += batch_rows.size
             if progress is not None:

@@ -614,8 +614,7 @@ def analyze_run(
     run_dir: str | Path, config: AnalyzeConfig, *, progress: Callable[[str], None] | None = None
 ) -> dict:
     """Analyse a trained run (``RUN/latents.parquet`` from ``astrolatent encode``)."""
-    from astrolatent.data.store import SpectrumStore
-    from astrolatent.training.encode import decode, load_model
+    from astrolatent.training.encode import decode, latents_store, load_model
 
     run_dir = Path(run_dir)
     path = run_dir / LATENTS_FILE
@@ -623,7 +622,7 @@ def analyze_run(
         raise RunError(f"{path}: not found; run `astrolatent encode {run_dir}` first")
     latents = pd.read_parquet(path)
     model, train_config = load_model(run_dir)
-    store = SpectrumStore(train_config.store)
+    store = latents_store(path, train_config.store)
     names = train_config.known_labels.names
 
     def spectra_scores(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -650,12 +649,12 @@ def analyze_run(
         DataSummary,
         {**provenance(format_version=DataSummary.FORMAT), **data_summary(store)},
     )
-    write_reconstructions(run_dir, latents, config.random_state)
+    write_reconstructions(run_dir, latents, store.path, config.random_state)
     return summary
 
 
 def data_summary(store) -> dict:
-    """What the report shows of the run's store: counts, coverage, rejections, preprocessing."""
+    """What the report shows of the analysed spectra's store: counts, coverage, rejections, preprocessing."""
     info = store.info()
     reasons = pd.Series([r["reason"] for r in info["rejected"]], dtype=object).value_counts()
     return {
@@ -669,8 +668,11 @@ def data_summary(store) -> dict:
     }
 
 
-def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: int) -> None:
-    """Encode and decode a seeded sample of spectra: ``analysis/reconstructions.parquet`` (id,
+def write_reconstructions(
+    run_dir: Path, latents: pd.DataFrame, store: str | Path, random_state: int
+) -> None:
+    """Encode and decode a seeded sample of the spectra of ``latents`` (from ``store``):
+    ``analysis/reconstructions.parquet`` (id,
     masked L1 per spectrum) and ``analysis/reconstructions.npz`` (wave and the flux,
     reconstruction and validity of the typical and the worst of them; the median, 90th
     percentile and largest L1 of the sample, ``l1_summary``)."""
@@ -682,7 +684,7 @@ def write_reconstructions(run_dir: Path, latents: pd.DataFrame, random_state: in
         rng = np.random.default_rng(random_state)
         ids = np.sort(rng.choice(ids, N_RECONSTRUCTED, replace=False))
     try:
-        rec = reconstruct(run_dir, list(ids))
+        rec = reconstruct(run_dir, list(ids), store)
     except AstrolatentError as exc:
         log.warning("no reconstructions: %s", exc)
         return
