@@ -217,6 +217,8 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
     assert {"best_dim", "r_info", "cmi_given_known", "p_value"} <= set(ebv)
     assert ebv["best_dim"] == 3 and ebv["r_info"] > 0.9
     assert ebv["cmi_given_known"] > 0.5 and ebv["p_value"] < 0.05
+    # no local permutation reaches 0.5 nats: the p-value is the floor of 100 over 3 free dims
+    assert ebv["p_floor"] == pytest.approx(3 / 101) and ebv["p_value"] == pytest.approx(3 / 101)
     assert free["labels"]["control"]["cmi_given_known"] < 0.05
     assert set(free["leakage"]) == {"teff", "logg"}
     teff = free["leakage"]["teff"]
@@ -233,10 +235,15 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
     # the CLI prints the audit
     from astrolatent.cli.analysis import _print_audit
 
-    _print_audit(summary)
+    _print_audit(summary, 0.05)
     printed = capsys.readouterr().out
     assert "known labels: teff (dim 0" in printed and "informative free dims [2, 3]" in printed
-    assert "beyond the known labels: ebv (dim 3" in printed
+    assert "beyond the known labels: ebv (dim 3" in printed and "p <= 0.0297" in printed
+    assert "note:" not in printed  # 3 / 101 is below 0.05
+    # at alpha 0.01 the floor of 100 permutations is too high, and the CLI says how many reach it
+    _print_audit(summary, 0.01)
+    printed = capsys.readouterr().out
+    assert "cannot give a conditional p below 0.0297; --n-permutations 300 or more" in printed
     # the written summary loads with the reader
     (tmp_path / "analysis").rename(tmp_path / "analysis_")
     (tmp_path / "run" / "analysis").mkdir(parents=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -142,7 +143,7 @@ def analyze_command(
         echo_json(summary)
         return
     _print_analysis(summary)
-    _print_audit(summary)
+    _print_audit(summary, cfg.alpha)
     console.print(f"results in {Path(run) / 'analysis'}")
 
 
@@ -179,7 +180,14 @@ def _print_analysis(summary: dict) -> None:
     console.print(table)
 
 
-def _print_audit(summary: dict) -> None:
+def _p_text(p: float | None, floor: float | None) -> str:
+    """A p-value; ``<= floor`` where no permutation reached the observed value."""
+    if p is None:
+        return "-"
+    return f"<= {p:.3g}" if floor is not None and p <= floor else f"{p:.3g}"
+
+
+def _print_audit(summary: dict, alpha: float) -> None:
     """The known-labels audit in three lines (nothing for a run without known labels)."""
     free = summary.get("free")
     if free is None:
@@ -189,10 +197,20 @@ def _print_audit(summary: dict) -> None:
     )
     console.print(f"known labels: {known}; informative free dims {free['dims']}", highlight=False)
     beyond = ", ".join(
-        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, p {v['p_value']})"
+        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, "
+        f"p {_p_text(v['p_value'], v.get('p_floor'))})"
         for k, v in free["labels"].items()
     )
     console.print(f"beyond the known labels: {beyond or 'no other label'}", highlight=False)
+    floors = [v["p_floor"] for v in free["labels"].values() if v.get("p_floor") is not None]
+    n_free = sum(role["role"] == "free" for role in summary["roles"])
+    if floors and min(floors) >= alpha:
+        console.print(
+            f"note: {n_free} free dims and these permutations cannot give a conditional p below "
+            f"{min(floors):.3g}; --n-permutations {math.ceil(n_free / alpha)} or more can reach "
+            f"p < {alpha:g}",
+            highlight=False,
+        )
     leaks = ", ".join(
         f"{k} (max MI {v['max_mi']:.3f}, p {v['p_value']:.3g}, R^2 {v['r2']:.2f}; "
         f"of the means {v['max_mi_means']:.3f})"

@@ -15,7 +15,8 @@ other latents are free. :func:`audit` gives the ``known`` and ``free`` blocks of
   is at most ``FLOOR_MARGIN`` x the floor;
 - ``free.labels``: for every analysed label that is not known, the best free dim (MI
   corrected for testing every free dim), its conditional MI given the tied latents and a
-  local-permutation p-value for it (Bonferroni-corrected over the free dims);
+  local-permutation p-value for it (Bonferroni-corrected over the free dims), beside
+  ``p_floor``, the smallest p-value the permutations can give;
 - ``free.leakage``: for every known label, the largest MI of a free latent with it (its
   p-value corrected over the free dims) and the cross-validated R^2 of a regressor from all
   free latents to it. These are measured on the latent variables, one draw of
@@ -148,7 +149,9 @@ def _conditional(
     rng: np.random.Generator,
 ) -> dict:
     """``cmi_given_known`` (nats) of a label and free dim ``dim`` given the tied latents, its
-    error and its local-permutation p-value times ``n_tests`` (capped at 1)."""
+    error, its local-permutation p-value times ``n_tests`` (capped at 1) and ``p_floor``,
+    the smallest p-value that many permutations can give: a p at its floor says only that
+    no permutation reached the observed value."""
     x = mu[lab.rows, dim]
     result = mutual_information(
         x,
@@ -167,4 +170,11 @@ def _conditional(
         "cmi_given_known": result.mi,
         "cmi_err": result.mi_err,
         "p_value": None if not np.isfinite(p) else min(1.0, p * n_tests),
+        "p_floor": p_floor(config.n_permutations, n_tests),
     }
+
+
+def p_floor(n_permutations: int, n_tests: int) -> float | None:
+    """The smallest corrected p-value of a permutation test: ``n_tests / (1 + n_permutations)``
+    (capped at 1; None without permutations)."""
+    return min(1.0, n_tests / (1 + n_permutations)) if n_permutations else None

@@ -46,7 +46,9 @@ def beyond_labels_section(summary: dict, analysis: Path, figs: Figures) -> list[
                 v["best_dim"],
                 v["r_info"],
                 pm(v["cmi_given_known"], v.get("cmi_err")),
-                v["p_value"],
+                v["p_value"]
+                if v.get("p_floor") is None or v["p_value"] is None or v["p_value"] > v["p_floor"]
+                else f"<= {v['p_value']:.3g} (no permutation reached it)",
             )
             for k, v in free.get("labels", {}).items()
         ],
