@@ -654,7 +654,8 @@ def analyze_run(
 
 
 def data_summary(store) -> dict:
-    """What the report shows of the analysed spectra's store: counts, coverage, rejections, preprocessing."""
+    """What the report shows of the analysed spectra's store: counts, coverage, rejections,
+    preprocessing."""
     info = store.info()
     reasons = pd.Series([r["reason"] for r in info["rejected"]], dtype=object).value_counts()
     return {
@@ -672,10 +673,10 @@ def write_reconstructions(
     run_dir: Path, latents: pd.DataFrame, store: str | Path, random_state: int
 ) -> None:
     """Encode and decode a seeded sample of the spectra of ``latents`` (from ``store``):
-    ``analysis/reconstructions.parquet`` (id,
-    masked L1 per spectrum) and ``analysis/reconstructions.npz`` (wave and the flux,
-    reconstruction and validity of the typical and the worst of them; the median, 90th
-    percentile and largest L1 of the sample, ``l1_summary``)."""
+    ``analysis/reconstructions.parquet`` (id, masked L1 per spectrum) and
+    ``analysis/reconstructions.npz`` (wave and the flux, reconstruction and validity of the
+    typical and the worst of them; the median, 90th percentile and largest L1 of the
+    sample, ``l1_summary``)."""
     from astrolatent.training.encode import reconstruct
 
     out = run_dir / ANALYSIS_DIR
