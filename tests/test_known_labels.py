@@ -251,6 +251,15 @@ def test_audit_contract_and_leakage(leak, tmp_path, capsys):
     assert load_summary(tmp_path / "run")["free"]["dims"] == free["dims"]
 
 
+def test_a_p_value_at_its_floor_is_told_apart():
+    from astrolatent.outputs.summaries import p_at_floor
+
+    assert p_at_floor({"p_value": 3 / 101, "p_floor": 3 / 101})
+    assert not p_at_floor({"p_value": 0.2, "p_floor": 3 / 101})
+    assert not p_at_floor({"p_value": None, "p_floor": 3 / 101})  # no finite p
+    assert not p_at_floor({"p_value": 0.01})  # a summary written before p_floor
+
+
 def test_a_dim_held_at_the_kl_floor_is_not_informative(tmp_path):
     from astrolatent.workflows.analyze import AnalyzeConfig
     from astrolatent.workflows.audit import informative_free_dims

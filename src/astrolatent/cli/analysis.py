@@ -180,11 +180,14 @@ def _print_analysis(summary: dict) -> None:
     console.print(table)
 
 
-def _p_text(p: float | None, floor: float | None) -> str:
-    """A p-value; ``<= floor`` where no permutation reached the observed value."""
+def _p_text(entry: dict) -> str:
+    """A ``free.labels`` entry's p-value; ``<= p`` where no permutation reached the observed value."""
+    from astrolatent.outputs.summaries import p_at_floor
+
+    p = entry["p_value"]
     if p is None:
         return "-"
-    return f"<= {p:.3g}" if floor is not None and p <= floor else f"{p:.3g}"
+    return f"<= {p:.3g}" if p_at_floor(entry) else f"{p:.3g}"
 
 
 def _print_audit(summary: dict, alpha: float) -> None:
@@ -197,8 +200,7 @@ def _print_audit(summary: dict, alpha: float) -> None:
     )
     console.print(f"known labels: {known}; informative free dims {free['dims']}", highlight=False)
     beyond = ", ".join(
-        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, "
-        f"p {_p_text(v['p_value'], v.get('p_floor'))})"
+        f"{k} (dim {v['best_dim']}, MI given the known {v['cmi_given_known']:.3f}, p {_p_text(v)})"
         for k, v in free["labels"].items()
     )
     console.print(f"beyond the known labels: {beyond or 'no other label'}", highlight=False)

@@ -476,6 +476,14 @@ def read_latents_metadata(path: str | Path) -> LatentsMetadata:
         ) from None
 
 
+def p_at_floor(entry: dict) -> bool:
+    """Whether a ``free.labels`` entry's p-value is its ``p_floor``: no permutation reached
+    the observed value, so the p says only that it is at most that (False for summaries
+    without ``p_floor``)."""
+    p, floor = entry.get("p_value"), entry.get("p_floor")
+    return p is not None and floor is not None and p <= floor
+
+
 def analysed_dims(informative: dict) -> list[int]:
     """The dims an analysis works on (traversals, redundancy, disentanglement, the explorer's
     sliders): those both methods call informative, else those by dispersion."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from astrolatent.outputs.layout import TRAVERSAL_FIGURE
+from astrolatent.outputs.summaries import p_at_floor
 from astrolatent.report.markup import Figures, Section, analysis_alpha, para, pm, table
 
 
@@ -46,9 +47,9 @@ def beyond_labels_section(summary: dict, analysis: Path, figs: Figures) -> list[
                 v["best_dim"],
                 v["r_info"],
                 pm(v["cmi_given_known"], v.get("cmi_err")),
-                v["p_value"]
-                if v.get("p_floor") is None or v["p_value"] is None or v["p_value"] > v["p_floor"]
-                else f"<= {v['p_value']:.3g} (no permutation reached it)",
+                f"<= {v['p_value']:.3g} (no permutation reached it)"
+                if p_at_floor(v)
+                else v["p_value"],
             )
             for k, v in free.get("labels", {}).items()
         ],
