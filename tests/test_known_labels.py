@@ -117,7 +117,8 @@ def test_tied_latent_tracks_its_label_on_unlabelled_spectra_and_resumes(
     assert "What the spectra hold beyond your labels" in page and "Leakage of the known" in page
 
 
-def test_cli_known_labels_resume_exactly(partly_labelled_store, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"adversary": 1.0}], ids=["default", "adversary"])
+def test_cli_known_labels_resume_exactly(partly_labelled_store, tmp_path, extra):
     import typer
     import yaml
     from typer.testing import CliRunner
@@ -129,7 +130,9 @@ def test_cli_known_labels_resume_exactly(partly_labelled_store, tmp_path):
     options = {k: v for k, v in KNOWN.items() if k != "known_labels"}
     options["loss"] = {"kl_start": 5, "kl_end": 20}
     reference = tmp_path / "reference"
-    fit(store, reference, {**options, "known_labels": {"names": ["rv"]}}, max_steps=30)
+    fit(store, reference, {**options, "known_labels": {"names": ["rv"], **extra}}, max_steps=30)
+    if extra:
+        options["known_labels"] = extra
     conf = tmp_path / "options.yaml"
     conf.write_text(yaml.safe_dump(options))
     app = typer.Typer()

@@ -239,3 +239,33 @@ def test_the_hsic_memory_measures_each_batch_among_the_last_spectra():
     _, _, extra = module._terms(first, torch.Generator().manual_seed(3))
     assert torch.allclose(extra["hsic"], hsic(free1, tied1)) and int(module.hsic_seen) == 16
     assert "hsic_free" in module.state_dict()  # a checkpoint keeps it for the resume
+
+
+def test_the_adversary_learns_the_labels_and_the_encoder_pays_for_its_guess():
+    """The adversary fits each tied latent from each free dim with its own parameters only;
+    the encoder pays ``adversary`` x the spread of those guesses (0 when the adversary
+    guesses the same for every spectrum); validation losses leave both out."""
+    module, batch = _module(adversary=0.5), _batch()
+    module.train()
+    _, _, extra = module._terms(batch, torch.Generator().manual_seed(3))
+    head, w2 = module.model.fc_mu.weight, module.adversary.w2
+    fit_head, fit_w2 = torch.autograd.grad(extra["adversary"], [head, w2], allow_unused=True)
+    assert fit_head is None and fit_w2.abs().sum() > 0
+    spread_head, spread_w2 = torch.autograd.grad(
+        extra["adversary_spread"], [head, w2], allow_unused=True
+    )
+    assert spread_w2 is None
+    assert spread_head[K:].abs().sum() > 0
+    assert torch.equal(spread_head[:K], torch.zeros_like(head[:K]))  # tied: targets only
+    with torch.no_grad():
+        w2.zero_()
+    _, _, flat = module._terms(batch, torch.Generator().manual_seed(3))
+    assert float(flat["adversary_spread"].detach()) == 0.0
+    n = len(batch["flux"])
+    recon, kl = torch.zeros(n), torch.zeros(n, D)
+    train_loss = module._objective(recon, kl, extra, 1.0)
+    module.eval()
+    assert torch.allclose(
+        train_loss - module._objective(recon, kl, extra, 1.0),
+        extra["adversary"] + 0.5 * extra["adversary_spread"],
+    )

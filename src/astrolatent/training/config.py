@@ -193,6 +193,15 @@ class KnownLabelsConfig(Config):
     16 is too small to show; the gradient each spectrum gets is scaled back to that of a
     batch-only HSIC ((B + M) / B). Validation measures the batch alone. 0: off.
 
+    ``adversary``: A > 0 adds an adversary, one small MLP per free dim (``adversary_hidden``
+    units) that learns each tied latent from that dim's draw alone; the encoder pays A x
+    the spread (variance over the batch, averaged over dims and labels) of those guesses,
+    which is 0 when no free dim tells anything of a label's mean. It learns over the whole
+    run, so it sees a dependence that one batch's HSIC is too small to show, and it acts
+    on the informative free dim, where the leak sits: the E(B-V) dim also made up for the
+    inferred teff's error on unlabelled stars (docs/training-calibration.md, "Why the
+    E(B-V) dim holds temperature"). 0: off.
+
     ``conditional_prior``: the free latents' prior is ``N(W z_tied + b, 1)`` instead of
     ``N(0, 1)``, with ``W, b`` learned (starting at 0) and ``z_tied`` the tied latents given
     to the decoder: free dims may then hold factors whose distribution depends on the
@@ -221,6 +230,8 @@ class KnownLabelsConfig(Config):
     independence: float = Field(default=0.1, ge=0.0)
     independence_kind: Literal["joint", "per_dim"] = "joint"
     independence_memory: int = Field(default=0, ge=0)
+    adversary: float = Field(default=0.0, ge=0.0)
+    adversary_hidden: int = Field(default=32, ge=1)
     tied_sd_floor: float = Field(default=0.05, ge=0.0)
     free_kl_floor: float = Field(default=0.05, ge=0.0)
     conditional_prior: bool = False

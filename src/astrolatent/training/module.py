@@ -40,6 +40,25 @@ def step_seed(seed: int, kind: int, step: int, rank: int) -> int:
     )
 
 
+class FreeDimAdversary(nn.Module):
+    """One small MLP per free dim: ``(N, F)`` free latents -> ``(N, F, K)``, each free dim's
+    guess of the ``K`` tied latents from that dim alone."""
+
+    def __init__(self, n_free: int, n_known: int, hidden: int, *, seed: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)  # the run's seed, not the global state
+        self.w1 = nn.Parameter(torch.randn(n_free, hidden, generator=gen) / 2.0)
+        self.b1 = nn.Parameter(torch.zeros(n_free, hidden))
+        self.w2 = nn.Parameter(torch.randn(n_free, hidden, n_known, generator=gen) / hidden**0.5)
+        self.b2 = nn.Parameter(torch.zeros(n_free, n_known))
+
+    def forward(self, free: torch.Tensor, *, frozen: bool = False) -> torch.Tensor:
+        """The guesses; with ``frozen`` no gradient reaches the adversary's parameters."""
+        w1, b1, w2, b2 = (p.detach() if frozen else p for p in (self.w1, self.b1, self.w2, self.b2))
+        h = torch.nn.functional.leaky_relu(free[:, :, None] * w1 + b1, 0.1)
+        return torch.einsum("nfh,fhk->nfk", h, w2) + b2
+
+
 class VAEModule(L.LightningModule):
     """Trains a :class:`SpectrumVAE` with masked reconstruction + annealed KL.
 
@@ -58,7 +77,11 @@ class VAEModule(L.LightningModule):
     missing the decoder gets the tied latent's sample, or its mean with ``known.tied_mean``;
     the tied dims' KL counts only with ``known.tied_kl`` (it is still logged); the free
     dims' KL has the floor of :func:`floored_kl`, and, with ``known.conditional_prior``, is
-    taken to the learned prior ``N(prior(z_tied), 1)``.
+    taken to the learned prior ``N(prior(z_tied), 1)``. With ``known.adversary`` a
+    :class:`FreeDimAdversary` learns the tied latents from each drawn free dim (its squared
+    error, ``train/adversary``, trains it alone) and the encoder pays ``adversary`` x the
+    spread of its guesses (``train/adversary_spread``); neither is part of the validation
+    loss.
     """
 
     def __init__(
@@ -101,6 +124,13 @@ class VAEModule(L.LightningModule):
             self.register_buffer("hsic_free", torch.zeros(memory, model.latent_dim - k))
             self.register_buffer("hsic_tied", torch.zeros(memory, k))
             self.register_buffer("hsic_seen", torch.zeros((), dtype=torch.long))
+        # guesses every tied latent from each free dim alone (known_labels.adversary)
+        self.adversary: nn.Module | None = None
+        if self.known is not None and self.known.adversary:
+            k = len(self.known.names)
+            self.adversary = FreeDimAdversary(
+                model.latent_dim - k, k, self.known.adversary_hidden, seed=self.seed
+            )
         self.recent_losses: deque[torch.Tensor] = deque(maxlen=50)
         self.step_metrics: dict[str, torch.Tensor | float] = {}
         self.val_kl_per_dim: np.ndarray | None = None
@@ -175,6 +205,15 @@ class VAEModule(L.LightningModule):
             terms["hsic"] = gain * hsic_columns(free, tied).sum()
         else:
             terms["hsic"] = gain * hsic(free, tied)
+        if self.adversary is not None:
+            drawn = out["z"][:, k:].float()
+            # the adversary learns each label from each free dim (its own parameters only) ...
+            guess = self.adversary(drawn.detach())
+            terms["adversary"] = (guess - tied[:, None, :]).square().mean()
+            # ... and the encoder is charged for the spread of the adversary's guess, which is
+            # 0 when no free dim tells anything of a label's mean
+            guess = self.adversary(drawn, frozen=True)
+            terms["adversary_spread"] = (guess - guess.mean(dim=0, keepdim=True)).square().mean()
         return terms
 
     def _with_memory(
@@ -209,12 +248,15 @@ class VAEModule(L.LightningModule):
         if not c.tied_kl:  # the tied dims are supervised: no pull towards N(0, 1)
             kl = torch.cat([torch.zeros_like(kl[:, :k]), kl[:, k:]], dim=1)
         kl_term = reduce_kl(kl, self.loss_config.kl_reduction)
-        return (
+        loss = (
             recon
             + weight * kl_term
             + c.weight * extra["label_nll"]
             + c.independence * extra["hsic"]
         )
+        if self.adversary is not None and self.training:
+            loss = loss + extra["adversary"] + c.adversary * extra["adversary_spread"]
+        return loss
 
     def recent_loss(self, last: int | None = None) -> float | None:
         """Mean optimised loss of the last ``last`` (default all kept, up to 50) steps."""
@@ -277,7 +319,7 @@ class VAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         c = self.optim_config
-        # the model's parameters, then the conditional prior's (when there is one)
+        # the model's parameters, then the conditional prior's and the adversary's (if any)
         optimizer = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         if c.schedule == "constant":
             return optimizer
